@@ -1,0 +1,130 @@
+/**
+ * The file backend: one append-only file per flavor per local day,
+ * `file.path` with {flavor} and {date} filled from config values and the
+ * flavor's clock — never from request data.
+ *
+ * push() finds the writer for the line's flavor and date (a two-field check on
+ * the hot path; a Map lookup only at a new day) and hands the record over.
+ * Lines beyond `file.queue` held in memory are dropped and counted
+ * (queue_full). A 1 s upkeep timer fsyncs (file.fsyncIntervalMs), notices
+ * files moved or deleted underneath, and closes yesterday's files once idle.
+ */
+import type { FileConfig } from '../../config/types';
+import type { Flavor } from '../../flavor';
+import type { Line } from '../../line';
+import { logger } from '../../log';
+import { BackendCounters, type Backend } from '../backend';
+import { realFileOps, type FileOps } from './ops';
+import { FileWriter, type WriterEvents } from './writer';
+
+const log = logger('file');
+const UPKEEP_MS = 1_000;
+
+export class FileBackend implements Backend {
+  readonly name = 'file';
+  readonly counters = new BackendCounters();
+  bytesWritten = 0;
+
+  private readonly writers = new Map<string, FileWriter>();
+  /** Per flavor index: the writer of the date it last saw, and that date. */
+  private readonly currentWriter: (FileWriter | undefined)[];
+  private readonly currentDate: string[];
+  private readonly events: WriterEvents;
+  private readonly upkeep: NodeJS.Timeout;
+  private lastFsyncAt = Date.now();
+  private closing = false;
+
+  constructor(
+    private readonly config: FileConfig,
+    flavors: readonly Flavor[],
+    private readonly ops: FileOps = realFileOps,
+  ) {
+    this.currentWriter = flavors.map(() => undefined);
+    this.currentDate = flavors.map(() => '');
+    this.events = {
+      written: (lines, bytes) => {
+        this.counters.written += lines;
+        this.counters.queued -= lines;
+        this.bytesWritten += bytes;
+      },
+      failed: (operation, err) => {
+        this.counters.errors++;
+        log.every(`${operation}:${err.code ?? ''}`, 10_000, `${operation} failed, will retry: ${err.message}`);
+      },
+    };
+    this.upkeep = setInterval(() => this.maintain(), UPKEEP_MS).unref();
+  }
+
+  push(line: Line): void {
+    if (this.counters.queued >= this.config.queue || this.closing) {
+      this.counters.dropped.queue_full++;
+      return;
+    }
+    const index = line.flavor.index;
+    let writer = this.currentWriter[index];
+    if (writer === undefined || this.currentDate[index] !== line.date) {
+      writer = this.writerFor(line.flavor, line.date);
+    }
+    writer.append(line.record);
+    this.counters.queued++;
+  }
+
+  reopen(): void {
+    for (const writer of this.writers.values()) writer.reopen();
+  }
+
+  async close(deadline: number): Promise<void> {
+    this.closing = true;
+    clearInterval(this.upkeep);
+    const lost = await Promise.all([...this.writers.values()].map((w) => w.close(deadline)));
+    this.writers.clear();
+    const total = lost.reduce((a, b) => a + b, 0);
+    if (total > 0) {
+      this.counters.dropped.shutdown += total;
+      this.counters.queued -= total;
+      log.error(`stopped with ${total} lines unwritten (deadline passed while writes kept failing)`);
+    }
+  }
+
+  details(): Record<string, number> {
+    return { open_files: this.writers.size, bytes: this.bytesWritten };
+  }
+
+  /** The path for a flavor and date: config values only. */
+  pathFor(flavor: Flavor, date: string): string {
+    return this.config.path.replaceAll('{flavor}', flavor.name).replaceAll('{date}', date);
+  }
+
+  private writerFor(flavor: Flavor, date: string): FileWriter {
+    const path = this.pathFor(flavor, date);
+    let writer = this.writers.get(path);
+    if (writer === undefined) {
+      writer = new FileWriter(path, { mode: this.config.fileMode, maxBatchBytes: this.config.maxBatchBytes, retryMaxDelayMs: this.config.retryMaxDelayMs }, this.ops, this.events, log);
+      this.writers.set(path, writer);
+    }
+    // Only move "current" forward: a late line of yesterday must not make
+    // today's writer look idle-closable.
+    if (this.currentDate[flavor.index]! <= date) {
+      this.currentWriter[flavor.index] = writer;
+      this.currentDate[flavor.index] = date;
+    }
+    return writer;
+  }
+
+  private maintain(): void {
+    const now = Date.now();
+    const fsync = this.config.fsyncIntervalMs > 0 && now - this.lastFsyncAt >= this.config.fsyncIntervalMs;
+    if (fsync) this.lastFsyncAt = now;
+    const current = new Set(this.currentWriter);
+    for (const [path, writer] of this.writers) {
+      if (!current.has(writer) && writer.idle && now - writer.lastWriteAt >= this.config.closeIdleAfterMs) {
+        this.writers.delete(path);
+        void writer.close(now + this.config.retryMaxDelayMs).then((lost) => {
+          if (lost > 0) this.events.failed('close', Object.assign(new Error(`${lost} lines unwritten`), { code: 'EIO' }));
+        });
+        continue;
+      }
+      writer.maintain(fsync);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The file-system calls a FileWriter makes, as one replaceable object: tests
+ * pass a wrapper that injects failures which cannot be provoked for real
+ * (EAGAIN, EIO) — DESIGN.md convention 10. Everything here runs on libuv's
+ * thread pool, never on the event loop.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface FileOps {
+  /** Opens for appending (O_APPEND|O_CREAT|O_WRONLY), creating missing folders. */
+  openAppend(path: string, mode: number): Promise<number>;
+  write(fd: number, buffer: Buffer, offset: number, length: number): Promise<number>;
+  fsync(fd: number): Promise<void>;
+  close(fd: number): Promise<void>;
+  /** Inode of the open fd and of whatever is at `path` now (null if nothing). */
+  sameFile(fd: number, path: string): Promise<boolean>;
+}
+
+const APPEND = fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_WRONLY;
+
+export const realFileOps: FileOps = {
+  async openAppend(file, mode) {
+    try {
+      return await open(file, mode);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+      return await open(file, mode);
+    }
+  },
+  write: (fd, buffer, offset, length) =>
+    new Promise((resolve, reject) => {
+      fs.write(fd, buffer, offset, length, null, (err, written) => (err ? reject(err) : resolve(written)));
+    }),
+  fsync: (fd) => new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))),
+  close: (fd) => new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve()))),
+  sameFile: (fd, file) =>
+    new Promise((resolve, reject) => {
+      fs.fstat(fd, (err, open) => {
+        if (err) return reject(err);
+        fs.stat(file, (statErr, current) => {
+          if (statErr) return (statErr.code === 'ENOENT' ? resolve(false) : reject(statErr));
+          resolve(open.ino === current.ino && open.dev === current.dev);
+        });
+      });
+    }),
+};
+
+// The callback API, not fs.promises: a FileHandle would close "its" fd when
+// garbage-collected, and a writer keeps its fd for longer than any handle.
+function open(file: string, mode: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(file, APPEND, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
+}

@@ -1,0 +1,59 @@
+/**
+ * The optional sanity checks the legacy stack ran against Memcached, now on
+ * the in-memory TtlStore:
+ * - duplicate: the same flavor, client address and query seen within
+ *   `duplicateWindowMs` → answered like any beacon but not persisted;
+ * - malicious: a client sending more than `maxPerMinute` beacons of one flavor
+ *   in a clock minute → answered, counted, not persisted.
+ * Both off (0) unless configured; `judge` is then never called.
+ * Keys hold a 64-bit hash of the query, not the query, to bound memory.
+ */
+import type { ChecksConfig } from './config/types';
+import { TtlStore } from './kv';
+
+export type Verdict = 'ok' | 'duplicate' | 'malicious';
+
+export class SanityChecks {
+  readonly store: TtlStore;
+  private readonly windowMs: number;
+  private readonly maxPerMinute: number;
+
+  constructor(config: ChecksConfig, now: () => number = Date.now) {
+    this.store = new TtlStore(config.maxKeys, now);
+    this.windowMs = config.duplicateWindowMs;
+    this.maxPerMinute = config.maxPerMinute;
+  }
+
+  get enabled(): boolean {
+    return this.windowMs > 0 || this.maxPerMinute > 0;
+  }
+
+  judge(flavorIndex: number, client: string, query: string, nowMs: number): Verdict {
+    if (this.maxPerMinute > 0) {
+      const minute = Math.floor(nowMs / 60_000);
+      const key = `r${flavorIndex} ${client} ${minute}`;
+      const count = Number(this.store.get(key) ?? '0') + 1;
+      this.store.set(key, String(count), 60_000 - (nowMs % 60_000));
+      if (count > this.maxPerMinute) return 'malicious';
+    }
+    if (this.windowMs > 0) {
+      const key = `d${flavorIndex} ${client} ${hash64(query)}`;
+      if (this.store.get(key) !== undefined) return 'duplicate';
+      this.store.set(key, '', this.windowMs);
+    }
+    return 'ok';
+  }
+}
+
+/** Two independent 32-bit FNV-1a style hashes over the UTF-16 code units, as hex. */
+export function hash64(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return (a >>> 0).toString(16) + ':' + (b >>> 0).toString(16);
+}

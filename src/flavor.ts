@@ -1,0 +1,54 @@
+/**
+ * Flavors at run time: a site with its Host names and its own clock.
+ * `FlavorTable.byHost(hostHeader)` maps a raw Host header value to its flavor,
+ * ignoring the port and case (RFC 9110 §4.2.3: host names are
+ * case-insensitive) and one trailing dot (an absolute DNS name).
+ */
+import type { FlavorConfig } from './config/types';
+import { ZonedClock } from './clock';
+
+export class Flavor {
+  readonly clock: ZonedClock;
+  /** `{"flavor":"<name>","time":"` — the constant head of every line of this flavor. */
+  readonly recordHead: string;
+  /** Beacons of this flavor accepted since start. */
+  tracked = 0;
+
+  constructor(
+    readonly name: string,
+    readonly index: number,
+    readonly timezone: string,
+    readonly hosts: readonly string[],
+  ) {
+    this.clock = new ZonedClock(timezone);
+    this.recordHead = `{"flavor":${JSON.stringify(name)},"time":"`;
+  }
+}
+
+export class FlavorTable {
+  readonly all: readonly Flavor[];
+  private readonly hosts = new Map<string, Flavor>();
+
+  constructor(configs: readonly FlavorConfig[]) {
+    this.all = configs.map((c, i) => new Flavor(c.name, i, c.timezone, c.hosts));
+    for (const flavor of this.all) {
+      for (const host of flavor.hosts) this.hosts.set(host.toLowerCase(), flavor);
+    }
+  }
+
+  byName(name: string): Flavor | undefined {
+    return this.all.find((f) => f.name === name);
+  }
+
+  /** The flavor for a Host header value ("www.skroutz.gr:8080", "WWW.Skroutz.GR."), or undefined. */
+  byHost(header: string): Flavor | undefined {
+    // Most browsers send the host exactly as configured: try that before normalizing.
+    const exact = this.hosts.get(header);
+    if (exact !== undefined) return exact;
+    let host = header;
+    const colon = host.lastIndexOf(':');
+    if (colon !== -1 && host.indexOf(']') < colon) host = host.slice(0, colon);
+    if (host.endsWith('.')) host = host.slice(0, -1);
+    return this.hosts.get(host.toLowerCase());
+  }
+}

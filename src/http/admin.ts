@@ -1,0 +1,135 @@
+/**
+ * The admin listener: its own address (loopback by default), never the
+ * public port. node:http is fine here: it is not on the beacon path.
+ *
+ *   GET /stats    JSON StatsSnapshot (README "Stats")
+ *   GET /metrics  the same numbers in Prometheus text format (prom-client),
+ *                 plus prom-client's default process_* and nodejs_* metrics
+ *   GET /health   200 while the process serves (liveness)
+ *   GET /ready    200 while accepting traffic, 503 while draining (for HAProxy)
+ */
+import * as http from 'node:http';
+import * as client from 'prom-client';
+import { logger } from '../log';
+import type { StatsSnapshot } from '../telemetry';
+
+const log = logger('admin');
+
+export interface StatsSource {
+  snapshot(): StatsSnapshot;
+  ready(): boolean;
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly registry: client.Registry;
+
+  constructor(private readonly source: StatsSource) {
+    this.registry = buildRegistry(source);
+    this.server = http.createServer((req, res) => void this.route(req, res));
+    this.server.keepAliveTimeout = 5_000;
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
+  }
+
+  listen(host: string, port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject);
+        this.server.on('error', (err) => log.error(err.message));
+        const a = this.server.address() as { address: string; port: number; family: string };
+        resolve(a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { Allow: 'GET, HEAD' });
+    const path = (req.url ?? '/').split('?', 1)[0];
+    switch (path) {
+      case '/stats':
+        return send(res, 200, 'application/json', `${JSON.stringify(this.source.snapshot(), null, 2)}\n`);
+      case '/metrics':
+        try {
+          return send(res, 200, this.registry.contentType, await this.registry.metrics());
+        } catch (err) {
+          log.error(`metrics: ${(err as Error).message}`);
+          return send(res, 500, 'text/plain', 'metrics failed\n');
+        }
+      case '/health':
+        return send(res, 200, 'text/plain', 'ok\n');
+      case '/ready':
+        return this.source.ready() ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', 'draining\n');
+      default:
+        return send(res, 404, 'text/plain', 'not found\n');
+    }
+  }
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...extra });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** One registry per server; each metric reads the snapshot taken for the scrape. */
+function buildRegistry(source: StatsSource): client.Registry {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  let snap: StatsSnapshot = source.snapshot();
+  const fresh = () => (snap = source.snapshot());
+
+  const counter = (name: string, help: string, labelNames: string[], read: (s: StatsSnapshot) => [Record<string, string>, number][]) =>
+    new client.Counter({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read(snap)) this.inc(labels, value);
+      },
+    });
+  const gauge = (name: string, help: string, labelNames: string[], read: (s: StatsSnapshot) => [Record<string, string>, number][]) =>
+    new client.Gauge({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read(snap)) this.set(labels, value);
+      },
+    });
+
+  // Registered first, so every metric below reads the same fresh snapshot.
+  new client.Gauge({ name: 'scratchd_ready', help: '1 while accepting traffic, 0 while draining', registers: [registry], collect() { fresh(); this.set(snap.ready ? 1 : 0); } });
+  counter('scratchd_requests_total', 'Requests on the public port by outcome', ['outcome'], (s) => Object.entries(s.requests).map(([outcome, n]) => [{ outcome }, n]));
+  counter('scratchd_tracked_total', 'Beacons persisted, by flavor', ['flavor'], (s) => Object.entries(s.flavors).map(([flavor, f]) => [{ flavor }, f.tracked]));
+  gauge('scratchd_connections_open', 'Open connections on the public port', [], (s) => [[{}, s.connections.open]]);
+  counter('scratchd_connections_total', 'Connections on the public port, accepted or rejected (http.maxConnections)', ['event'], (s) => [
+    [{ event: 'accepted' }, s.connections.accepted],
+    [{ event: 'rejected' }, s.connections.rejected],
+  ]);
+  const backends = Object.entries(snap.backends);
+  gauge('scratchd_backend_queued', 'Lines held in memory by a backend, not yet written', ['backend'], (s) => Object.entries(s.backends).map(([backend, b]) => [{ backend }, b.queued]));
+  counter('scratchd_backend_written_total', 'Lines written (file) or acknowledged (Kafka)', ['backend'], (s) => Object.entries(s.backends).map(([backend, b]) => [{ backend }, b.written]));
+  counter('scratchd_backend_errors_total', 'Failed I/O attempts (each retried)', ['backend'], (s) => Object.entries(s.backends).map(([backend, b]) => [{ backend }, b.errors]));
+  counter('scratchd_backend_dropped_total', 'Lines lost, by reason', ['backend', 'reason'], (s) =>
+    Object.entries(s.backends).flatMap(([backend, b]) => Object.entries(b.dropped_by_reason).map(([reason, n]): [Record<string, string>, number] => [{ backend, reason }, n])),
+  );
+  const detailKeys = new Set(backends.flatMap(([, b]) => Object.keys(b).filter((k) => !['queued', 'written', 'errors', 'dropped', 'dropped_by_reason'].includes(k))));
+  for (const key of detailKeys) {
+    gauge(`scratchd_backend_${key}`, `Backend detail "${key}" (see README, Stats)`, ['backend'], (s) =>
+      Object.entries(s.backends).filter(([, b]) => typeof b[key] === 'number').map(([backend, b]) => [{ backend }, b[key] as number]),
+    );
+  }
+  gauge('scratchd_checks_store_keys', 'Entries in the sanity checks\' TTL store', [], (s) => [[{}, s.checks.store_keys]]);
+  counter('scratchd_checks_store_evicted_total', 'Entries evicted from the TTL store because it was full', [], (s) => [[{}, s.checks.store_evicted]]);
+  gauge('scratchd_gc_pauses', 'GC pauses since start', [], (s) => [[{}, s.runtime.gc.count]]);
+  gauge('scratchd_gc_pause_max_seconds', 'Longest GC pause since start', [], (s) => [[{}, s.runtime.gc.pause_max_ms / 1000]]);
+  gauge('scratchd_gc_pause_total_seconds', 'Total GC pause time since start', [], (s) => [[{}, s.runtime.gc.pause_total_ms / 1000]]);
+  gauge('scratchd_event_loop_delay_p99_seconds', 'Event-loop delay, 99th percentile over the last 10 s', [], (s) => [[{}, s.runtime.event_loop_delay_p99_ms / 1000]]);
+  return registry;
+}

@@ -1,0 +1,284 @@
+/**
+ * The public beacon listener: a small HTTP/1.1 server on node:net.
+ *
+ * Why not node:http: its per-request objects (IncomingMessage,
+ * ServerResponse, header arrays) cost more than all of scratchd's own work;
+ * a beacon needs a fraction of HTTP: a GET/HEAD head in, a prebuilt answer
+ * out. What is supported: keep-alive and pipelining (answers in order),
+ * HTTP/1.0 and 1.1, bare-LF heads. Requests with a body are answered and the
+ * connection closed (a beacon has none, and we never read one).
+ *
+ * Limits, each answered and counted: request line > http.maxRequestLineBytes
+ * → 414; head > http.maxHeaderBytes → 431; head not complete within
+ * http.headersTimeoutMs → 408; idle keep-alive > http.keepAliveTimeoutMs →
+ * closed; more than http.maxConnections → refused at accept; a client that
+ * does not read its answers stops being read (backpressure).
+ *
+ * drain(): accept what is already in the backlog, stop accepting, answer
+ * what is in flight (the last request received on a connection with
+ * "Connection: close"), give idle keep-alive connections `idleCloseGraceMs`
+ * to send one last request, then close them; resolve when all are closed or
+ * at the deadline (remaining ones are destroyed).
+ */
+import * as net from 'node:net';
+import type { HttpConfig, ListenConfig } from '../config/types';
+import type { ConnectionCounters, RequestCounters } from '../telemetry';
+import { logger } from '../log';
+import { findHeadEnd, HeadError, Method, parseHead, requestLineTooLong, type RequestHead } from './request-head';
+import { Answer, Persistence, ResponseTable } from './responses';
+
+const log = logger('http');
+const SWEEP_MS = 1000;
+const MAX_UNSENT_BYTES = 64 * 1024;
+const ACCEPT_QUIET_MS = 30;
+const ACCEPT_BACKLOG_MAX_MS = 1000;
+
+/** What the server asks of the beacon logic (http/track.ts). */
+export interface BeaconHandler {
+  /** A GET/HEAD on the beacon path; returns the answer to send. */
+  track(isHead: boolean, query: string, host: string | undefined, client: ClientAddress): Answer;
+}
+
+/** The client's address, computed only when a check needs it. */
+export interface ClientAddress {
+  address(): string;
+}
+
+class Connection implements ClientAddress {
+  /** Bytes of a request head not complete yet. */
+  partial: Buffer | null = null;
+  /** When the first byte of the head being received arrived (0: none pending). */
+  headStartedAt = 0;
+  lastActivityAt: number;
+  /** No more requests are read; the socket ends after the answers are sent. */
+  ending = false;
+  forwardedFor: string | undefined = undefined;
+  private remote: string | undefined;
+
+  constructor(
+    readonly socket: net.Socket,
+    now: number,
+  ) {
+    this.lastActivityAt = now;
+  }
+
+  address(): string {
+    if (this.forwardedFor !== undefined) {
+      const comma = this.forwardedFor.lastIndexOf(',');
+      return this.forwardedFor.slice(comma + 1).trim();
+    }
+    return (this.remote ??= this.socket.remoteAddress ?? '');
+  }
+}
+
+export class PublicServer {
+  readonly server: net.Server;
+  private readonly connections = new Set<Connection>();
+  private readonly responses = new ResponseTable();
+  private readonly head: RequestHead = {
+    method: Method.get, target: '', http10: false, host: undefined, forwardedFor: undefined, wantsClose: false, hasBody: false,
+  };
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly beaconPath: string;
+  private draining = false;
+  /** The listening socket came from systemd, which keeps it open after we close ours. */
+  private sharedListener = false;
+  private drainStartedAt = 0;
+
+  constructor(
+    private readonly config: HttpConfig,
+    private readonly handler: BeaconHandler,
+    private readonly requests: RequestCounters,
+    private readonly connectionCounters: ConnectionCounters,
+  ) {
+    this.beaconPath = config.path;
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.maxConnections = config.maxConnections;
+    this.server.on('drop', () => {
+      this.connectionCounters.rejected++;
+      log.every('drop', 10_000, `refused a connection: http.maxConnections (${config.maxConnections}) are open`);
+    });
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
+  }
+
+  /** Listens on an address, or on the socket systemd passed (fd). Resolves with a printable address. */
+  listen(listen: ListenConfig, systemdFd?: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      const done = () => {
+        this.server.off('error', reject);
+        this.server.on('error', (err) => log.error(`listener: ${err.message}`));
+        const address = this.server.address();
+        resolve(typeof address === 'object' && address !== null ? formatAddress(address) : `fd ${systemdFd ?? '?'}`);
+      };
+      this.sharedListener = listen.kind === 'systemd';
+      if (listen.kind === 'systemd') this.server.listen({ fd: systemdFd ?? 3 }, done);
+      else this.server.listen({ host: listen.host, port: listen.port, backlog: 4096 }, done);
+    });
+  }
+
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  /** See the module comment. */
+  async drain(deadline: number, idleGraceMs: number): Promise<void> {
+    this.draining = true;
+    this.drainStartedAt = Date.now();
+    if (!this.sharedListener) await this.acceptBacklog(deadline);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (idleGraceMs === 0) this.closeIdle();
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, idleGraceMs))));
+      if (Date.now() - this.drainStartedAt >= idleGraceMs) this.closeIdle();
+    }
+    for (const connection of this.connections) connection.socket.destroy();
+    clearInterval(this.sweeper);
+    this.responses.stop();
+    await closed;
+  }
+
+  /**
+   * Closing a listener resets the connections still in its kernel backlog:
+   * clients that connected before the signal would see errors. So keep
+   * accepting (and answering with "Connection: close") until no connection
+   * has arrived for ACCEPT_QUIET_MS. Not needed for a systemd socket: systemd
+   * keeps it open, and the backlog waits for the next process.
+   */
+  private async acceptBacklog(deadline: number): Promise<void> {
+    const stopBy = Math.min(deadline, Date.now() + ACCEPT_BACKLOG_MAX_MS);
+    let seen = -1;
+    while (seen !== this.connectionCounters.accepted && Date.now() < stopBy) {
+      seen = this.connectionCounters.accepted;
+      await new Promise((r) => setTimeout(r, ACCEPT_QUIET_MS));
+    }
+  }
+
+  private accept(socket: net.Socket): void {
+    const connection = new Connection(socket, Date.now());
+    this.connections.add(connection);
+    this.connectionCounters.accepted++;
+    this.connectionCounters.open++;
+    socket.on('data', (chunk: Buffer) => this.onData(connection, chunk));
+    socket.on('drain', () => socket.resume());
+    socket.on('error', () => undefined); // resets are normal; 'close' follows
+    socket.on('close', () => {
+      this.connections.delete(connection);
+      this.connectionCounters.open--;
+    });
+  }
+
+  private onData(connection: Connection, chunk: Buffer): void {
+    if (connection.ending) return;
+    const now = Date.now();
+    connection.lastActivityAt = now;
+    let buf = chunk;
+    if (connection.partial !== null) {
+      buf = Buffer.concat([connection.partial, chunk]);
+      connection.partial = null;
+    }
+    let start = 0;
+    while (start < buf.length && !connection.ending) {
+      const end = findHeadEnd(buf, start);
+      if (end === -1) {
+        this.keepPartial(connection, buf, start, now);
+        break;
+      }
+      connection.headStartedAt = 0;
+      if (end - start > this.config.maxHeaderBytes) {
+        this.fail(connection, Answer.headerTooLarge, 'header_too_large');
+        break;
+      }
+      // While draining, answer every request already received; only the
+      // last complete one carries "Connection: close".
+      const last = !this.draining || findHeadEnd(buf, end) === -1;
+      this.handleHead(connection, buf, start, end, last);
+      start = end;
+    }
+    if (!connection.ending && connection.socket.writableLength > MAX_UNSENT_BYTES) connection.socket.pause();
+  }
+
+  private keepPartial(connection: Connection, buf: Buffer, start: number, now: number): void {
+    if (requestLineTooLong(buf, start, this.config.maxRequestLineBytes)) {
+      this.fail(connection, Answer.uriTooLong, 'uri_too_long');
+    } else if (buf.length - start > this.config.maxHeaderBytes) {
+      this.fail(connection, Answer.headerTooLarge, 'header_too_large');
+    } else {
+      // Copy: holding a slice would pin the whole (possibly large) chunk.
+      connection.partial = Buffer.from(buf.subarray(start));
+      if (connection.headStartedAt === 0) connection.headStartedAt = now;
+    }
+  }
+
+  private handleHead(connection: Connection, buf: Buffer, start: number, end: number, last: boolean): void {
+    const head = this.head;
+    const error = parseHead(buf, start, end, this.config.maxRequestLineBytes, this.config.trustForwardedFor, head);
+    if (error !== 0) {
+      if (error === HeadError.uriTooLong) this.fail(connection, Answer.uriTooLong, 'uri_too_long');
+      else this.fail(connection, Answer.badRequest, 'bad_request');
+      return;
+    }
+    const close = head.wantsClose || head.hasBody || (this.draining && last);
+    const persistence = close ? Persistence.close : head.http10 ? Persistence.keepAlive10 : Persistence.keepAlive;
+    let answer: Answer;
+    if (head.method === Method.other) {
+      this.requests.method++;
+      answer = Answer.method;
+    } else if (!this.isBeaconPath(head.target)) {
+      this.requests.not_found++;
+      answer = Answer.notFound;
+    } else if (head.host === undefined && !head.http10) {
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
+      this.requests.bad_request++;
+      answer = Answer.badRequest;
+    } else {
+      const q = head.target.indexOf('?');
+      connection.forwardedFor = head.forwardedFor;
+      answer = this.handler.track(head.method === Method.head, q === -1 ? '' : head.target.slice(q + 1), head.host, connection);
+    }
+    connection.socket.write(this.responses.get(answer, persistence));
+    if (close) this.end(connection);
+  }
+
+  /** "/track" or "/track?…" — compared without making a string of the path. */
+  private isBeaconPath(target: string): boolean {
+    const path = this.beaconPath;
+    return target.startsWith(path) && (target.length === path.length || target.charCodeAt(path.length) === 63 /* ? */);
+  }
+
+  private fail(connection: Connection, answer: Answer, outcome: 'header_too_large' | 'uri_too_long' | 'bad_request' | 'timeout'): void {
+    this.requests[outcome]++;
+    connection.socket.write(this.responses.get(answer, Persistence.close));
+    this.end(connection);
+  }
+
+  private end(connection: Connection): void {
+    connection.ending = true;
+    connection.partial = null;
+    connection.socket.end();
+    // A peer that never reads would hold the socket open: destroy after a while.
+    setTimeout(() => connection.socket.destroy(), this.config.keepAliveTimeoutMs).unref();
+  }
+
+  private closeIdle(): void {
+    for (const connection of this.connections) {
+      if (!connection.ending && connection.partial === null && connection.socket.writableLength === 0) this.end(connection);
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const connection of this.connections) {
+      if (connection.ending) continue;
+      if (connection.headStartedAt !== 0) {
+        if (now - connection.headStartedAt > this.config.headersTimeoutMs) this.fail(connection, Answer.timeout, 'timeout');
+      } else if (now - connection.lastActivityAt > this.config.keepAliveTimeoutMs) {
+        this.end(connection);
+      }
+    }
+  }
+}
+
+function formatAddress(address: net.AddressInfo): string {
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}

@@ -1,0 +1,22 @@
+/**
+ * `Line` is the one value that flows from the HTTP path to every backend
+ * (DESIGN.md): built once per accepted beacon and shared, never copied.
+ *
+ * record = {"flavor":"<name>","time":"<local ISO time>","values":<query JSON>}
+ * with no trailing newline; the file backend adds "\n", Kafka sends it as is.
+ */
+import type { Flavor } from './flavor';
+
+export interface Line {
+  readonly flavor: Flavor;
+  /** Receive time, ms since the epoch. */
+  readonly timeMs: number;
+  /** "YYYY-MM-DD" of timeMs in the flavor's timezone (the file's {date}). */
+  readonly date: string;
+  readonly record: string;
+}
+
+export function makeLine(flavor: Flavor, timeMs: number, valuesJson: string): Line {
+  const time = flavor.clock.stamp(timeMs);
+  return { flavor, timeMs, date: flavor.clock.date, record: flavor.recordHead + time + '","values":' + valuesJson + '}' };
+}

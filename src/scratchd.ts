@@ -1,0 +1,123 @@
+/**
+ * One running scratchd: wires config into flavors, backends, checks, the
+ * public server and the admin server; owns the stop order.
+ *
+ * Stop (DESIGN.md convention 6), idempotent: not ready → stop accepting and
+ * finish in-flight requests (deadline: shutdown.drainTimeoutMs) → close
+ * every backend: flush, fsync / spool (a second deadline of the same length)
+ * → close the admin listener.
+ */
+import type { Backend } from './backends/backend';
+import { FileBackend } from './backends/file/file-backend';
+import { SanityChecks } from './checks';
+import type { Config } from './config/types';
+import { FlavorTable } from './flavor';
+import { AdminServer, type StatsSource } from './http/admin';
+import { PublicServer } from './http/server';
+import { TrackHandler } from './http/track';
+import { logger } from './log';
+import { takeListenFd } from './systemd';
+import { ConnectionCounters, RequestCounters, RuntimeMonitor, type BackendSnapshot, type StatsSnapshot } from './telemetry';
+import { VERSION } from './version';
+
+const log = logger('scratchd');
+
+export interface Addresses {
+  listen: string;
+  admin: string | null;
+}
+
+export class Scratchd implements StatsSource {
+  readonly flavors: FlavorTable;
+  readonly backends: Backend[] = [];
+  readonly requests = new RequestCounters();
+  readonly connections = new ConnectionCounters();
+  private readonly checks: SanityChecks;
+  private readonly runtime = new RuntimeMonitor();
+  private readonly publicServer: PublicServer;
+  private readonly admin: AdminServer | null;
+  private readonly startedAt = Date.now();
+  private accepting = false;
+  private stopping: Promise<void> | null = null;
+
+  constructor(readonly config: Config) {
+    this.flavors = new FlavorTable(config.flavors);
+    if (config.file !== null) this.backends.push(new FileBackend(config.file, this.flavors.all));
+    this.checks = new SanityChecks(config.checks);
+    const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
+    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections);
+    this.admin = config.admin === null ? null : new AdminServer(this);
+  }
+
+  async start(): Promise<Addresses> {
+    const fd = this.config.listen.kind === 'systemd' ? takeListenFd() : undefined;
+    const admin = this.admin === null || this.config.admin === null ? null : await this.admin.listen(this.config.admin.host, this.config.admin.port);
+    if (admin !== null) logger('admin').info(`listening on ${admin}`);
+    const listen = await this.publicServer.listen(this.config.listen, fd);
+    logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}`);
+    this.accepting = true;
+    log.info(
+      `serving ${this.flavors.all.map((f) => f.name).join(', ')}; backends: ${this.backends.map((b) => b.name).join(', ') || 'none'}`,
+    );
+    return { listen, admin };
+  }
+
+  /** SIGHUP: re-open log files (after logrotate or an external mover). */
+  reopen(): void {
+    log.info('SIGHUP: reopening files');
+    for (const backend of this.backends) backend.reopen();
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.runStop();
+    return this.stopping;
+  }
+
+  ready(): boolean {
+    return this.accepting;
+  }
+
+  snapshot(): StatsSnapshot {
+    const backends: Record<string, BackendSnapshot> = {};
+    for (const backend of this.backends) {
+      const c = backend.counters;
+      backends[backend.name] = {
+        queued: c.queued,
+        written: c.written,
+        errors: c.errors,
+        dropped: c.droppedTotal,
+        dropped_by_reason: { ...c.dropped },
+        ...backend.details(),
+      };
+    }
+    const flavors: Record<string, { tracked: number }> = {};
+    for (const flavor of this.flavors.all) flavors[flavor.name] = { tracked: flavor.tracked };
+    return {
+      version: VERSION,
+      uptime_s: Math.round((Date.now() - this.startedAt) / 100) / 10,
+      ready: this.accepting,
+      requests: { ...this.requests },
+      flavors,
+      connections: { open: this.connections.open, accepted: this.connections.accepted, rejected: this.connections.rejected },
+      backends,
+      checks: { enabled: this.checks.enabled, store_keys: this.checks.store.size, store_evicted: this.checks.store.evicted },
+      runtime: this.runtime.stats(),
+    };
+  }
+
+  private async runStop(): Promise<void> {
+    const { drainTimeoutMs, idleCloseGraceMs } = this.config.shutdown;
+    this.accepting = false;
+    log.info('stopping: finishing requests');
+    await this.publicServer.drain(Date.now() + drainTimeoutMs, idleCloseGraceMs);
+    log.info('stopping: flushing backends');
+    await Promise.all(this.backends.map((b) => b.close(Date.now() + drainTimeoutMs)));
+    for (const backend of this.backends) {
+      const c = backend.counters;
+      log.info(`${backend.name}: ${c.written} lines written, ${c.droppedTotal} dropped, ${c.errors} errors`);
+    }
+    this.runtime.stop();
+    await this.admin?.close();
+    log.info('stopped');
+  }
+}

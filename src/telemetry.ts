@@ -1,0 +1,137 @@
+/**
+ * Named counters and gauges (DESIGN.md convention 7). Hot-path counters are
+ * plain fields bumped in place; rare events go through a method that counts
+ * and logs. /stats and /metrics only render what is here (http/admin.ts).
+ */
+import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+
+/** How a request on the public port ended. The keys are the /stats names. */
+export const Outcomes = [
+  'tracked',
+  'head',
+  'duplicate',
+  'malicious',
+  'malformed',
+  'unknown_flavor',
+  'method',
+  'not_found',
+  'uri_too_long',
+  'header_too_large',
+  'bad_request',
+  'timeout',
+] as const;
+export type Outcome = (typeof Outcomes)[number];
+
+export class RequestCounters implements Record<Outcome, number> {
+  tracked = 0;
+  head = 0;
+  duplicate = 0;
+  malicious = 0;
+  malformed = 0;
+  unknown_flavor = 0;
+  method = 0;
+  not_found = 0;
+  uri_too_long = 0;
+  header_too_large = 0;
+  bad_request = 0;
+  timeout = 0;
+}
+
+export class ConnectionCounters {
+  open = 0;
+  accepted = 0;
+  /** Refused because http.maxConnections were open. */
+  rejected = 0;
+  /** Closed because a request head or a keep-alive wait took too long. */
+  timed_out = 0;
+}
+
+export interface RuntimeStats {
+  rss: number;
+  heap_used: number;
+  heap_total: number;
+  external: number;
+  gc: { count: number; pause_total_ms: number; pause_max_ms: number };
+  event_loop_delay_p99_ms: number;
+  event_loop_delay_max_ms: number;
+}
+
+/**
+ * GC pauses from PerformanceObserver and event-loop delay from
+ * monitorEventLoopDelay. The delay histogram covers the last full window
+ * (10 s) so that p99 tells about now, not about start-up.
+ */
+export class RuntimeMonitor {
+  private gcCount = 0;
+  private gcTotalMs = 0;
+  private gcMaxMs = 0;
+  private readonly observer: PerformanceObserver;
+  private readonly delay: IntervalHistogram;
+  private readonly window: NodeJS.Timeout;
+  private lastP99Ms = 0;
+  private lastMaxMs = 0;
+
+  constructor(windowMs = 10_000) {
+    this.observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        this.gcCount++;
+        this.gcTotalMs += entry.duration;
+        if (entry.duration > this.gcMaxMs) this.gcMaxMs = entry.duration;
+      }
+    });
+    this.observer.observe({ entryTypes: ['gc'] });
+    this.delay = monitorEventLoopDelay({ resolution: 10 });
+    this.delay.enable();
+    this.window = setInterval(() => {
+      this.lastP99Ms = this.delay.percentile(99) / 1e6;
+      this.lastMaxMs = this.delay.max / 1e6;
+      this.delay.reset();
+    }, windowMs).unref();
+  }
+
+  stats(): RuntimeStats {
+    const mem = process.memoryUsage();
+    const current = this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : 0;
+    return {
+      rss: mem.rss,
+      heap_used: mem.heapUsed,
+      heap_total: mem.heapTotal,
+      external: mem.external,
+      gc: { count: this.gcCount, pause_total_ms: round(this.gcTotalMs), pause_max_ms: round(this.gcMaxMs) },
+      event_loop_delay_p99_ms: round(Math.max(this.lastP99Ms, current)),
+      event_loop_delay_max_ms: round(Math.max(this.lastMaxMs, this.delay.count > 0 ? this.delay.max / 1e6 : 0)),
+    };
+  }
+
+  stop(): void {
+    this.observer.disconnect();
+    this.delay.disable();
+    clearInterval(this.window);
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+export interface BackendSnapshot {
+  queued: number;
+  written: number;
+  errors: number;
+  dropped: number;
+  dropped_by_reason: Record<string, number>;
+  [detail: string]: number | Record<string, number>;
+}
+
+/** What GET /stats answers (README: "Stats"); /metrics renders the same numbers. */
+export interface StatsSnapshot {
+  version: string;
+  uptime_s: number;
+  ready: boolean;
+  requests: Record<Outcome, number>;
+  flavors: Record<string, { tracked: number }>;
+  connections: { open: number; accepted: number; rejected: number };
+  backends: Record<string, BackendSnapshot>;
+  checks: { enabled: boolean; store_keys: number; store_evicted: number };
+  runtime: RuntimeStats;
+}

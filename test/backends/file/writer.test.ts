@@ -1,0 +1,232 @@
+/**
+ * FileWriter against real temp files. Failures that cannot be provoked for
+ * real (EAGAIN, EBADF, short writes) are injected by wrapping the real
+ * FileOps; everything else (missing folders, moved files) is done for real.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { realFileOps, type FileOps } from '../../../src/backends/file/ops';
+import { FileWriter, type WriterEvents } from '../../../src/backends/file/writer';
+import { logger } from '../../../src/log';
+import { tempDir } from '../../support/scratchd';
+
+const OPTIONS = { mode: 0o640, maxBatchBytes: 1024 * 1024, retryMaxDelayMs: 40 };
+
+interface Recorder extends WriterEvents {
+  lines: number;
+  bytes: number;
+  failures: string[];
+}
+
+function recorder(): Recorder {
+  const r: Recorder = {
+    lines: 0,
+    bytes: 0,
+    failures: [],
+    written: (lines, bytes) => {
+      r.lines += lines;
+      r.bytes += bytes;
+    },
+    failed: (operation, err) => r.failures.push(`${operation}:${err.code ?? '?'}`),
+  };
+  return r;
+}
+
+/** Real ops with hooks: `before(op)` may throw an errno error to fail that call. */
+function instrumented(hooks: { write?: (call: number, length: number) => number | Error | undefined; open?: (call: number) => Error | undefined } = {}) {
+  const calls = { open: 0, write: 0, fsync: 0, close: 0, writes: [] as Buffer[] };
+  const ops: FileOps = {
+    ...realFileOps,
+    async openAppend(file, mode) {
+      calls.open++;
+      const failure = hooks.open?.(calls.open);
+      if (failure) throw failure;
+      return realFileOps.openAppend(file, mode);
+    },
+    async write(fd, buffer, offset, length) {
+      calls.write++;
+      const verdict = hooks.write?.(calls.write, length);
+      if (verdict instanceof Error) throw verdict;
+      const n = verdict === undefined ? length : Math.min(length, verdict);
+      calls.writes.push(Buffer.from(buffer.subarray(offset, offset + n)));
+      return realFileOps.write(fd, buffer, offset, n);
+    },
+    async fsync(fd) {
+      calls.fsync++;
+      return realFileOps.fsync(fd);
+    },
+    async close(fd) {
+      calls.close++;
+      return realFileOps.close(fd);
+    },
+  };
+  return { ops, calls };
+}
+
+function errno(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: injected`), { code });
+}
+
+const log = logger('file-test');
+const records = (n: number, tag = 'r') => Array.from({ length: n }, (_, i) => `{"${tag}":${i},"pad":"${'x'.repeat(i % 50)}"}`);
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('FileWriter', () => {
+  test('appends whole lines in order, creating missing folders', async () => {
+    const file = path.join(tempDir(), 'a', 'b', 'day.log');
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, realFileOps, events, log);
+    const lines = records(1000);
+    for (const line of lines.slice(0, 500)) writer.append(line);
+    await until(() => events.lines === 500);
+    for (const line of lines.slice(500)) writer.append(line);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+    assert.equal(events.lines, 1000);
+    assert.equal(events.bytes, fs.statSync(file).size);
+    assert.equal((fs.statSync(file).mode & 0o777).toString(8), (0o640 & ~process.umask()).toString(8));
+  });
+
+  test('short writes are continued: no line is split or lost', async () => {
+    const file = path.join(tempDir(), 'short.log');
+    const { ops, calls } = instrumented({ write: () => 7 });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    const lines = records(200);
+    for (const line of lines) writer.append(line);
+    assert.equal(await writer.close(Date.now() + 10_000), 0);
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+    assert.ok(calls.write > 100);
+    assert.equal(events.lines, 200);
+  });
+
+  test('EAGAIN and ENOSPC are retried on the same fd; errors counted', async () => {
+    const file = path.join(tempDir(), 'retry.log');
+    const failing = new Map([[1, 'EAGAIN'], [2, 'EAGAIN'], [4, 'ENOSPC'], [5, 'ENOSPC']]);
+    // Call 3 is short (half), so the ENOSPC on 4 and 5 happens mid-batch.
+    const { ops, calls } = instrumented({ write: (call, length) => (failing.has(call) ? errno(failing.get(call)!) : call === 3 ? Math.floor(length / 2) : undefined) });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    const lines = records(50);
+    for (const line of lines) writer.append(line);
+    await until(() => events.lines === 50);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+    assert.deepEqual(events.failures, ['write:EAGAIN', 'write:EAGAIN', 'write:ENOSPC', 'write:ENOSPC']);
+    assert.equal(calls.open, 1, 'no reopen for try-again errors');
+  });
+
+  test('EBADF/ESTALE reopen the path before retrying', async () => {
+    const file = path.join(tempDir(), 'stale.log');
+    const { ops, calls } = instrumented({ write: (call) => (call === 1 ? errno('ESTALE') : undefined) });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    writer.append('{"a":1}');
+    await until(() => events.lines === 1);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    assert.equal(calls.open, 2);
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"a":1}\n');
+  });
+
+  test('open failures are retried until the folder can be made', async () => {
+    const dir = tempDir();
+    const blocker = path.join(dir, 'blocked');
+    fs.writeFileSync(blocker, 'a file where a folder should be');
+    const file = path.join(blocker, 'x.log');
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, realFileOps, events, log);
+    writer.append('{"a":1}');
+    await until(() => events.failures.length >= 2);
+    assert.equal(events.lines, 0);
+    fs.rmSync(blocker);
+    await until(() => events.lines === 1);
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"a":1}\n');
+    assert.ok(events.failures.every((f) => f.startsWith('open:')));
+    await writer.close(Date.now() + 1000);
+  });
+
+  test('reopen() (SIGHUP) moves on to a new file at the path after a rename', async () => {
+    const file = path.join(tempDir(), 'rotate.log');
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, realFileOps, events, log);
+    writer.append('{"old":1}');
+    await until(() => events.lines === 1);
+    fs.renameSync(file, `${file}.1`);
+    writer.reopen();
+    writer.append('{"new":1}');
+    await until(() => events.lines === 2);
+    await writer.close(Date.now() + 1000);
+    assert.equal(fs.readFileSync(`${file}.1`, 'utf8'), '{"old":1}\n');
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"new":1}\n');
+  });
+
+  test('maintain() notices a deleted file and its folder, and recreates both', async () => {
+    const dir = path.join(tempDir(), 'flavor');
+    const file = path.join(dir, 'day.log');
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, realFileOps, events, log);
+    writer.append('{"a":1}');
+    await until(() => events.lines === 1);
+    fs.rmSync(dir, { recursive: true });
+    writer.maintain(false);
+    await until(() => fs.existsSync(file));
+    writer.append('{"a":2}');
+    await until(() => events.lines === 2);
+    await writer.close(Date.now() + 1000);
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"a":2}\n');
+  });
+
+  test('maintain(true) fsyncs only what was written since the last fsync', async () => {
+    const file = path.join(tempDir(), 'sync.log');
+    const { ops, calls } = instrumented();
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    writer.append('{"a":1}');
+    await until(() => events.lines === 1);
+    writer.maintain(true);
+    await until(() => calls.fsync === 1);
+    writer.maintain(true);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(calls.fsync, 1, 'nothing new to sync');
+    await writer.close(Date.now() + 1000);
+    assert.equal(calls.fsync, 1, 'close fsyncs only when dirty');
+  });
+
+  test('batches never exceed maxBatchBytes and end on a line boundary', async () => {
+    const file = path.join(tempDir(), 'batch.log');
+    const { ops, calls } = instrumented();
+    const events = recorder();
+    const writer = new FileWriter(file, { ...OPTIONS, maxBatchBytes: 1000 }, ops, events, log);
+    const lines = records(300);
+    for (const line of lines) writer.append(line);
+    await writer.close(Date.now() + 5000);
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+    assert.ok(calls.writes.length > 5);
+    for (const buffer of calls.writes) {
+      assert.ok(buffer.length <= 1000, `write of ${buffer.length}`);
+      assert.equal(buffer[buffer.length - 1], 10);
+    }
+  });
+
+  test('close() gives up at the deadline and reports the unwritten lines', async () => {
+    const file = path.join(tempDir(), 'full.log');
+    const { ops } = instrumented({ write: () => errno('ENOSPC') });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    for (const line of records(25)) writer.append(line);
+    await until(() => events.failures.length > 0);
+    const started = Date.now();
+    assert.equal(await writer.close(Date.now() + 300), 25);
+    assert.ok(Date.now() - started < 1500, 'close respects its deadline');
+    assert.equal(events.lines, 0);
+  });
+});

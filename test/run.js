@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// The runner behind `npm test` (after type-check, lint and build):
+// 1. makes sure the Debian tools the tests use are there (scripts/debian-deps.sh;
+//    installs them as root, else says what is missing: those tests then skip,
+//    or fail under CI=true);
+// 2. runs node:test over every compiled test, build/test/**/*.test.js, or over
+//    the files given as arguments (`npm test -- build/test/kv.test.js`).
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+
+function findTests(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return findTests(full);
+    return entry.name.endsWith('.test.js') ? [full] : [];
+  });
+}
+
+const deps = spawnSync('bash', [path.join(root, 'scripts', 'debian-deps.sh'), 'test'], { stdio: 'inherit' });
+if (deps.status !== 0 && process.env.CI === 'true') process.exit(deps.status ?? 1);
+
+const files = process.argv.length > 2 ? process.argv.slice(2) : findTests(path.join(root, 'build', 'test')).sort();
+if (files.length === 0) {
+  console.error('test/run.js: no compiled tests under build/test (run `npm run build` first)');
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=3', ...files], { stdio: 'inherit', cwd: root });
+process.exit(result.status ?? 1);
