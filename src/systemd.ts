@@ -4,10 +4,12 @@
  * to the pid meant to take it.
  *
  * sd_listen_fds requires LISTEN_PID to be our own pid. We also accept an
- * ancestor's pid, because `systemd-socket-activate … npx scratchd serve`
- * starts npx (whose pid it sets) and npx starts node. A stray environment
- * from an unrelated parent is still refused: the ancestor must be on our
- * own parent chain. The variables are removed so children do not inherit them.
+ * ancestor's pid when fd 3 really is a socket, for wrappers that start us
+ * without exec (a shell script). A stray environment from an unrelated parent
+ * is still refused: the ancestor must be on our own parent chain. npx cannot
+ * be such a wrapper: npm's Node marks inherited descriptors close-on-exec
+ * before it starts scratchd, so fd 3 never arrives; the error says so. The
+ * variables are removed so children do not inherit them.
  */
 import * as fs from 'node:fs';
 import { ScratchError } from './errors';
@@ -29,10 +31,15 @@ export function takeListenFd(env: NodeJS.ProcessEnv = process.env): number {
   if (count > 1) {
     throw new ScratchError('SYSTEMD_NO_SOCKET', `LISTEN_FDS=${count}: scratchd takes exactly one socket (ListenStream= once)`);
   }
+  let socket = false;
   try {
-    if (!fs.fstatSync(SD_LISTEN_FDS_START).isSocket()) throw new Error('fd 3 is not a socket');
-  } catch (err) {
-    throw new ScratchError('SYSTEMD_NO_SOCKET', (err as Error).message, { cause: err });
+    socket = fs.fstatSync(SD_LISTEN_FDS_START).isSocket();
+  } catch {
+    socket = false;
+  }
+  if (!socket) {
+    const via = pid === process.pid ? '' : ` (LISTEN_PID=${pid} is a parent: a process in between, such as npx, did not pass fd 3 on; start scratchd directly, e.g. node_modules/.bin/scratchd)`;
+    throw new ScratchError('SYSTEMD_NO_SOCKET', `fd 3 is not a socket${via}`);
   }
   return SD_LISTEN_FDS_START;
 }

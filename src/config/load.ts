@@ -155,7 +155,7 @@ function describeSchemaError(error: ErrorObject): string {
 /** Readable reasons for the schema's patterns, keyed by where they are. */
 function describePattern(schemaPath: string): string {
   if (schemaPath.includes('/name/')) return 'must be lower-case letters, digits, "_" or "-" (at most 63)';
-  if (schemaPath.includes('/hosts/')) return 'must be a host name (letters, digits, "." and "-"), without port';
+  if (schemaPath.includes('/hosts/')) return 'must be a host name (letters, digits, "-", dot-separated), without port or trailing dot';
   if (schemaPath.includes('/fileMode/')) return 'must be an octal mode like "0640"';
   if (schemaPath.includes('/path/')) return 'must start with "/" and contain no "?", "#" or spaces';
   return 'has the wrong form';

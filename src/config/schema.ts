@@ -44,7 +44,7 @@ export const configSchema = {
           hosts: {
             type: 'array',
             minItems: 1,
-            items: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' },
+            items: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*$' },
             description: 'Host header values (without port, case-insensitive) that map to this flavor.',
           },
           timezone: { type: 'string', minLength: 1, description: 'IANA timezone for the line time and the file date.' },

@@ -56,6 +56,7 @@ export function findHeadEnd(buf: Buffer, start: number): number {
 
 /** Whether the request line that starts at `start` is already longer than `max` bytes without ending. */
 export function requestLineTooLong(buf: Buffer, start: number, max: number): boolean {
+  while (start < buf.length && (buf[start] === CR || buf[start] === LF)) start++;
   const lf = buf.indexOf(LF, start);
   const lineLength = lf === -1 ? buf.length - start : lf - start - (lf > start && buf[lf - 1] === CR ? 1 : 0);
   return lineLength > max;
@@ -112,9 +113,12 @@ export function parseHead(buf: Buffer, start: number, end: number, maxLine: numb
         break;
       case 10:
         if (nameIs(buf, at, 'connection')) {
-          const value = valueOf(buf, colon + 1, stop).toLowerCase();
-          if (value.includes('close')) close = true;
-          else if (value.includes('keep-alive')) keepAlive = true;
+          // A comma-separated list of tokens (RFC 9110 §7.6.1).
+          for (const token of valueOf(buf, colon + 1, stop).toLowerCase().split(',')) {
+            const option = token.trim();
+            if (option === 'close') close = true;
+            else if (option === 'keep-alive') keepAlive = true;
+          }
         }
         break;
       case 14:

@@ -164,6 +164,27 @@ describe('serve: limits and timeouts', () => {
   });
 });
 
+describe('serve: sanity checks', () => {
+  test('duplicates within the window and clients over the rate are answered, counted, not persisted', async () => {
+    const app = await startScratchd({ config: { checks: { duplicateWindowMs: 60_000, maxPerMinute: 5 } } });
+    try {
+      assert.equal((await request(app.port, 'www.skroutz.gr', '/track?page=1')).status, 200);
+      assert.equal((await request(app.port, 'www.skroutz.gr', '/track?page=1')).status, 200); // duplicate
+      assert.equal((await request(app.port, 'www.alve.com', '/track?page=1')).status, 200); // other flavor: not a duplicate
+      for (let i = 2; i <= 6; i++) assert.equal((await request(app.port, 'www.skroutz.gr', `/track?page=${i}`)).status, 200);
+      const stats = await app.stats();
+      // skroutz: 7 requests from one client; the 6th and 7th are over 5 per minute.
+      assert.equal(stats.requests.duplicate, 1);
+      assert.equal(stats.requests.malicious, 2);
+      assert.equal(stats.requests.tracked, 5);
+      assert.equal(stats.checks.enabled, true);
+      await waitFor(() => allLines(app.dir).length === 5);
+    } finally {
+      await app.stop();
+    }
+  });
+});
+
 describe('serve: config errors', () => {
   test('a bad config is refused before anything listens', async () => {
     const port = await freePort();
@@ -197,6 +218,18 @@ describe('serve: stop and reopen without losing a line', () => {
     assert.equal(answered, connections * perConnection, 'every request already sent was answered');
     assert.equal(new Set(lines).size, lines.length);
     assert.match(app.stderr(), /file: \d+ lines written, 0 dropped/);
+  });
+
+  test('/ready answers 503 while draining, /health stays 200', async () => {
+    const app = await startScratchd({ config: { shutdown: { idleCloseGraceMs: 1500, drainTimeoutMs: 5000 } } });
+    const idle = await openSocket(app.port); // an idle keep-alive connection keeps the drain going
+    assert.equal((await fetch(`http://127.0.0.1:${app.adminPort}/ready`)).status, 200);
+    app.proc.kill('SIGTERM');
+    await app.waitForLog(/stopping: finishing requests/);
+    assert.equal((await fetch(`http://127.0.0.1:${app.adminPort}/ready`)).status, 503);
+    assert.equal((await fetch(`http://127.0.0.1:${app.adminPort}/health`)).status, 200);
+    assert.equal(await app.exited, 0);
+    assert.ok(idle.destroyed || idle.readableEnded || (await new Promise((r) => idle.on('close', r))) !== undefined);
   });
 
   test('SIGHUP reopens files that were moved away', async () => {
