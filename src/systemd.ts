@@ -31,17 +31,19 @@ export function takeListenFd(env: NodeJS.ProcessEnv = process.env): number {
   if (count > 1) {
     throw new ScratchError('SYSTEMD_NO_SOCKET', `LISTEN_FDS=${count}: scratchd takes exactly one socket (ListenStream= once)`);
   }
-  let socket = false;
-  try {
-    socket = fs.fstatSync(SD_LISTEN_FDS_START).isSocket();
-  } catch {
-    socket = false;
-  }
-  if (!socket) {
+  if (!isSocket(SD_LISTEN_FDS_START)) {
     const via = pid === process.pid ? '' : ` (LISTEN_PID=${pid} is a parent: a process in between, such as npx, did not pass fd 3 on; start scratchd directly, e.g. node_modules/.bin/scratchd)`;
     throw new ScratchError('SYSTEMD_NO_SOCKET', `fd 3 is not a socket${via}`);
   }
   return SD_LISTEN_FDS_START;
+}
+
+function isSocket(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 function isSelfOrAncestor(pid: number): boolean {

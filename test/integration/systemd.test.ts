@@ -6,7 +6,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { request } from '../support/http';
 import { cliPath, repoRoot } from '../support/paths';
