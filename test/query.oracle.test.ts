@@ -1,0 +1,292 @@
+/**
+ * queryToJson against the real thing: every query goes through Ruby's
+ * Rack::Utils.parse_nested_query + JSON.generate (test/support/rack-oracle.rb,
+ * one ruby process for all of them) and the answers must be byte-identical,
+ * with "malformed" exactly where Ruby raised (and where Ruby wrote bytes
+ * that are not UTF-8, which no string can hold: see expectedAnswer).
+ *
+ * The corpus is the hand-written table of test/query.test.ts (whose expected
+ * values are checked against Ruby here too), every single byte raw and
+ * %-encoded, UTF-8 sequences at every edge of validity, and thousands of
+ * seeded random queries from a grammar that favours collisions: few key
+ * names, odd bracket combinations, invalid %-escapes, non-UTF-8 bytes,
+ * newlines, separators with spaces, duplicates, deep nesting.
+ *
+ * A failure prints the seed; rerun with QUERY_ORACLE_SEED=<seed> to reproduce.
+ */
+import { isUtf8 } from 'node:buffer';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { isScratchError } from '../src/errors';
+import { queryToJson } from '../src/query';
+import { MALFORMED, QUERY_CASES } from './query.test';
+import { testFile } from './support/paths';
+import { hasCommand, needs } from './support/requires';
+
+const GRAMMAR_QUERIES = 6000;
+const RANDOM_BYTE_QUERIES = 1500;
+
+function rackIsLoadable(): boolean {
+  if (!hasCommand('ruby')) return false;
+  const probe = spawnSync('ruby', ['-e', 'require "rack"; require "json"'], { stdio: 'ignore' });
+  return probe.status === 0;
+}
+
+/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
+function randomSource(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Builds queries (latin1 strings of raw bytes) from a grammar of troublesome pieces. */
+class QueryGrammar {
+  constructor(private readonly random: () => number) {}
+
+  private int(below: number): number {
+    return Math.floor(this.random() * below);
+  }
+
+  private pick(choices: readonly string[]): string {
+    return choices[this.int(choices.length)] ?? '';
+  }
+
+  private chance(p: number): boolean {
+    return this.random() < p;
+  }
+
+  /** Mostly `common`, sometimes `odd`: enough odd pieces to hit every rule, few enough that most queries parse. */
+  private pickMostly(common: readonly string[], odd: readonly string[], oddChance = 0.06): string {
+    return this.pick(this.chance(oddChance) ? odd : common);
+  }
+
+  // Few names, so that keys collide: duplicates, type clashes, ||= on nil.
+  private static readonly BASES = ['a', 'a', 'a', 'b', 'b', 'c', '0', '1', '10', 'x y', 'x+y', '%61', '\xc3\xa9', '%C3%A9', ''];
+  private static readonly ODD_BASES = [
+    '%FF', '\xff', '%0A', '\n', '\r', '%0D', '%5B', '%5D', '%', '%4', '%zz', '%2', '%E2%80%A8', '%F0%9F%98%80',
+    '%ED%A0%80', '%C0%80', '%22', '\\', ' ', '%20', '%00', '%7F', '\x80', '\xe3\x81',
+  ];
+
+  private static readonly GROUPS = ['[]', '[]', '[]', '[x]', '[x]', '[y]', '[a]', '[0]', '[][x]', '[][x]', '[][y]'];
+  private static readonly ODD_GROUPS = [
+    '[', ']', '[[', ']]', '[]]', '[[]]', '[%5D', '%5B]', '%5B%5D', '[\n', '%0A[]', '\n[]', '[][]', 'z', '[x]]', '[]x',
+    '[%FF]', '[\xc3\xa9]', '[x%0A', '%0A[][y]', '[x+y]', '[%]', '[][%0A]', '[x\r', '[%E2%80%A8',
+  ];
+
+  private static readonly VALUE_ATOMS = ['', '1', 'v', 'x+y', '\xc3\xa9', '%C3%A9', '/', '%2F', '+', '=', '%26', '%3B', ' '];
+  private static readonly ODD_VALUE_ATOMS = [
+    '%FF', '\xff', '%E2%80%A8', '%E2%80%A9', '%00', '%1F', '%7F', '%22', '%5C', '%', '%G1', '%ED%A0%80',
+    '%F0%9F%98%80', '%C0%80', '%E3%81', '%0D%0A', '%08', '%0C', '%09', '%0B', '\x7f', '\x01', '%f4%8f%bf%bf',
+    '%F4%90%80%80', '[', ']',
+  ];
+
+  private static readonly SEPARATORS = ['&', '&', '&', '&', ';'];
+  private static readonly ODD_SEPARATORS = ['& ', ';  ', '&&', '&;', ' &', '& ;', '&\t'];
+
+  name(): string {
+    let name = this.chance(0.05) ? this.pick(QueryGrammar.ODD_GROUPS) : '';
+    name += this.pickMostly(QueryGrammar.BASES, QueryGrammar.ODD_BASES);
+    const groups = this.chance(0.03) ? 40 + this.int(70) : this.int(4);
+    const deepGroup = this.pick(['[b]', '[][x]', '[]']);
+    for (let i = 0; i < groups; i++) {
+      name += groups > 10 ? deepGroup : this.pickMostly(QueryGrammar.GROUPS, QueryGrammar.ODD_GROUPS, 0.15);
+    }
+    return name;
+  }
+
+  value(): string {
+    let value = '';
+    for (let atoms = this.int(4); atoms > 0; atoms--) {
+      value += this.pickMostly(QueryGrammar.VALUE_ATOMS, QueryGrammar.ODD_VALUE_ATOMS, 0.08);
+    }
+    return value;
+  }
+
+  pair(): string {
+    switch (this.int(8)) {
+      case 0:
+        return this.name();
+      case 1:
+        return `=${this.value()}`;
+      case 2:
+        return '';
+      default:
+        return `${this.name()}=${this.value()}`;
+    }
+  }
+
+  query(): string {
+    const separator = (): string => this.pickMostly(QueryGrammar.SEPARATORS, QueryGrammar.ODD_SEPARATORS, 0.15);
+    let query = this.chance(0.1) ? separator() : '';
+    const pairs = this.int(9);
+    for (let i = 0; i < pairs; i++) {
+      if (i > 0) query += separator();
+      query += this.pair();
+    }
+    if (this.chance(0.1)) query += separator();
+    return query;
+  }
+
+  /** Raw bytes, weighted towards the ones that mean something to Rack. */
+  bytes(): string {
+    const meaningful = '&;= [[]]]%+\n\raab0';
+    let query = '';
+    for (let length = this.int(24); length > 0; length--) {
+      query += this.chance(0.9) ? meaningful.charAt(this.int(meaningful.length)) : String.fromCharCode(this.int(256));
+    }
+    return query;
+  }
+}
+
+/** Every byte value as a value, raw and %-encoded, and as a key. */
+function singleByteQueries(): string[] {
+  const queries: string[] = [];
+  for (let byte = 0; byte < 256; byte++) {
+    const raw = String.fromCharCode(byte);
+    const escaped = `%${byte.toString(16).padStart(2, '0')}`;
+    queries.push(`a=${raw}`, `a=${escaped}`, `${escaped}=1`, `k${raw}=1`);
+  }
+  return queries;
+}
+
+/**
+ * UTF-8 at its edges: every 2-byte sequence as a value, and 3- and 4-byte
+ * sequences around each boundary (overlongs, surrogates, U+10FFFF, bad
+ * continuations) as values and as keys.
+ */
+function utf8EdgeQueries(): string[] {
+  const hex = (byte: number): string => `%${byte.toString(16).padStart(2, '0')}`;
+  const queries: string[] = [];
+  for (let lead = 0x80; lead < 0x100; lead++) {
+    for (let second = 0; second < 0x100; second++) queries.push(`a=${hex(lead)}${hex(second)}`);
+  }
+  const leads = [0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5];
+  const seconds = [0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0];
+  const laters = [0x7f, 0x80, 0xbf, 0xc0];
+  for (const lead of leads) {
+    for (const second of seconds) {
+      for (const third of laters) {
+        const three = `${hex(lead)}${hex(second)}${hex(third)}`;
+        queries.push(`a=${three}`, `${three}=1`);
+        for (const fourth of laters) queries.push(`a=${three}${hex(fourth)}`, `${three}${hex(fourth)}=1`);
+      }
+    }
+  }
+  // json 2.6.3 lets an ASCII byte through after ED and F4 (see expectedAnswer).
+  for (let second = 0; second < 0x80; second++) {
+    queries.push(`a=%ed${hex(second)}%80`, `a=%f4${hex(second)}%80%bf&b=1`, `%ed${hex(second)}%80=1`);
+  }
+  return queries;
+}
+
+interface Answer {
+  malformed: boolean;
+  /** The JSON's bytes; empty when malformed. */
+  json: Buffer;
+}
+
+const MALFORMED_ANSWER: Answer = { malformed: true, json: Buffer.alloc(0) };
+
+/** Runs all queries through one ruby process. */
+function askRack(queries: readonly string[]): Answer[] {
+  const input = queries.map((q) => Buffer.from(q, 'latin1').toString('hex')).join('\n') + '\n';
+  const ruby = spawnSync('ruby', [testFile('support', 'rack-oracle.rb')], {
+    input,
+    maxBuffer: 512 * 1024 * 1024,
+    timeout: 300_000,
+  });
+  if (ruby.status !== 0) throw new Error(`rack-oracle.rb failed (${ruby.status}): ${ruby.stderr.toString()}`);
+  const lines = ruby.stdout.toString('latin1').split('\n');
+  assert.equal(lines.pop(), '', 'the last answer ends with a newline');
+  assert.equal(lines.length, queries.length, 'one answer per query from rack-oracle.rb');
+  return lines.map((line) => {
+    if (line.startsWith('ERROR ')) return MALFORMED_ANSWER;
+    assert.ok(line.startsWith('OK '), `unexpected rack-oracle.rb answer: ${line.slice(0, 80)}`);
+    return { malformed: false, json: Buffer.from(line.slice(3), 'hex') };
+  });
+}
+
+/**
+ * What queryToJson must answer where Rack answered `rack`.
+ *
+ * json 2.6.3's isLegalUTF8 (from ConvertUTF.c) does not check that the
+ * second byte after a lead byte ED or F4 is a continuation byte, so values
+ * such as ED 7F 80 or ED 22 80 pass and are copied out raw: the "JSON" holds
+ * bytes that are not UTF-8 (and, for ED 22 80, an unescaped quote). No JS
+ * string encodes to those bytes, so queryToJson calls such a query
+ * malformed; src/query.ts documents this one deviation.
+ */
+function expectedAnswer(rack: Answer): Answer {
+  return !rack.malformed && !isUtf8(rack.json) ? MALFORMED_ANSWER : rack;
+}
+
+function ours(query: string): Answer {
+  try {
+    return { malformed: false, json: Buffer.from(queryToJson(query), 'utf8') };
+  } catch (err) {
+    if (isScratchError(err, 'QUERY_MALFORMED')) return MALFORMED_ANSWER;
+    throw err;
+  }
+}
+
+function show(answer: Answer): string {
+  if (answer.malformed) return 'MALFORMED';
+  if (!isUtf8(answer.json)) return `not UTF-8 (hex) ${answer.json.toString('hex')}`;
+  const text = answer.json.toString('utf8');
+  return text.length > 200 ? `${text.slice(0, 200)}… (${answer.json.length} bytes)` : text;
+}
+
+function sameAnswer(a: Answer, b: Answer): boolean {
+  return a.malformed === b.malformed && a.json.equals(b.json);
+}
+
+function describeQuery(query: string): string {
+  const hex = Buffer.from(query, 'latin1').toString('hex');
+  return hex.length > 200 ? `${hex.slice(0, 200)}… (${query.length} bytes)` : hex;
+}
+
+void test('queryToJson is byte-identical to Rack 2.2 + JSON.generate', needs('ruby-rack', rackIsLoadable(), 'apt-get install ruby-rack'), (t) => {
+  const seed = process.env.QUERY_ORACLE_SEED ? Number(process.env.QUERY_ORACLE_SEED) : Math.floor(Math.random() * 2 ** 32);
+  const grammar = new QueryGrammar(randomSource(seed));
+  const queries = [...QUERY_CASES.map((c) => c.query), ...singleByteQueries(), ...utf8EdgeQueries()];
+  for (let i = 0; i < GRAMMAR_QUERIES; i++) queries.push(grammar.query());
+  for (let i = 0; i < RANDOM_BYTE_QUERIES; i++) queries.push(grammar.bytes());
+
+  const rack = askRack(queries);
+  const failures: string[] = [];
+  let notUtf8 = 0;
+  queries.forEach((query, i) => {
+    const rackAnswer = rack[i];
+    assert.ok(rackAnswer);
+    const expected = expectedAnswer(rackAnswer);
+    if (expected !== rackAnswer) notUtf8++;
+    const actual = ours(query);
+    if (!sameAnswer(actual, expected)) {
+      failures.push(`query (hex) ${describeQuery(query)}\n  rack: ${show(rackAnswer)}\n  ours: ${show(actual)}`);
+    }
+  });
+  // The hand-written expectations must be Rack's, too.
+  QUERY_CASES.forEach((c, i) => {
+    const rackAnswer = rack[i];
+    assert.ok(rackAnswer);
+    const written: Answer =
+      c.expected === MALFORMED ? MALFORMED_ANSWER : { malformed: false, json: Buffer.from(c.expected, 'utf8') };
+    if (!sameAnswer(written, expectedAnswer(rackAnswer))) {
+      failures.push(`hand-written case "${c.why}" expects ${show(written)}\n  rack: ${show(rackAnswer)}`);
+    }
+  });
+
+  t.diagnostic(`seed ${seed}: ${queries.length} queries, ${notUtf8} where Rack wrote bytes that are not UTF-8`);
+  if (failures.length > 0) {
+    assert.fail(
+      `${failures.length} of ${queries.length} queries differ from Rack (seed ${seed}; rerun with QUERY_ORACLE_SEED=${seed}):\n` +
+        failures.slice(0, 20).join('\n'),
+    );
+  }
+});
