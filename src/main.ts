@@ -10,9 +10,12 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load';
+import type { Config } from './config/types';
 import { isScratchError, ScratchError } from './errors';
 import { logger } from './log';
 import { Scratchd } from './scratchd';
+import { diffCommand } from './tools/diff';
+import { replayCommand } from './tools/replay';
 import { VERSION } from './version';
 
 export const Exit = { ok: 0, failure: 1, usage: 64, software: 70, config: 78 } as const;
@@ -24,6 +27,8 @@ const USAGE = `usage: scratchd <command> [options]
 commands:
   serve --config FILE          run the daemon
   check-config --config FILE   validate a config file and exit (0: good)
+  replay --target URL FILE     send logged requests to a server (--rate N | --connections N)
+  diff A B                     compare two log files by values, ignoring time (exit 0: identical)
   version                      print the version
 
 Run "scratchd <command> --help" for a command's options. See README.md.`;
@@ -37,13 +42,15 @@ const commands: Record<string, Command> = {
   },
   'check-config': async (args) => {
     const { config } = configOption(args, 'check-config');
-    const loaded = loadConfigFile(config);
+    const loaded = loadConfig(config);
     process.stdout.write(
       `${loaded.source}: ok (${loaded.flavors.length} flavors: ${loaded.flavors.map((f) => f.name).join(', ')}; ` +
         `file backend ${loaded.file === null ? 'off' : `on, ${loaded.file.path}`})\n`,
     );
     return Promise.resolve(Exit.ok);
   },
+  replay: (args) => replayCommand(args),
+  diff: (args) => diffCommand(args),
   version: () => {
     process.stdout.write(`scratchd ${VERSION}\n`);
     return Promise.resolve(Exit.ok);
@@ -58,8 +65,14 @@ function configOption(args: string[], command: string): { config: string } {
   return { config: values.config };
 }
 
+/** The config file, validated, including librdkafka's own check of kafka.librdkafka. */
+function loadConfig(file: string): Config {
+  const config = loadConfigFile(file);
+  return config;
+}
+
 async function serve(configPath: string): Promise<number> {
-  const config = loadConfigFile(configPath);
+  const config = loadConfig(configPath);
   const app = new Scratchd(config);
   let exitCode: number = Exit.ok;
   const stopped = new Promise<void>((resolve) => {
