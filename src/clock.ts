@@ -86,3 +86,31 @@ export function formatOffset(minutes: number): string {
   const abs = Math.abs(minutes);
   return `${sign}${TWO_DIGITS[Math.floor(abs / 60)] ?? String(Math.floor(abs / 60))}:${TWO_DIGITS[abs % 60]!}`;
 }
+
+/**
+ * The local day `date` ("YYYY-MM-DD") in a timezone as [start, end) in ms
+ * since the epoch: the first minute whose local date is `date`, and the first
+ * whose local date is later. A binary search over minutes, so days that
+ * start at 01:00 (a DST change at midnight) or last 23 or 25 hours are right.
+ * For tools (restore), not the hot path.
+ */
+export function localDayBounds(date: string, timeZone: string): [number, number] {
+  if (!/^\d{4}-\d\d-\d\d$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+    throw new RangeError(`not a date (YYYY-MM-DD): ${JSON.stringify(date)}`);
+  }
+  const clock = new ZonedClock(timeZone);
+  const noonUtc = Date.parse(`${date}T12:00:00Z`);
+  const firstMinuteOnOrAfter = (target: string): number => {
+    // Offsets are within ±26 h: the boundary lies in this window.
+    let lo = Math.floor((noonUtc - 40 * 3_600_000) / MINUTE_MS);
+    let hi = Math.floor((noonUtc + 64 * 3_600_000) / MINUTE_MS);
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (clock.dateOf(mid * MINUTE_MS) >= target) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo * MINUTE_MS;
+  };
+  const next = new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  return [firstMinuteOnOrAfter(date), firstMinuteOnOrAfter(next)];
+}

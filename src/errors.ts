@@ -10,6 +10,7 @@
 export const ErrorCodes = {
   CONFIG_INVALID: { status: 0, message: 'invalid config' },
   CONFIG_UNREADABLE: { status: 0, message: 'cannot read config file' },
+  KAFKA_UNAVAILABLE: { status: 0, message: 'Kafka client unavailable' },
   QUERY_MALFORMED: { status: 400, message: 'malformed query string' },
   SYSTEMD_NO_SOCKET: { status: 0, message: 'listen is "systemd" but no socket was passed' },
   USAGE: { status: 0, message: 'usage' },

@@ -14,9 +14,11 @@ export interface Line {
   /** "YYYY-MM-DD" of timeMs in the flavor's timezone (the file's {date}). */
   readonly date: string;
   readonly record: string;
+  /** The raw query (latin1), for backends that need one parameter of it (Kafka's message key). */
+  readonly query: string;
 }
 
-export function makeLine(flavor: Flavor, timeMs: number, valuesJson: string): Line {
+export function makeLine(flavor: Flavor, timeMs: number, valuesJson: string, query = ''): Line {
   const time = flavor.clock.stamp(timeMs);
-  return { flavor, timeMs, date: flavor.clock.date, record: flavor.recordHead + time + '","values":' + valuesJson + '}' };
+  return { flavor, timeMs, date: flavor.clock.date, record: flavor.recordHead + time + '","values":' + valuesJson + '}', query };
 }

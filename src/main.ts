@@ -9,6 +9,7 @@
  * so a unit can say RestartPreventExitStatus=78).
  */
 import { parseArgs } from 'node:util';
+import { validateLibrdkafka } from './backends/kafka/settings';
 import { loadConfigFile } from './config/load';
 import type { Config } from './config/types';
 import { isScratchError, ScratchError } from './errors';
@@ -16,6 +17,7 @@ import { logger } from './log';
 import { Scratchd } from './scratchd';
 import { diffCommand } from './tools/diff';
 import { replayCommand } from './tools/replay';
+import { restoreCommand } from './tools/restore';
 import { VERSION } from './version';
 
 export const Exit = { ok: 0, failure: 1, usage: 64, software: 70, config: 78 } as const;
@@ -27,6 +29,8 @@ const USAGE = `usage: scratchd <command> [options]
 commands:
   serve --config FILE          run the daemon
   check-config --config FILE   validate a config file and exit (0: good)
+  restore --config FILE --flavor NAME --date YYYY-MM-DD [--out PATH] [--force]
+                               rebuild a day's log file from Kafka
   replay --target URL FILE     send logged requests to a server (--rate N | --connections N)
   diff A B                     compare two log files by values, ignoring time (exit 0: identical)
   version                      print the version
@@ -45,10 +49,12 @@ const commands: Record<string, Command> = {
     const loaded = loadConfig(config);
     process.stdout.write(
       `${loaded.source}: ok (${loaded.flavors.length} flavors: ${loaded.flavors.map((f) => f.name).join(', ')}; ` +
-        `file backend ${loaded.file === null ? 'off' : `on, ${loaded.file.path}`})\n`,
+        `file backend ${loaded.file === null ? 'off' : `on, ${loaded.file.path}`}; ` +
+        `kafka backend ${loaded.kafka === null ? 'off' : `on, ${loaded.kafka.brokers}`})\n`,
     );
     return Promise.resolve(Exit.ok);
   },
+  restore: (args) => restoreCommand(args),
   replay: (args) => replayCommand(args),
   diff: (args) => diffCommand(args),
   version: () => {
@@ -68,6 +74,7 @@ function configOption(args: string[], command: string): { config: string } {
 /** The config file, validated, including librdkafka's own check of kafka.librdkafka. */
 function loadConfig(file: string): Config {
   const config = loadConfigFile(file);
+  if (config.kafka !== null) validateLibrdkafka(config.kafka);
   return config;
 }
 

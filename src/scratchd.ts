@@ -9,6 +9,7 @@
  */
 import type { Backend } from './backends/backend';
 import { FileBackend } from './backends/file/file-backend';
+import { KafkaBackend } from './backends/kafka/kafka-backend';
 import { SanityChecks } from './checks';
 import type { Config } from './config/types';
 import { FlavorTable } from './flavor';
@@ -33,6 +34,7 @@ export class Scratchd implements StatsSource {
   readonly requests = new RequestCounters();
   readonly connections = new ConnectionCounters();
   private readonly checks: SanityChecks;
+  private readonly kafka: KafkaBackend | null = null;
   private readonly runtime = new RuntimeMonitor();
   private readonly publicServer: PublicServer;
   private readonly admin: AdminServer | null;
@@ -43,6 +45,8 @@ export class Scratchd implements StatsSource {
   constructor(readonly config: Config) {
     this.flavors = new FlavorTable(config.flavors);
     if (config.file !== null) this.backends.push(new FileBackend(config.file, this.flavors.all));
+    if (config.kafka !== null) this.kafka = new KafkaBackend(config.kafka, this.flavors.all);
+    if (this.kafka !== null) this.backends.push(this.kafka);
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
     this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections);
@@ -51,6 +55,7 @@ export class Scratchd implements StatsSource {
 
   async start(): Promise<Addresses> {
     const fd = this.config.listen.kind === 'systemd' ? takeListenFd() : undefined;
+    this.kafka?.start();
     const admin = this.admin === null || this.config.admin === null ? null : await this.admin.listen(this.config.admin.host, this.config.admin.port);
     if (admin !== null) logger('admin').info(`listening on ${admin}`);
     const listen = await this.publicServer.listen(this.config.listen, fd);

@@ -4,7 +4,8 @@
 //    installs them as root, else says what is missing: those tests then skip,
 //    or fail under CI=true);
 // 2. runs node:test over every compiled test, build/test/**/*.test.js, or over
-//    the files given as arguments (`npm test -- build/test/kv.test.js`).
+//    the files given as arguments (`npm test -- build/test/kv.test.js`),
+//    with a Kafka broker started for the run (step 3) and stopped after it.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -29,5 +30,28 @@ if (files.length === 0) {
   console.error('test/run.js: no compiled tests under build/test (run `npm run build` first)');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=3', ...files], { stdio: 'inherit', cwd: root });
-process.exit(result.status ?? 1);
+// 3. One Kafka broker for the whole run (tests that break brokers start their
+//    own). Its own state dir, so a broker a developer runs is left alone.
+const env = { ...process.env };
+const brokerEnv = { ...process.env, KAFKA_STATE_DIR: path.join(root, '.cache', 'kafka', 'npm-test') };
+const broker = path.join(root, 'test', 'kafka', 'broker.sh');
+let startedBroker = false;
+if (env.KAFKA_BROKERS === undefined) {
+  const started = spawnSync('bash', [broker, 'start'], { env: brokerEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (started.status === 0) {
+    env.KAFKA_BROKERS = started.stdout.trim();
+    startedBroker = true;
+    console.error(`test/run.js: Kafka broker at ${env.KAFKA_BROKERS}`);
+  } else {
+    console.error(`test/run.js: no Kafka broker (broker.sh exit ${started.status}): Kafka tests will ${env.CI === 'true' ? 'fail' : 'skip'}`);
+  }
+}
+
+let status;
+try {
+  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=3', ...files], { stdio: 'inherit', cwd: root, env });
+  status = result.status ?? 1;
+} finally {
+  if (startedBroker) spawnSync('bash', [broker, 'stop'], { env: brokerEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+process.exit(status);

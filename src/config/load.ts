@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { ScratchError } from '../errors';
 import { configSchema } from './schema';
-import type { Config, FileConfig, ListenConfig } from './types';
+import type { Config, FileConfig, KafkaConfig, ListenConfig } from './types';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
 const validate = ajv.compile(configSchema);
@@ -21,6 +21,7 @@ interface RawConfig {
   flavors: { name: string; hosts: string[]; timezone: string }[];
   http: Config['http'];
   file?: Omit<FileConfig, 'fileMode'> & { fileMode: string };
+  kafka?: KafkaConfig;
   checks: Config['checks'];
   shutdown: Config['shutdown'];
 }
@@ -70,6 +71,12 @@ export function parseConfig(json: unknown, source: string): Config {
     file = { ...raw.file, path: path.resolve(baseDir, template), fileMode: parseInt(raw.file.fileMode, 8) };
   }
 
+  let kafka: KafkaConfig | null = null;
+  if (raw.kafka !== undefined) {
+    checkKafka(raw.kafka, raw.flavors, problems);
+    kafka = { ...raw.kafka, spool: { ...raw.kafka.spool, path: path.resolve(baseDir, raw.kafka.spool.path) } };
+  }
+
   if (problems.length > 0) throw invalid(source, problems);
   return deepFreeze({
     source,
@@ -78,6 +85,7 @@ export function parseConfig(json: unknown, source: string): Config {
     flavors: raw.flavors,
     http: raw.http,
     file,
+    kafka,
     checks: raw.checks,
     shutdown: raw.shutdown,
   });
@@ -99,6 +107,28 @@ function checkFlavors(flavors: RawConfig['flavors'], problems: string[]): void {
       else hosts.set(key, `flavor "${flavor.name}"`);
     });
   });
+}
+
+/** librdkafka settings scratchd owns: they have keys of their own, or break delivery tracking. */
+const RESERVED_LIBRDKAFKA = new Map([
+  ['bootstrap.servers', 'set kafka.brokers instead'],
+  ['metadata.broker.list', 'set kafka.brokers instead'],
+  ['dr_cb', 'scratchd tracks deliveries itself'],
+  ['dr_msg_cb', 'scratchd tracks deliveries itself'],
+]);
+
+function checkKafka(kafka: KafkaConfig, flavors: RawConfig['flavors'], problems: string[]): void {
+  const unknown = kafka.topic.match(/\{[^}]*\}/g)?.filter((p) => p !== '{flavor}') ?? [];
+  if (unknown.length > 0) problems.push(`kafka.topic: unknown placeholder ${unknown[0]} (only {flavor})`);
+  for (const flavor of flavors) {
+    const topic = kafka.topic.replaceAll('{flavor}', flavor.name);
+    // Kafka's own rule (kafka.common.internals.Topic): at most 249 of [a-zA-Z0-9._-].
+    if (topic.length > 249 || !/^[A-Za-z0-9._-]+$/.test(topic)) problems.push(`kafka.topic: "${topic}" (flavor ${flavor.name}) is not a valid Kafka topic name`);
+  }
+  for (const key of Object.keys(kafka.librdkafka)) {
+    const why = RESERVED_LIBRDKAFKA.get(key);
+    if (why !== undefined) problems.push(`kafka.librdkafka["${key}"]: not allowed (${why})`);
+  }
 }
 
 function isTimeZone(zone: string): boolean {

@@ -84,6 +84,35 @@ export const configSchema = {
         fileMode: { type: 'string', pattern: '^0?[0-7]{3}$', default: '0640', description: 'Mode of new log files (octal).' },
       },
     },
+    kafka: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['brokers'],
+      description: 'The Kafka backend; omit to turn it off.',
+      properties: {
+        brokers: { type: 'string', minLength: 1, description: 'Bootstrap brokers, "host:port[,host:port…]" (librdkafka bootstrap.servers).' },
+        topic: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._{}-]+$', default: 'scratch.{flavor}', description: 'Topic template; {flavor} is the flavor name.' },
+        key: { type: ['string', 'null'], minLength: 1, default: null, description: 'Query parameter whose value becomes the message key (null: no key).' },
+        queue: positiveInt(10_000_000, 100_000, 'Lines in memory or in flight to Kafka; beyond it new lines go to the spool.'),
+        downAfterMs: positiveInt(600_000, 5_000, 'Kafka counts as down when nothing in flight was acknowledged for this long.'),
+        spool: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            path: { type: 'string', minLength: 1, default: 'var/spool/scratchd', description: 'Folder of the disk spool.' },
+            maxBytes: positiveInt(Number.MAX_SAFE_INTEGER, 10 * 1024 ** 3, 'Spool size limit; beyond it lines are dropped and counted (spool_full).'),
+            drainRatePerSec: positiveInt(10_000_000, 20_000, 'Spooled lines sent per second at most once Kafka is back.'),
+          },
+        },
+        librdkafka: {
+          type: 'object',
+          default: {},
+          additionalProperties: { type: ['string', 'number', 'boolean'] },
+          description: 'Any other librdkafka setting (CONFIGURATION.md), passed through.',
+        },
+      },
+    },
     checks: {
       type: 'object',
       additionalProperties: false,

@@ -35,6 +35,23 @@ export interface FileConfig {
   readonly fileMode: number;
 }
 
+export interface KafkaConfig {
+  readonly brokers: string;
+  /** Topic template with {flavor}. */
+  readonly topic: string;
+  readonly key: string | null;
+  readonly queue: number;
+  readonly downAfterMs: number;
+  readonly spool: {
+    /** Absolute folder. */
+    readonly path: string;
+    readonly maxBytes: number;
+    readonly drainRatePerSec: number;
+  };
+  /** librdkafka settings after scratchd's defaults (see backends/kafka/settings.ts). */
+  readonly librdkafka: Readonly<Record<string, string | number | boolean>>;
+}
+
 export interface ChecksConfig {
   readonly duplicateWindowMs: number;
   readonly maxPerMinute: number;
@@ -56,6 +73,8 @@ export interface Config {
   readonly http: HttpConfig;
   /** null: the file backend is off. */
   readonly file: FileConfig | null;
+  /** null: the Kafka backend is off. */
+  readonly kafka: KafkaConfig | null;
   readonly checks: ChecksConfig;
   readonly shutdown: ShutdownConfig;
 }

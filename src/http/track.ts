@@ -54,7 +54,7 @@ export class TrackHandler implements BeaconHandler {
         return Answer.gif;
       }
     }
-    const line = makeLine(flavor, timeMs, values);
+    const line = makeLine(flavor, timeMs, values, query);
     for (let i = 0; i < this.backends.length; i++) this.backends[i]!.push(line);
     flavor.tracked++;
     this.requests.tracked++;

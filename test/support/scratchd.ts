@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { request } from './http';
 import { cliPath } from './paths';
 
 export const FLAVORS = [
@@ -127,8 +128,14 @@ export async function startScratchd(options: StartOptions = {}): Promise<Running
     },
     logFile: (flavor, date) => path.join(dir, 'logs', flavor, `${date}.log`),
     async stats() {
-      const res = await fetch(`http://127.0.0.1:${adminPort}/stats`);
-      return (await res.json()) as StatsJson;
+      try {
+        // A new connection each time: a pooled keep-alive one may have been
+        // closed by the server while the test was blocked (spawnSync).
+        const reply = await request(adminPort, '127.0.0.1', '/stats');
+        return JSON.parse(reply.body.toString('utf8')) as StatsJson;
+      } catch (err) {
+        throw new Error(`GET /stats failed (${(err as Error).message}); scratchd exit ${proc.exitCode}/${proc.signalCode}; stderr:\n${stderr}`, { cause: err });
+      }
     },
   };
 }

@@ -28,7 +28,7 @@ const flavor = (name: string): Flavor => flavors.byName(name)!;
 
 /** A line with a chosen date, as if received on that day. */
 function lineOn(f: Flavor, date: string, n: number): Line {
-  return { flavor: f, timeMs: Date.parse(`${date}T12:00:00Z`), date, record: `{"flavor":"${f.name}","n":${n}}` };
+  return { flavor: f, timeMs: Date.parse(`${date}T12:00:00Z`), date, record: `{"flavor":"${f.name}","n":${n}}`, query: '' };
 }
 
 async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {

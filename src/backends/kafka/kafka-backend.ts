@@ -1,0 +1,387 @@
+/**
+ * The Kafka backend: every line to its flavor's topic through librdkafka,
+ * with a disk spool so that an outage of any length loses nothing.
+ *
+ * Paths of a line:
+ *   push ─► memory queue ─(next tick, batched)─► producer.produce ─► delivery report ─► written
+ *             │ Kafka down / queue full / librdkafka full          │ failed (timed out, …)
+ *             └────────────────────────► spool (disk) ◄────────────┘
+ *   spool ─(Kafka up, paced: spool.drainRatePerSec, one batch in flight)─► produce ─► written ("drained")
+ *
+ * - push() is synchronous and O(1); librdkafka is called after the HTTP
+ *   answer, once per event-loop turn for the lines of that turn.
+ * - A line counts as written only on its delivery report. `queued` counts
+ *   lines not yet safe: in memory, in flight, or on their way into the spool.
+ * - State: "up" after a successful connect or delivery; "down" when
+ *   librdkafka says all brokers are down, on a failed delivery, or when nothing in flight
+ *   was acknowledged for `downAfterMs`. While down, new lines go straight to
+ *   the spool and a metadata probe runs every second; the first successful
+ *   probe or delivery brings it back up, and the spool drains.
+ * - Delivery is at-least-once. Duplicates in Kafka can arise only from lines
+ *   that may have reached the broker before failing (a timed-out delivery,
+ *   in flight at the stop deadline, or drained from the spool but not
+ *   committed before a crash); those are marked and counted as
+ *   `possible_duplicates` when delivered again.
+ * - close(): flush memory and librdkafka until the deadline; whatever is
+ *   still undelivered goes to the spool (marked possibly-delivered); the spool
+ *   is fsynced.
+ */
+import type * as KafkaTypes from '@confluentinc/kafka-javascript';
+import type { KafkaConfig } from '../../config/types';
+import type { Flavor } from '../../flavor';
+import type { Line } from '../../line';
+import { logger } from '../../log';
+import { BackendCounters, type Backend } from '../backend';
+import { kafkaClient } from './client';
+import { keyFromQuery } from './message-key';
+import { producerSettings } from './settings';
+import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
+
+const log = logger('kafka');
+const PROBE_MS = 1_000;
+const DRAIN_BATCH = 500;
+const ALL_BROKERS_DOWN = /all broker connections are down|brokers are down/i;
+
+type State = 'starting' | 'up' | 'down';
+
+/** One message handed to librdkafka, identified in its delivery report by `opaque`. */
+interface InFlight {
+  flavor: Flavor;
+  timeMs: number;
+  key: string | null;
+  record: string;
+  maybeDelivered: boolean;
+  seq: string;
+  /** Set for spool entries being drained. */
+  batch: DrainBatch | null;
+}
+
+interface DrainBatch {
+  spool: SpoolBatch;
+  remaining: number;
+}
+
+interface FlavorRoute {
+  topic: string;
+  flavorHeader: KafkaTypes.MessageHeader;
+}
+
+export class KafkaBackend implements Backend {
+  readonly name = 'kafka';
+  readonly counters = new BackendCounters();
+  state: State = 'starting';
+  /** Lines written to the spool (ever). */
+  spooled = 0;
+  /** Spooled lines later delivered. */
+  drained = 0;
+  possibleDuplicates = 0;
+
+  private readonly producer: KafkaTypes.Producer;
+  private readonly spool: Spool;
+  private readonly routes: FlavorRoute[];
+  private readonly byName: Map<string, Flavor>;
+  private memory: InFlight[] = [];
+  /** This process's part of every `seq` header (restore orders by it). */
+  private readonly boot = Date.now().toString(36);
+  private nextSeq = 0;
+  private flushScheduled = false;
+  private readonly inFlight = new Set<InFlight>();
+  private lastAckAt = Date.now();
+  private readonly upkeep: NodeJS.Timeout;
+  private probing = false;
+  private draining = false;
+  private closing = false;
+  /** Until close(): never. Waits inside the drain loop end there. */
+  private closeDeadline = Infinity;
+  private stats: Record<string, number> = {};
+  private readonly errorCodes: typeof KafkaTypes.CODES.ERRORS;
+
+  constructor(
+    private readonly config: KafkaConfig,
+    flavors: readonly Flavor[],
+  ) {
+    const Kafka = kafkaClient();
+    this.errorCodes = Kafka.CODES.ERRORS;
+    this.routes = flavors.map((f) => ({ topic: config.topic.replaceAll('{flavor}', f.name), flavorHeader: { flavor: f.name } }));
+    this.byName = new Map(flavors.map((f) => [f.name, f]));
+    this.spool = new Spool(
+      config.spool.path,
+      config.spool.maxBytes,
+      new Set(this.byName.keys()),
+      {
+        persisted: (lines) => {
+          this.counters.queued -= lines;
+          this.spooled += lines;
+        },
+        failed: (operation, err) => {
+          this.counters.errors++;
+          log.every(`${operation}:${err.code ?? ''}`, 10_000, `${operation} failed, will retry: ${err.message}`);
+        },
+      },
+      log,
+    );
+    this.spool.open();
+    this.producer = new Kafka.Producer({ ...producerSettings(config), dr_cb: true }, {});
+    this.producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque as InFlight));
+    this.producer.on('event.error', (err) => this.onError(err));
+    this.producer.on('event.stats', (event: { message: string }) => this.onStats(event.message));
+    this.upkeep = setInterval(() => this.maintain(), PROBE_MS).unref();
+  }
+
+  /** Connects in the background; lines wait in memory (bounded) until it is decided. */
+  start(): void {
+    this.probing = true;
+    this.connect((err) => {
+      this.probing = false;
+      if (err) {
+        log.warn(`cannot reach ${this.config.brokers} (${err.message}): spooling until it answers`);
+        this.goDown();
+      } else {
+        this.goUp('connected');
+      }
+    });
+  }
+
+  private connect(done: (err: { message: string } | null) => void): void {
+    this.producer.connect({ timeout: 5_000 }, (err) => {
+      if (!err) this.producer.setPollInBackground(true);
+      if (!this.closing) done(err ?? null);
+    });
+  }
+
+  push(line: Line): void {
+    const message: InFlight = {
+      flavor: line.flavor,
+      timeMs: line.timeMs,
+      key: this.config.key === null ? null : keyFromQuery(line.query, this.config.key),
+      record: line.record,
+      maybeDelivered: false,
+      seq: `${this.boot}-${this.nextSeq++}`,
+      batch: null,
+    };
+    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue) {
+      this.toSpool(message);
+      return;
+    }
+    this.memory.push(message);
+    this.counters.queued++;
+    if (!this.flushScheduled && this.state === 'up') {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushMemory());
+    }
+  }
+
+  reopen(): void {
+    // Nothing to reopen: the spool's segments are opened per use.
+  }
+
+  async close(deadline: number): Promise<void> {
+    this.closing = true;
+    this.closeDeadline = deadline;
+    clearInterval(this.upkeep);
+    if (this.state === 'up') this.flushMemory();
+    await this.until(() => this.inFlight.size === 0 && !this.draining, () => deadline);
+    // Still undelivered at the deadline (or Kafka down): to the spool.
+    for (const message of this.memory.splice(0)) {
+      this.counters.queued--;
+      this.toSpool(message);
+    }
+    const unconfirmed = [...this.inFlight];
+    this.inFlight.clear();
+    for (const m of unconfirmed) {
+      this.counters.queued--;
+      // Drained entries are still in their (uncommitted) spool segment.
+      if (m.batch === null) this.toSpool(m, true);
+    }
+    if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: spooled (may be in Kafka too)`);
+    const lost = await this.spool.close(Math.max(deadline, Date.now() + 2_000));
+    if (lost > 0) {
+      this.counters.dropped.shutdown += lost;
+      this.counters.queued -= lost;
+      log.error(`${lost} lines could not be written to the spool`);
+    }
+    if (this.producer.isConnected()) await new Promise<void>((resolve) => this.producer.disconnect(2_000, () => resolve()));
+  }
+
+  details(): Record<string, number> {
+    return {
+      up: this.state === 'up' ? 1 : 0,
+      in_flight: this.inFlight.size,
+      spooled: this.spooled,
+      spool_bytes: this.spool.bytes,
+      drained: this.drained,
+      possible_duplicates: this.possibleDuplicates + this.spool.replayedAfterCrash,
+      spool_corrupt: this.spool.corrupt,
+      ...this.stats,
+    };
+  }
+
+  private flushMemory(): void {
+    this.flushScheduled = false;
+    const messages = this.memory;
+    this.memory = [];
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      if (!this.produce(message)) {
+        this.counters.queued--;
+        this.toSpool(message);
+      }
+    }
+  }
+
+  /** Hands one message to librdkafka; false when it refused (queue full, not connected). */
+  private produce(message: InFlight): boolean {
+    const route = this.routes[message.flavor.index]!;
+    try {
+      this.producer.produce(route.topic, null, Buffer.from(message.record), message.key, message.timeMs, message, [route.flavorHeader, { seq: message.seq }]);
+    } catch (err) {
+      const code = (err as KafkaTypes.LibrdKafkaError).code;
+      if (code !== this.errorCodes.ERR__QUEUE_FULL) log.every('produce', 10_000, `produce failed: ${(err as Error).message}`);
+      return false;
+    }
+    this.inFlight.add(message);
+    return true;
+  }
+
+  private delivered(err: KafkaTypes.LibrdKafkaError | null, message: InFlight): void {
+    if (!this.inFlight.delete(message)) return; // already spooled at the close deadline
+    this.counters.queued--;
+    if (err) {
+      this.counters.errors++;
+      log.every(`delivery:${err.code}`, 10_000, `delivery failed, spooling: ${err.message}`);
+      const mayBeThere = err.code === this.errorCodes.ERR__MSG_TIMED_OUT || err.code === this.errorCodes.ERR__PURGE_INFLIGHT;
+      this.toSpool(message, mayBeThere);
+      this.goDown();
+    } else {
+      this.counters.written++;
+      this.lastAckAt = Date.now();
+      if (message.maybeDelivered) this.possibleDuplicates++;
+      if (message.batch !== null) this.drained++;
+      if (this.state !== 'up') this.goUp('delivered');
+    }
+    if (message.batch !== null) message.batch.remaining--;
+  }
+
+  /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
+  private toSpool(m: InFlight, maybeDelivered = false): void {
+    const entry: SpoolEntry = { timeMs: m.timeMs, flavor: m.flavor.name, key: m.key, maybeDelivered: m.maybeDelivered || maybeDelivered, seq: m.seq, record: m.record };
+    if (this.spool.append(entry)) {
+      this.counters.queued++;
+    } else {
+      this.counters.dropped.spool_full++;
+      log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
+    }
+  }
+
+  private onError(err: KafkaTypes.LibrdKafkaError): void {
+    // The binding passes librdkafka's error events on as a message only (code
+    // -1), so ERR__ALL_BROKERS_DOWN is recognised by its text.
+    if (ALL_BROKERS_DOWN.test(err.message)) this.goDown();
+    log.every(`error:${err.message.slice(0, 40)}`, 30_000, err.message);
+  }
+
+  private onStats(json: string): void {
+    try {
+      const s = JSON.parse(json) as { msg_cnt?: number; msg_size?: number; txmsgs?: number; txmsg_bytes?: number; brokers?: Record<string, { state?: string; rtt?: { p99?: number } }> };
+      const brokers = Object.values(s.brokers ?? {}).filter((b) => b.state !== undefined);
+      this.stats = {
+        librdkafka_msg_cnt: s.msg_cnt ?? 0,
+        librdkafka_msg_size: s.msg_size ?? 0,
+        librdkafka_txmsgs: s.txmsgs ?? 0,
+        librdkafka_brokers_up: brokers.filter((b) => b.state === 'UP').length,
+        librdkafka_rtt_p99_us: Math.max(0, ...brokers.map((b) => b.rtt?.p99 ?? 0)),
+      };
+    } catch {
+      // A statistics blob we cannot read is not worth a log line.
+    }
+  }
+
+  private goUp(why: string): void {
+    if (this.closing || this.state === 'up') return;
+    const was = this.state;
+    this.state = 'up';
+    this.lastAckAt = Date.now();
+    if (was === 'down') log.info(`up again (${why})${this.spool.isEmpty ? '' : `: draining ${this.spool.bytes} spooled bytes`}`);
+    if (this.memory.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushMemory());
+    }
+    void this.drain();
+  }
+
+  private goDown(): void {
+    if (this.state === 'down') return;
+    if (this.state === 'up') log.warn(`down: spooling to ${this.config.spool.path}`);
+    this.state = 'down';
+    for (const message of this.memory.splice(0)) {
+      this.counters.queued--;
+      this.toSpool(message);
+    }
+  }
+
+  private maintain(): void {
+    const now = Date.now();
+    if (this.state === 'up' && this.inFlight.size > 0 && now - this.lastAckAt > this.config.downAfterMs) {
+      log.warn(`nothing acknowledged for ${now - this.lastAckAt} ms with ${this.inFlight.size} in flight`);
+      this.goDown();
+    }
+    if (this.state === 'down' && !this.probing) this.probe();
+    if (this.state === 'up' && !this.spool.isEmpty) void this.drain();
+  }
+
+  /** While down: does the cluster answer (metadata, or a first connect)? */
+  private probe(): void {
+    this.probing = true;
+    const answered = (err: { message: string } | null) => {
+      this.probing = false;
+      if (!err) this.goUp('the cluster answers');
+    };
+    if (this.producer.isConnected()) this.producer.getMetadata({ timeout: PROBE_MS }, (err) => answered(err ?? null));
+    else this.connect(answered);
+  }
+
+  /** Drains the spool while up: one batch in flight, paced, yielding to live traffic. */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.state === 'up' && !this.closing && !this.spool.isEmpty) {
+        const started = Date.now();
+        const batch = await this.spool.take(DRAIN_BATCH);
+        if (batch === null) break;
+        const drain: DrainBatch = { spool: batch, remaining: 0 };
+        for (const entry of batch.entries) this.sendSpooled(entry, drain);
+        await this.until(() => drain.remaining === 0, () => this.closeDeadline);
+        await this.until(() => this.spool.headIdle, () => this.closeDeadline);
+        // Not committed when closing with entries unconfirmed: they stay in their
+        // segment and are read again at the next start.
+        if (drain.remaining > 0) break;
+        await this.spool.commit(batch);
+        const minMs = (batch.entries.length * 1000) / this.config.spool.drainRatePerSec;
+        const wait = minMs - (Date.now() - started);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    } catch (err) {
+      this.counters.errors++;
+      log.error(`spool drain: ${(err as Error).message}`);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private sendSpooled(entry: SpoolEntry, batch: DrainBatch): void {
+    const flavor = this.byName.get(entry.flavor)!;
+    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch };
+    this.counters.queued++;
+    if (this.state === 'up' && !this.closing && this.produce(message)) {
+      batch.remaining++;
+      return;
+    }
+    this.counters.queued--;
+    this.toSpool(message);
+  }
+
+  private async until(condition: () => boolean, deadline: () => number): Promise<void> {
+    while (!condition() && Date.now() < deadline()) await new Promise((r) => setTimeout(r, 5));
+  }
+}

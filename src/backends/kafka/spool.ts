@@ -1,0 +1,327 @@
+/**
+ * The Kafka backend's disk spool: an append-only queue of lines that Kafka
+ * has not (certainly) taken, drained in order when the broker is back.
+ *
+ * Layout: `<dir>/segment-<seq>.spool` files, appended by one FileWriter (the
+ * "head" segment, a new one per process start and per seal), each with an
+ * optional `segment-<seq>.cursor` holding the byte offset drained so far.
+ * One entry per line (tab-separated; the record is JSON, which escapes tabs
+ * and newlines, and so is the key):
+ *
+ *   <receive ms>\t<flavor>\t<key as JSON, or ->\t<d: maybe in Kafka already, or ->\t<seq>\t<record length>\t<record>\n
+ *
+ * Contract:
+ * - `append` is synchronous and non-blocking; it refuses (returns false) once
+ *   `maxBytes` would be exceeded. The entry counts as spooled only when the
+ *   writer reports it on disk (`onPersisted`): a line is in the spool file
+ *   before it leaves the backend's memory accounting.
+ * - `take` hands out the oldest entries, reading only sealed segments (the
+ *   head is sealed — closed, fsynced — when the reader reaches it), so a
+ *   reader never sees half a write. `commit` advances the cursor after the
+ *   caller has delivered or re-spooled every entry of the batch; a fully
+ *   drained segment is deleted.
+ * - Crash safety: a torn or garbled entry (a crash mid-write) fails
+ *   validation and is skipped and counted as `corrupt`. Entries handed out
+ *   but not committed before a crash are read again at the next start:
+ *   at-least-once; they are counted as possible duplicates.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../../log';
+import { realFileOps, type FileOps } from '../file/ops';
+import { FileWriter } from '../file/writer';
+
+export interface SpoolEntry {
+  timeMs: number;
+  flavor: string;
+  key: string | null;
+  /** Kafka may already hold it (a delivery that failed after sending). */
+  maybeDelivered: boolean;
+  /** The `seq` header: where the line stands in its process's write order. */
+  seq: string;
+  record: string;
+}
+
+export interface SpoolBatch {
+  readonly entries: SpoolEntry[];
+  readonly segment: number;
+  readonly endOffset: number;
+}
+
+export interface SpoolEvents {
+  /** `lines` entries (`bytes` bytes) reached the disk. */
+  persisted(lines: number, bytes: number): void;
+  failed(operation: string, err: NodeJS.ErrnoException): void;
+}
+
+const SEGMENT = /^segment-(\d{12})\.spool$/;
+const SEQ = /^[0-9a-z]{1,16}-\d{1,16}$/;
+const READ_CHUNK = 1024 * 1024;
+
+export class Spool {
+  /** Bytes on disk (and on their way there) not yet drained. */
+  bytes = 0;
+  /** Entries skipped because they failed validation (torn writes). */
+  corrupt = 0;
+  /** Entries read again after an unclean stop: Kafka may hold them already. */
+  replayedAfterCrash = 0;
+
+  private readonly sealed: number[] = [];
+  private head: { seq: number; writer: FileWriter; lines: number } | null = null;
+  private nextSeq = 1;
+  /** Read state of the oldest sealed segment. */
+  private reading: { seq: number; fd: number; offset: number; size: number; leftover: string; dirty: boolean } | null = null;
+  private readonly cleanMarker: string;
+
+  constructor(
+    readonly dir: string,
+    private readonly maxBytes: number,
+    private readonly knownFlavors: ReadonlySet<string>,
+    private readonly events: SpoolEvents,
+    private readonly log: Logger,
+    private readonly ops: FileOps = realFileOps,
+  ) {
+    this.cleanMarker = path.join(dir, 'open.marker');
+  }
+
+  /** Finds existing segments (they drain first, oldest first). Synchronous: runs once at start-up. */
+  open(): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+    const uncleanStop = fs.existsSync(this.cleanMarker);
+    fs.writeFileSync(this.cleanMarker, `${process.pid}\n`);
+    const found = fs
+      .readdirSync(this.dir)
+      .map((name) => SEGMENT.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    for (const seq of found) {
+      const size = fs.statSync(this.segmentPath(seq)).size;
+      const offset = this.readCursor(seq);
+      if (offset >= size) {
+        this.removeSegment(seq);
+        continue;
+      }
+      this.sealed.push(seq);
+      this.bytes += size - offset;
+    }
+    this.nextSeq = (found.at(-1) ?? 0) + 1;
+    this.uncleanStop = uncleanStop && this.sealed.length > 0;
+    if (this.sealed.length > 0) {
+      this.log.info(`spool: ${this.sealed.length} segments, ${this.bytes} bytes to drain from ${this.dir}${this.uncleanStop ? ' (after an unclean stop)' : ''}`);
+    }
+  }
+
+  private uncleanStop = false;
+
+  get isEmpty(): boolean {
+    return this.bytes === 0;
+  }
+
+  /** No entry is waiting to be written to the head segment. */
+  get headIdle(): boolean {
+    return this.head === null || this.head.writer.idle;
+  }
+
+  /** Appends one entry; false (nothing written) when the spool is full. */
+  append(entry: SpoolEntry): boolean {
+    const text = formatEntry(entry);
+    const size = Buffer.byteLength(text) + 1;
+    if (this.bytes + size > this.maxBytes) return false;
+    this.bytes += size;
+    if (this.head === null) this.head = this.newHead();
+    this.head.writer.append(text);
+    this.head.lines++;
+    return true;
+  }
+
+  /**
+   * Up to `max` of the oldest entries, or null when nothing is sealed and the
+   * head is empty. Seals the head when the reader has caught up with it.
+   */
+  async take(max: number): Promise<SpoolBatch | null> {
+    for (;;) {
+      if (this.reading === null) {
+        if (this.sealed.length === 0) {
+          if (this.head === null || this.head.lines === 0) return null;
+          await this.sealHead();
+        }
+        await this.openOldest();
+        continue;
+      }
+      const batch = await this.readEntries(this.reading, max);
+      if (batch.entries.length > 0) return batch;
+      if (this.reading.offset >= this.reading.size) {
+        // Fully read: nothing in flight from it, so it can go.
+        this.finishSegment();
+        continue;
+      }
+    }
+  }
+
+  /** The caller has delivered or re-spooled every entry of `batch`. */
+  async commit(batch: SpoolBatch): Promise<void> {
+    const reading = this.reading;
+    if (reading === null || reading.seq !== batch.segment) return;
+    const drained = batch.endOffset - reading.offset;
+    reading.offset = batch.endOffset;
+    this.bytes = Math.max(0, this.bytes - drained);
+    if (reading.offset >= reading.size && reading.leftover === '') this.finishSegment();
+    else await this.writeCursor(reading.seq, reading.offset);
+  }
+
+  /** Seals the head (fsync) and forgets the read state; resolves with entries lost at the deadline. */
+  async close(deadline: number): Promise<number> {
+    let lost = 0;
+    if (this.head !== null) lost = await this.head.writer.close(deadline);
+    if (this.reading !== null) {
+      await this.writeCursor(this.reading.seq, this.reading.offset);
+      fs.closeSync(this.reading.fd);
+      this.reading = null;
+    }
+    fs.rmSync(this.cleanMarker, { force: true });
+    return lost;
+  }
+
+  private newHead(): { seq: number; writer: FileWriter; lines: number } {
+    const seq = this.nextSeq++;
+    const writer = new FileWriter(
+      this.segmentPath(seq),
+      { mode: 0o640, maxBatchBytes: 4 * 1024 * 1024, retryMaxDelayMs: 5000 },
+      this.ops,
+      { written: (lines, bytes) => this.events.persisted(lines, bytes), failed: (op, err) => this.events.failed(`spool ${op}`, err) },
+      this.log,
+    );
+    return { seq, writer, lines: 0 };
+  }
+
+  private async sealHead(): Promise<void> {
+    const head = this.head!;
+    this.head = null;
+    const lost = await head.writer.close(Date.now() + 60_000);
+    if (lost > 0) this.log.error(`spool: ${lost} entries could not be written to ${this.segmentPath(head.seq)}`);
+    this.sealed.push(head.seq);
+  }
+
+  private async openOldest(): Promise<void> {
+    const seq = this.sealed[0]!;
+    const file = this.segmentPath(seq);
+    const fd = await new Promise<number>((resolve, reject) => fs.open(file, 'r', (err, n) => (err ? reject(err) : resolve(n))));
+    const size = fs.fstatSync(fd).size;
+    const offset = Math.min(this.readCursor(seq), size);
+    this.reading = { seq, fd, offset, size, leftover: '', dirty: this.uncleanStop && offset > 0 };
+    this.readPosition = offset;
+  }
+
+  /** Where the next read() starts (ahead of `offset`, which is only the committed position). */
+  private readPosition = 0;
+
+  private async readEntries(reading: NonNullable<Spool['reading']>, max: number): Promise<SpoolBatch> {
+    const entries: SpoolEntry[] = [];
+    // Entries start at the committed offset; `leftover` holds the text read
+    // past it but not handed out yet, and readPosition is where reading goes on.
+    let endOffset = reading.offset;
+    let pending = reading.leftover;
+    for (;;) {
+      let start = 0;
+      for (let nl = pending.indexOf('\n'); nl !== -1 && entries.length < max; nl = pending.indexOf('\n', start)) {
+        // `pending` holds bytes as latin1 (a chunk may end inside a UTF-8 character).
+        const bytes = pending.slice(start, nl);
+        endOffset += bytes.length + 1;
+        start = nl + 1;
+        const entry = parseEntry(Buffer.from(bytes, 'latin1').toString('utf8'), this.knownFlavors);
+        if (entry === null) this.corrupt++;
+        else entries.push(entry);
+      }
+      pending = pending.slice(start);
+      if (entries.length >= max || this.readPosition >= reading.size) break;
+      const length = Math.min(READ_CHUNK, reading.size - this.readPosition);
+      const buffer = Buffer.allocUnsafe(length);
+      const n = await new Promise<number>((resolve, reject) =>
+        fs.read(reading.fd, buffer, 0, length, this.readPosition, (err, read) => (err ? reject(err) : resolve(read))),
+      );
+      if (n === 0) break;
+      this.readPosition += n;
+      pending += buffer.toString('latin1', 0, n);
+    }
+    if (this.readPosition >= reading.size && pending !== '' && entries.length < max) {
+      // A last entry without its newline: torn by a crash.
+      endOffset += pending.length;
+      this.corrupt++;
+      pending = '';
+    }
+    reading.leftover = pending;
+    if (reading.dirty) {
+      this.replayedAfterCrash += entries.length;
+      reading.dirty = false;
+    }
+    if (entries.length === 0 && endOffset > reading.offset) {
+      // Only corrupt entries: skip past them at once.
+      this.bytes = Math.max(0, this.bytes - (endOffset - reading.offset));
+      reading.offset = endOffset;
+    }
+    return { entries, segment: reading.seq, endOffset };
+  }
+
+  private finishSegment(): void {
+    const reading = this.reading!;
+    this.reading = null;
+    fs.closeSync(reading.fd);
+    this.sealed.shift();
+    this.removeSegment(reading.seq);
+  }
+
+  private removeSegment(seq: number): void {
+    fs.rmSync(this.segmentPath(seq), { force: true });
+    fs.rmSync(this.cursorPath(seq), { force: true });
+  }
+
+  private readCursor(seq: number): number {
+    try {
+      const offset = Number(fs.readFileSync(this.cursorPath(seq), 'utf8').trim());
+      return Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  private async writeCursor(seq: number, offset: number): Promise<void> {
+    const file = this.cursorPath(seq);
+    await fs.promises.writeFile(`${file}.tmp`, `${offset}\n`);
+    await fs.promises.rename(`${file}.tmp`, file);
+  }
+
+  private segmentPath(seq: number): string {
+    return path.join(this.dir, `segment-${String(seq).padStart(12, '0')}.spool`);
+  }
+
+  private cursorPath(seq: number): string {
+    return path.join(this.dir, `segment-${String(seq).padStart(12, '0')}.cursor`);
+  }
+}
+
+export function formatEntry(entry: SpoolEntry): string {
+  const key = entry.key === null ? '-' : JSON.stringify(entry.key);
+  return `${entry.timeMs}\t${entry.flavor}\t${key}\t${entry.maybeDelivered ? 'd' : '-'}\t${entry.seq}\t${entry.record.length}\t${entry.record}`;
+}
+
+/** Parses and validates one entry; null when it is torn or garbled. */
+export function parseEntry(text: string, knownFlavors: ReadonlySet<string>): SpoolEntry | null {
+  const parts = text.split('\t');
+  if (parts.length !== 7) return null;
+  const [time, flavor, key, dup, seq, length, record] = parts as [string, string, string, string, string, string, string];
+  if (!/^\d{1,15}$/.test(time) || !knownFlavors.has(flavor) || (dup !== 'd' && dup !== '-') || !SEQ.test(seq)) return null;
+  if (String(record.length) !== length) return null;
+  if (!record.startsWith(`{"flavor":${JSON.stringify(flavor)},"time":"`) || !record.endsWith('}')) return null;
+  let parsedKey: string | null = null;
+  if (key !== '-') {
+    try {
+      const value: unknown = JSON.parse(key);
+      if (typeof value !== 'string') return null;
+      parsedKey = value;
+    } catch {
+      return null;
+    }
+  }
+  return { timeMs: Number(time), flavor, key: parsedKey, maybeDelivered: dup === 'd', seq, record };
+}

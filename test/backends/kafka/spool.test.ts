@@ -1,0 +1,133 @@
+/** The disk spool against real files: order, commit, torn entries, limits, restarts. */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { formatEntry, parseEntry, Spool, type SpoolEntry } from '../../../src/backends/kafka/spool';
+import { logger } from '../../../src/log';
+import { tempDir } from '../../support/scratchd';
+
+const FLAVORS = new Set(['skroutz', 'alve']);
+const log = logger('spool-test');
+
+function entry(n: number, flavor = 'skroutz', key: string | null = null): SpoolEntry {
+  return { timeMs: 1_764_000_000_000 + n, flavor, key, maybeDelivered: n % 7 === 0, seq: `k1x2-${n}`, record: `{"flavor":"${flavor}","time":"t${n}","values":{"n":"${n}","tab":"a\\tb"}}` };
+}
+
+function open(dir: string, maxBytes = 1 << 30) {
+  const counts = { persisted: 0, failures: 0 };
+  const spool = new Spool(dir, maxBytes, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => counts.failures++ }, log);
+  spool.open();
+  return { spool, counts };
+}
+
+async function drainAll(spool: Spool, batchSize = 100): Promise<SpoolEntry[]> {
+  const out: SpoolEntry[] = [];
+  for (let batch = await spool.take(batchSize); batch !== null; batch = await spool.take(batchSize)) {
+    out.push(...batch.entries);
+    await spool.commit(batch);
+  }
+  return out;
+}
+
+describe('Spool', () => {
+  test('entries come back in order, exactly, across segments; drained segments are deleted', async () => {
+    const dir = tempDir();
+    const { spool, counts } = open(dir);
+    const written = Array.from({ length: 1000 }, (_, i) => entry(i, i % 2 ? 'alve' : 'skroutz', i % 3 ? null : `key\t${i}"`));
+    for (const e of written.slice(0, 600)) assert.ok(spool.append(e));
+    const first = await spool.take(250);
+    assert.deepEqual(first!.entries, written.slice(0, 250));
+    await spool.commit(first!);
+    for (const e of written.slice(600)) assert.ok(spool.append(e));
+    const rest = await drainAll(spool);
+    assert.deepEqual(rest, written.slice(250));
+    assert.equal(counts.persisted, 1000);
+    assert.ok(spool.isEmpty);
+    assert.equal(await spool.take(10), null);
+    await spool.close(Date.now() + 1000);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.spool')), []);
+  });
+
+  test('a restart resumes at the committed cursor; uncommitted entries come again, counted', async () => {
+    const dir = tempDir();
+    const a = open(dir);
+    for (let i = 0; i < 300; i++) a.spool.append(entry(i));
+    const b1 = await a.spool.take(100);
+    await a.spool.commit(b1!);
+    const b2 = await a.spool.take(100); // handed out, never committed: the process "crashes"
+    assert.equal(b2!.entries[0]!.timeMs, entry(100).timeMs);
+    // Simulate a crash: no close(); a new process opens the same folder.
+    const b = open(dir);
+    const again = await drainAll(b.spool);
+    assert.deepEqual(again.map((e) => e.timeMs), Array.from({ length: 200 }, (_, i) => entry(100 + i).timeMs));
+    assert.ok(b.spool.replayedAfterCrash > 0, 'entries read again after an unclean stop are counted');
+    await b.spool.close(Date.now() + 1000);
+  });
+
+  test('a clean close keeps the cursor and counts no replays', async () => {
+    const dir = tempDir();
+    const a = open(dir);
+    for (let i = 0; i < 50; i++) a.spool.append(entry(i));
+    const batch = await a.spool.take(20);
+    await a.spool.commit(batch!);
+    await a.spool.close(Date.now() + 1000);
+    const b = open(dir);
+    const rest = await drainAll(b.spool);
+    assert.equal(rest.length, 30);
+    assert.equal(b.spool.replayedAfterCrash, 0);
+    await b.spool.close(Date.now() + 1000);
+  });
+
+  test('a torn last entry and garbage are skipped and counted', async () => {
+    const dir = tempDir();
+    const a = open(dir);
+    for (let i = 0; i < 10; i++) a.spool.append(entry(i));
+    await a.spool.close(Date.now() + 1000);
+    const [segment] = fs.readdirSync(dir).filter((f) => f.endsWith('.spool'));
+    const file = path.join(dir, segment!);
+    // A crash mid-write: zeros where data should be, then half an entry without its newline.
+    fs.appendFileSync(file, Buffer.alloc(64));
+    fs.appendFileSync(file, '\n' + formatEntry(entry(10)).slice(0, 40));
+    const b = open(dir);
+    const entries = await drainAll(b.spool);
+    assert.equal(entries.length, 10);
+    assert.equal(b.spool.corrupt, 2);
+    assert.ok(b.spool.isEmpty);
+    await b.spool.close(Date.now() + 1000);
+  });
+
+  test('append refuses beyond maxBytes', async () => {
+    const dir = tempDir();
+    const size = Buffer.byteLength(formatEntry(entry(1))) + 1;
+    const { spool } = open(dir, size * 3 + 5);
+    assert.ok(spool.append(entry(1)));
+    assert.ok(spool.append(entry(2)));
+    assert.ok(spool.append(entry(3)));
+    assert.equal(spool.append(entry(4)), false);
+    const drained = await drainAll(spool);
+    assert.equal(drained.length, 3);
+    assert.ok(spool.append(entry(5)), 'room again after draining');
+    await spool.close(Date.now() + 1000);
+  });
+
+  test('parseEntry rejects entries that do not validate', () => {
+    const good = formatEntry(entry(1, 'skroutz', 'k'));
+    assert.match(good, /\t-\tk1x2-1\t\d+\t\{/);
+    assert.deepEqual(parseEntry(good, FLAVORS), entry(1, 'skroutz', 'k'));
+    for (const bad of [
+      '',
+      good.replace('skroutz\t', 'other\t'),
+      good.replace(/^\d+/, 'x1'),
+      good.slice(0, -1),
+      good.replace('\t"k"\t', '\t"k\t'),
+      good.replace('\t"k"\t', '\t42\t'),
+      good.replace(/\t-\tk1x2-/, '\tX\tk1x2-'),
+      good.replace('\tk1x2-1\t', '\tk1x2_1\t'),
+      good.replace(/\t(\d+)\t\{/, (_, n: string) => `\t${Number(n) + 1}\t{`),
+      `${good}\textra`,
+    ]) {
+      assert.equal(parseEntry(bad, FLAVORS), null, JSON.stringify(bad));
+    }
+  });
+});

@@ -1,0 +1,232 @@
+/**
+ * The Kafka backend with the real CLI and a real broker: lines arrive
+ * exactly as in the files; outages spool and drain without losing a line;
+ * restore rebuilds day files byte for byte.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { consumeAll, eventually, kafkaAvailable, privateBroker, sharedBroker, type PrivateBroker } from '../support/kafka';
+import { request } from '../support/http';
+import { cliPath } from '../support/paths';
+import { allLines, readLines, startScratchd, tempDir, type Running } from '../support/scratchd';
+
+const HOSTS = { skroutz: 'www.skroutz.gr', alve: 'www.alve.com', scrooge: 'www.scrooge.co.uk' } as const;
+type FlavorName = keyof typeof HOSTS;
+const NAMES = Object.keys(HOSTS) as FlavorName[];
+
+let topicCounter = 0;
+function uniqueTopic(): string {
+  return `it${process.pid}x${Date.now().toString(36)}x${topicCounter++}.{flavor}`;
+}
+
+function kafkaConfig(brokers: string, topic: string, extra: Record<string, unknown> = {}) {
+  return { kafka: { brokers, topic, key: 'uid', downAfterMs: 1000, spool: { path: 'spool' }, librdkafka: { 'linger.ms': 2 }, ...extra } };
+}
+
+/** Sends n beacons spread over the flavors on keep-alive connections; returns the statuses and the slowest answer. */
+async function sendBeacons(app: Running, n: number, tag: string): Promise<{ statuses: number[]; maxMs: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const statuses: number[] = [];
+  let maxMs = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, worker) => {
+        for (let i = worker; i < n; i += 8) {
+          const flavor = NAMES[i % NAMES.length]!;
+          const started = performance.now();
+          const reply = await request(app.port, HOSTS[flavor], `/track?uid=${tag}-${i}&i=${i}&page=https%3A%2F%2Fx%2F${i}&items[][id]=${i}`, { agent });
+          maxMs = Math.max(maxMs, performance.now() - started);
+          statuses.push(reply.status);
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  return { statuses, maxMs };
+}
+
+/** Lines of a flavor's files, all days. */
+function fileLines(app: Running, flavor: FlavorName): string[] {
+  const dir = path.join(app.dir, 'logs', flavor);
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).flatMap((f) => readLines(path.join(dir, f)));
+}
+
+async function topicValues(brokers: string, topic: string, flavor: FlavorName, atLeast: number): Promise<string[]> {
+  const messages = await eventually(() => consumeAll(brokers, topic.replace('{flavor}', flavor)), atLeast);
+  return messages.map((m) => m.value);
+}
+
+const sorted = (values: string[]) => [...values].sort();
+
+describe('kafka backend with a healthy broker', kafkaAvailable, () => {
+  test('every line arrives in its topic exactly as in the file, with key, headers and timestamp; restore rebuilds the files', async () => {
+    const brokers = sharedBroker();
+    const topic = uniqueTopic();
+    const app = await startScratchd({ config: kafkaConfig(brokers, topic) });
+    const { statuses } = await sendBeacons(app, 300, 'a');
+    assert.ok(statuses.every((s) => s === 200));
+    assert.equal(await app.stop(), 0, app.stderr());
+    for (const flavor of NAMES) {
+      const lines = fileLines(app, flavor);
+      assert.equal(lines.length, 100);
+      const messages = await eventually(() => consumeAll(brokers, topic.replace('{flavor}', flavor)), 100);
+      assert.deepEqual(sorted(messages.map((m) => m.value)), sorted(lines), `${flavor}: topic holds exactly the file's lines`);
+      for (const m of messages) {
+        const uid = /"uid":"([^"]+)"/.exec(m.value)![1];
+        assert.equal(m.key, uid);
+        assert.equal(m.headers.flavor, flavor);
+        assert.match(m.headers.seq!, /^[0-9a-z]+-\d+$/);
+        const time = /"time":"([^"]+)"/.exec(m.value)![1]!;
+        assert.equal(m.timestamp, Date.parse(time), 'message timestamp = receive time');
+      }
+    }
+    // restore: per flavor and day, byte-identical to what the file backend wrote.
+    for (const flavor of NAMES) {
+      for (const file of fs.readdirSync(path.join(app.dir, 'logs', flavor))) {
+        const date = file.replace('.log', '');
+        const out = path.join(app.dir, 'restored', `${flavor}-${date}.log`);
+        const run = spawnSync(process.execPath, [cliPath, 'restore', '--config', app.configPath, '--flavor', flavor, '--date', date, '--out', out], { encoding: 'utf8' });
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stdout, /restored .*: \d+ lines from \d+ partitions/);
+        assert.ok(fs.readFileSync(out).equals(fs.readFileSync(path.join(app.dir, 'logs', flavor, file))), `${flavor} ${date}: restored file differs`);
+        const again = spawnSync(process.execPath, [cliPath, 'restore', '--config', app.configPath, '--flavor', flavor, '--date', date, '--out', out], { encoding: 'utf8' });
+        assert.equal(again.status, 73, 'an existing file is not overwritten without --force');
+      }
+    }
+  });
+
+  test('check-config names a librdkafka setting librdkafka refuses', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'c.json');
+    fs.writeFileSync(file, JSON.stringify({ flavors: [{ name: 'a', hosts: ['a.com'], timezone: 'UTC' }], kafka: { brokers: '127.0.0.1:9', librdkafka: { 'no.such.setting': 1 } } }));
+    const run = spawnSync(process.execPath, [cliPath, 'check-config', '--config', file], { encoding: 'utf8' });
+    assert.equal(run.status, 78);
+    assert.match(run.stderr, /kafka\.librdkafka\["no\.such\.setting"\]: No such configuration property/);
+  });
+});
+
+describe('kafka backend through outages', kafkaAvailable, () => {
+  let broker: PrivateBroker;
+  before(() => {
+    broker = privateBroker();
+  });
+  after(() => {
+    broker?.stop();
+  });
+
+  test('broker killed mid-load: every answer is 200 and fast, lines spool, then drain; nothing is lost', async () => {
+    const topic = uniqueTopic();
+    const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic) });
+    try {
+      assert.ok((await sendBeacons(app, 90, 'before')).statuses.every((s) => s === 200));
+      broker.pause(true);
+      const during = await sendBeacons(app, 300, 'during');
+      assert.ok(during.statuses.every((s) => s === 200), 'HTTP unaffected');
+      assert.ok(during.maxMs < 1000, `slowest answer ${during.maxMs} ms`);
+      const down = await app.stats();
+      assert.equal(allLines(app.dir).length, 390, 'files keep being written');
+      await eventually(async () => ((await app.stats()).backends.kafka!.up === 0 ? [1] : []), 1, 10_000).catch((err: Error) => {
+        throw new Error(`${err.message}; exit ${app.proc.exitCode}; stderr:\n${app.stderr()}`);
+      });
+      broker.resume();
+      const drained = await eventually(async () => {
+        const s = await app.stats();
+        return s.backends.kafka!.written! >= 390 && s.backends.kafka!.spool_bytes === 0 ? [s] : [];
+      }, 1, 60_000);
+      assert.equal(drained.length, 1, `not drained: ${JSON.stringify((await app.stats()).backends.kafka)}`);
+      assert.ok(down.backends.kafka!.spooled! > 0 || drained[0]!.backends.kafka!.spooled! > 0, 'lines went through the spool');
+      for (const flavor of NAMES) {
+        const values = await topicValues(broker.bootstrap, topic, flavor, 130);
+        assert.deepEqual([...new Set(values)].sort(), sorted(fileLines(app, flavor)), `${flavor}: every line in Kafka`);
+      }
+      const stats = await app.stats();
+      assert.equal(stats.backends.kafka!.dropped, 0);
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+  });
+
+  test('stopped while the broker is down, restarted later: the spool drains first, everything is delivered', async () => {
+    const topic = uniqueTopic();
+    broker.pause();
+    const dir = tempDir();
+    const first = await startScratchd({ dir, config: kafkaConfig(broker.bootstrap, topic) });
+    assert.ok((await sendBeacons(first, 120, 'offline')).statuses.every((s) => s === 200));
+    assert.equal(await first.stop(), 0, first.stderr());
+    assert.match(first.stderr(), /kafka: \d+ lines written, 0 dropped/);
+    const spooled = fs.readdirSync(path.join(dir, 'spool')).filter((f) => f.endsWith('.spool'));
+    assert.ok(spooled.length > 0, 'the spool holds the lines');
+    broker.resume();
+    const second = await startScratchd({ dir, config: kafkaConfig(broker.bootstrap, topic) });
+    try {
+      await second.waitForLog(/spool: \d+ segments, \d+ bytes to drain/);
+      const done = await eventually(async () => {
+        const s = await second.stats();
+        return s.backends.kafka!.drained! >= 120 && s.backends.kafka!.spool_bytes === 0 ? [s] : [];
+      }, 1, 60_000);
+      assert.equal(done.length, 1, `not drained: ${JSON.stringify((await second.stats()).backends.kafka)}`);
+    } finally {
+      assert.equal(await second.stop(), 0, second.stderr());
+    }
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'spool')).filter((f) => f.endsWith('.spool')), [], 'drained segments are deleted');
+    for (const flavor of NAMES) {
+      const values = await topicValues(broker.bootstrap, topic, flavor, 40);
+      assert.deepEqual(sorted(values), sorted(fileLines(second, flavor)));
+    }
+  });
+
+  test("a hung broker: lines that find librdkafka's queue full go to the spool, and all arrive after it recovers", async () => {
+    const topic = uniqueTopic();
+    // downAfterMs long: Kafka still counts as up, so lines meet librdkafka's full queue.
+    const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic, { downAfterMs: 600_000, librdkafka: { 'queue.buffering.max.messages': 10 } }) });
+    try {
+      await app.waitForLog(/scratchd: serving/);
+      await eventually(async () => ((await app.stats()).backends.kafka!.up === 1 ? [1] : []), 1, 10_000);
+      broker.freeze();
+      const sent = await sendBeacons(app, 150, 'hung');
+      assert.ok(sent.statuses.every((s) => s === 200));
+      assert.ok(sent.maxMs < 1000, `slowest answer ${sent.maxMs} ms`);
+      const kafka = (await app.stats()).backends.kafka!;
+      assert.ok(kafka.spooled! >= 100, JSON.stringify(kafka));
+      assert.ok(kafka.in_flight! <= 10);
+      broker.thaw();
+      const drained = await eventually(async () => {
+        const s = await app.stats();
+        return s.backends.kafka!.written! >= 150 && s.backends.kafka!.spool_bytes === 0 ? [s] : [];
+      }, 1, 60_000);
+      assert.equal(drained.length, 1, `not drained: ${JSON.stringify((await app.stats()).backends.kafka)}`);
+      for (const flavor of NAMES) {
+        const values = await topicValues(broker.bootstrap, topic, flavor, 50);
+        assert.deepEqual([...new Set(values)].sort(), sorted(fileLines(app, flavor)));
+      }
+    } finally {
+      broker.thaw();
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+  });
+
+  test('beyond spool.maxBytes lines are dropped and counted, and HTTP does not notice', async () => {
+    broker.pause();
+    const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, uniqueTopic(), { spool: { path: 'spool', maxBytes: 20_000 } }) });
+    try {
+      await app.waitForLog(/kafka: warning: cannot reach/);
+      const sent = await sendBeacons(app, 150, 'full');
+      assert.ok(sent.statuses.every((s) => s === 200));
+      await eventually(async () => ((await app.stats()).backends.kafka!.queued === 0 ? [1] : []), 1, 5_000);
+      const kafka = (await app.stats()).backends.kafka!;
+      assert.ok(kafka.dropped_by_reason.spool_full! > 0, JSON.stringify(kafka));
+      assert.ok(kafka.spool_bytes! <= 20_000);
+      assert.equal(kafka.spooled! + kafka.dropped_by_reason.spool_full!, 150);
+      assert.equal(allLines(app.dir).length, 150, 'the file backend has every line');
+    } finally {
+      broker.resume();
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+  });
+});
