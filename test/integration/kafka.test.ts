@@ -71,6 +71,11 @@ describe('kafka backend with a healthy broker', kafkaAvailable, () => {
     const app = await startScratchd({ config: kafkaConfig(brokers, topic) });
     const { statuses } = await sendBeacons(app, 300, 'a');
     assert.ok(statuses.every((s) => s === 200));
+    await eventually(async () => ((await app.stats()).backends.kafka!.written === 300 ? [1] : []), 1, 20_000);
+    const metrics = (await request(app.adminPort, '127.0.0.1', '/metrics')).body.toString();
+    assert.match(metrics, /^scratchd_backend_up\{backend="kafka"\} 1$/m);
+    assert.match(metrics, /^scratchd_backend_written_total\{backend="kafka"\} 300$/m);
+    for (const name of ['spool_bytes', 'in_flight', 'possible_duplicates', 'librdkafka_msg_cnt']) assert.match(metrics, new RegExp(`^scratchd_backend_${name}\\{backend="kafka"\\} \\d+$`, 'm'));
     assert.equal(await app.stop(), 0, app.stderr());
     for (const flavor of NAMES) {
       const lines = fileLines(app, flavor);

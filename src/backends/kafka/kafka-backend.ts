@@ -93,7 +93,14 @@ export class KafkaBackend implements Backend {
   private closing = false;
   /** Until close(): never. Waits inside the drain loop end there. */
   private closeDeadline = Infinity;
-  private stats: Record<string, number> = {};
+  /** From librdkafka's statistics (every statistics.interval.ms); zero until the first. */
+  private stats: Record<string, number> = {
+    librdkafka_msg_cnt: 0,
+    librdkafka_msg_size: 0,
+    librdkafka_txmsgs: 0,
+    librdkafka_brokers_up: 0,
+    librdkafka_rtt_p99_us: 0,
+  };
   private readonly errorCodes: typeof KafkaTypes.CODES.ERRORS;
 
   constructor(
