@@ -3,11 +3,13 @@
  *
  * `ZonedClock.stamp(ms)` gives the ISO-8601 local time with milliseconds and
  * numeric offset ("2026-11-29T22:41:03.123+02:00", "+00:00" for UTC) and sets
- * `date` to the local "YYYY-MM-DD". Intl is asked once per UTC minute (offsets
- * only change on minute boundaries in every tz rule in use since 1972); inside a
- * minute a stamp is a table lookup and three concatenations, and the last stamp
- * is reused while the millisecond does not change.
+ * `date` to the local "YYYY-MM-DD". The zone (tz.ts) is asked once per UTC
+ * minute (offsets only change on minute boundaries in every tz rule in use
+ * since 1972); inside a minute a stamp is a table lookup and three
+ * concatenations, and the last stamp is reused while the millisecond does not
+ * change.
  */
+import { loadZone, type Zone } from './tz';
 
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 const MILLIS = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, '0')}`);
@@ -19,7 +21,7 @@ export class ZonedClock {
   /** Offset from UTC of the last stamp, in minutes (east positive). */
   offsetMinutes = 0;
 
-  private readonly format: Intl.DateTimeFormat;
+  private readonly zone: Zone;
   // Start outside any real minute and ms: with -1, stamp(0…59_998) used the empty
   // prefix and stamp(-1) returned the empty lastStamp.
   private minuteStart = Number.NEGATIVE_INFINITY;
@@ -28,16 +30,9 @@ export class ZonedClock {
   private lastMs = Number.NaN;
   private lastStamp = '';
 
+  /** Throws RangeError for a timezone the system's tz database does not have. */
   constructor(readonly timeZone: string) {
-    this.format = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-    });
+    this.zone = loadZone(timeZone);
   }
 
   stamp(ms: number): string {
@@ -55,29 +50,28 @@ export class ZonedClock {
 
   /** Local date "YYYY-MM-DD" of an instant, without disturbing the stamp cache. */
   dateOf(ms: number): string {
-    const p = this.fields(ms);
-    return `${p.year}-${p.month}-${p.day}`;
+    return localFields(ms, this.zone.offsetAt(ms)).date;
   }
 
   private enterMinute(ms: number): void {
     const minuteStart = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
-    const p = this.fields(minuteStart);
-    const localAsUtc = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute));
-    const offset = Math.round((localAsUtc - minuteStart) / MINUTE_MS);
+    const offset = this.zone.offsetAt(minuteStart);
+    const local = localFields(minuteStart, offset);
     this.minuteStart = minuteStart;
     this.offsetMinutes = offset;
-    this.date = `${p.year}-${p.month}-${p.day}`;
-    this.minutePrefix = `${this.date}T${p.hour}:${p.minute}:`;
+    this.date = local.date;
+    this.minutePrefix = `${local.date}T${local.hourMinute}:`;
     this.offsetSuffix = formatOffset(offset);
   }
+}
 
-  private fields(ms: number): Record<'year' | 'month' | 'day' | 'hour' | 'minute', string> {
-    const out = { year: '', month: '', day: '', hour: '', minute: '' };
-    for (const part of this.format.formatToParts(ms)) {
-      if (part.type in out) out[part.type as keyof typeof out] = part.value;
-    }
-    return out;
-  }
+/** Wall-clock date and "HH:MM" of an instant at a given offset. */
+function localFields(ms: number, offsetMinutes: number): { date: string; hourMinute: string } {
+  const local = new Date(ms + offsetMinutes * MINUTE_MS);
+  const year = String(local.getUTCFullYear()).padStart(4, '0');
+  const month = TWO_DIGITS[local.getUTCMonth() + 1]!;
+  const day = TWO_DIGITS[local.getUTCDate()]!;
+  return { date: `${year}-${month}-${day}`, hourMinute: `${TWO_DIGITS[local.getUTCHours()]!}:${TWO_DIGITS[local.getUTCMinutes()]!}` };
 }
 
 /** Minutes east of UTC → "+02:00", "-03:30", "+00:00". */

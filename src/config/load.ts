@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { ScratchError } from '../errors';
+import { isZone } from '../tz';
 import { configSchema } from './schema';
 import type { Config, FileConfig, KafkaConfig, ListenConfig } from './types';
 
@@ -99,7 +100,7 @@ function checkFlavors(flavors: RawConfig['flavors'], problems: string[]): void {
     const first = names.get(flavor.name);
     if (first !== undefined) problems.push(`${at}.name: "${flavor.name}" is also flavors[${first}].name`);
     else names.set(flavor.name, i);
-    if (!isTimeZone(flavor.timezone)) problems.push(`${at}.timezone: unknown timezone ${JSON.stringify(flavor.timezone)}`);
+    if (!isZone(flavor.timezone)) problems.push(`${at}.timezone: unknown timezone ${JSON.stringify(flavor.timezone)}`);
     flavor.hosts.forEach((host, j) => {
       const key = host.toLowerCase();
       const owner = hosts.get(key);
@@ -131,14 +132,6 @@ function checkKafka(kafka: KafkaConfig, flavors: RawConfig['flavors'], problems:
   }
 }
 
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 type Listen = ListenConfig | { kind: 'address'; host: string; port: number };
 
