@@ -55,7 +55,8 @@ export class Scratchd implements StatsSource {
 
   async start(): Promise<Addresses> {
     const fd = this.config.listen.kind === 'systemd' ? takeListenFd() : undefined;
-    this.kafka?.start();
+    // A previous scratchd still draining may hold the spool for up to its two drain phases.
+    await this.kafka?.start(2 * this.config.shutdown.drainTimeoutMs + 1_000);
     const admin = this.admin === null || this.config.admin === null ? null : await this.admin.listen(this.config.admin.host, this.config.admin.port);
     if (admin !== null) logger('admin').info(`listening on ${admin}`);
     const listen = await this.publicServer.listen(this.config.listen, fd);

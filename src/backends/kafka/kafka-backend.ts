@@ -127,7 +127,6 @@ export class KafkaBackend implements Backend {
       },
       log,
     );
-    this.spool.open();
     this.producer = new Kafka.Producer({ ...producerSettings(config), dr_cb: true }, {});
     this.producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque as InFlight));
     this.producer.on('event.error', (err) => this.onError(err));
@@ -135,8 +134,13 @@ export class KafkaBackend implements Backend {
     this.upkeep = setInterval(() => this.maintain(), PROBE_MS).unref();
   }
 
-  /** Connects in the background; lines wait in memory (bounded) until it is decided. */
-  start(): void {
+  /**
+   * Opens the spool (waiting up to `lockWaitMs` for a previous process to let
+   * go of it), then connects in the background; lines wait in memory (bounded)
+   * until the connection is decided.
+   */
+  async start(lockWaitMs: number): Promise<void> {
+    await this.spool.open(lockWaitMs);
     this.probing = true;
     this.connect((err) => {
       this.probing = false;

@@ -71,7 +71,7 @@ export class Spool {
   private nextSeq = 1;
   /** Read state of the oldest sealed segment. */
   private reading: { seq: number; fd: number; offset: number; size: number; leftover: string; dirty: boolean } | null = null;
-  private readonly cleanMarker: string;
+  private readonly lockPath: string;
 
   constructor(
     readonly dir: string,
@@ -81,14 +81,17 @@ export class Spool {
     private readonly log: Logger,
     private readonly ops: FileOps = realFileOps,
   ) {
-    this.cleanMarker = path.join(dir, 'open.marker');
+    this.lockPath = path.join(dir, 'lock');
   }
 
-  /** Finds existing segments (they drain first, oldest first). Synchronous: runs once at start-up. */
-  open(): void {
+  /**
+   * Locks the folder (waiting up to `waitMs` for another live scratchd to
+   * let go of it), then finds existing segments (they drain first, oldest
+   * first). Runs once at start-up, before any append.
+   */
+  async open(waitMs = 0): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o750 });
-    const uncleanStop = fs.existsSync(this.cleanMarker);
-    fs.writeFileSync(this.cleanMarker, `${process.pid}\n`);
+    const uncleanStop = await this.lock(Date.now() + waitMs);
     const found = fs
       .readdirSync(this.dir)
       .map((name) => SEGMENT.exec(name))
@@ -113,6 +116,36 @@ export class Spool {
   }
 
   private uncleanStop = false;
+
+  /**
+   * One process per spool folder: two would drain and delete each other's
+   * segments. The lock file holds the owner's pid and is made with O_EXCL;
+   * a lock whose pid is gone was left by a crash (an unclean stop: entries
+   * handed out before it may be in Kafka already). Returns whether the
+   * previous owner stopped uncleanly.
+   */
+  private async lock(deadline: number): Promise<boolean> {
+    for (;;) {
+      try {
+        const fd = fs.openSync(this.lockPath, 'wx', 0o640);
+        fs.writeSync(fd, `${process.pid}\n`);
+        fs.closeSync(fd);
+        return false;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = Number(fs.readFileSync(this.lockPath, 'utf8').trim());
+      if (!isAlive(owner) || owner === process.pid) {
+        // Left by a process that is gone: take it over.
+        fs.writeFileSync(this.lockPath, `${process.pid}\n`);
+        return true;
+      }
+      if (Date.now() >= deadline) {
+        throw new Error(`spool ${this.dir} is in use by pid ${owner} (${this.lockPath}); give each scratchd its own kafka.spool.path`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 
   get isEmpty(): boolean {
     return this.bytes === 0;
@@ -179,7 +212,8 @@ export class Spool {
       fs.closeSync(this.reading.fd);
       this.reading = null;
     }
-    fs.rmSync(this.cleanMarker, { force: true });
+    // Only our own lock: a successor may have taken over a stale one.
+    if (fs.readFileSync(this.lockPath, 'utf8').trim() === String(process.pid)) fs.rmSync(this.lockPath, { force: true });
     return lost;
   }
 
@@ -297,6 +331,17 @@ export class Spool {
 
   private cursorPath(seq: number): string {
     return path.join(this.dir, `segment-${String(seq).padStart(12, '0')}.cursor`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

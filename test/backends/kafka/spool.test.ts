@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { formatEntry, parseEntry, Spool, type SpoolEntry } from '../../../src/backends/kafka/spool';
 import { logger } from '../../../src/log';
@@ -14,10 +15,10 @@ function entry(n: number, flavor = 'skroutz', key: string | null = null): SpoolE
   return { timeMs: 1_764_000_000_000 + n, flavor, key, maybeDelivered: n % 7 === 0, seq: `k1x2-${n}`, record: `{"flavor":"${flavor}","time":"t${n}","values":{"n":"${n}","tab":"a\\tb"}}` };
 }
 
-function open(dir: string, maxBytes = 1 << 30) {
+async function open(dir: string, maxBytes = 1 << 30) {
   const counts = { persisted: 0, failures: 0 };
   const spool = new Spool(dir, maxBytes, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => counts.failures++ }, log);
-  spool.open();
+  await spool.open();
   return { spool, counts };
 }
 
@@ -33,7 +34,7 @@ async function drainAll(spool: Spool, batchSize = 100): Promise<SpoolEntry[]> {
 describe('Spool', () => {
   test('entries come back in order, exactly, across segments; drained segments are deleted', async () => {
     const dir = tempDir();
-    const { spool, counts } = open(dir);
+    const { spool, counts } = await open(dir);
     const written = Array.from({ length: 1000 }, (_, i) => entry(i, i % 2 ? 'alve' : 'skroutz', i % 3 ? null : `key\t${i}"`));
     for (const e of written.slice(0, 600)) assert.ok(spool.append(e));
     const first = await spool.take(250);
@@ -51,14 +52,14 @@ describe('Spool', () => {
 
   test('a restart resumes at the committed cursor; uncommitted entries come again, counted', async () => {
     const dir = tempDir();
-    const a = open(dir);
+    const a = await open(dir);
     for (let i = 0; i < 300; i++) a.spool.append(entry(i));
     const b1 = await a.spool.take(100);
     await a.spool.commit(b1!);
     const b2 = await a.spool.take(100); // handed out, never committed: the process "crashes"
     assert.equal(b2!.entries[0]!.timeMs, entry(100).timeMs);
     // Simulate a crash: no close(); a new process opens the same folder.
-    const b = open(dir);
+    const b = await open(dir);
     const again = await drainAll(b.spool);
     assert.deepEqual(again.map((e) => e.timeMs), Array.from({ length: 200 }, (_, i) => entry(100 + i).timeMs));
     assert.ok(b.spool.replayedAfterCrash > 0, 'entries read again after an unclean stop are counted');
@@ -67,12 +68,12 @@ describe('Spool', () => {
 
   test('a clean close keeps the cursor and counts no replays', async () => {
     const dir = tempDir();
-    const a = open(dir);
+    const a = await open(dir);
     for (let i = 0; i < 50; i++) a.spool.append(entry(i));
     const batch = await a.spool.take(20);
     await a.spool.commit(batch!);
     await a.spool.close(Date.now() + 1000);
-    const b = open(dir);
+    const b = await open(dir);
     const rest = await drainAll(b.spool);
     assert.equal(rest.length, 30);
     assert.equal(b.spool.replayedAfterCrash, 0);
@@ -81,7 +82,7 @@ describe('Spool', () => {
 
   test('a torn last entry and garbage are skipped and counted', async () => {
     const dir = tempDir();
-    const a = open(dir);
+    const a = await open(dir);
     for (let i = 0; i < 10; i++) a.spool.append(entry(i));
     await a.spool.close(Date.now() + 1000);
     const [segment] = fs.readdirSync(dir).filter((f) => f.endsWith('.spool'));
@@ -89,7 +90,7 @@ describe('Spool', () => {
     // A crash mid-write: zeros where data should be, then half an entry without its newline.
     fs.appendFileSync(file, Buffer.alloc(64));
     fs.appendFileSync(file, '\n' + formatEntry(entry(10)).slice(0, 40));
-    const b = open(dir);
+    const b = await open(dir);
     const entries = await drainAll(b.spool);
     assert.equal(entries.length, 10);
     assert.equal(b.spool.corrupt, 2);
@@ -100,7 +101,7 @@ describe('Spool', () => {
   test('append refuses beyond maxBytes', async () => {
     const dir = tempDir();
     const size = Buffer.byteLength(formatEntry(entry(1))) + 1;
-    const { spool } = open(dir, size * 3 + 5);
+    const { spool } = await open(dir, size * 3 + 5);
     assert.ok(spool.append(entry(1)));
     assert.ok(spool.append(entry(2)));
     assert.ok(spool.append(entry(3)));
@@ -109,6 +110,27 @@ describe('Spool', () => {
     assert.equal(drained.length, 3);
     assert.ok(spool.append(entry(5)), 'room again after draining');
     await spool.close(Date.now() + 1000);
+  });
+
+  test('one process per folder: a live owner is waited for, a dead one taken over', async () => {
+    const dir = tempDir();
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'lock'), `${holder.pid}\n`);
+      const spool = new Spool(dir, 1 << 20, FLAVORS, { persisted: () => undefined, failed: () => undefined }, log);
+      const started = Date.now();
+      await assert.rejects(spool.open(300), new RegExp(`in use by pid ${holder.pid}`));
+      assert.ok(Date.now() - started >= 250, 'it waited');
+      const waiting = spool.open(5_000);
+      setTimeout(() => holder.kill(), 200);
+      await waiting;
+      assert.equal(fs.readFileSync(path.join(dir, 'lock'), 'utf8').trim(), String(process.pid));
+      await spool.close(Date.now() + 1000);
+      assert.ok(!fs.existsSync(path.join(dir, 'lock')), 'released at close');
+    } finally {
+      holder.kill();
+    }
   });
 
   test('parseEntry rejects entries that do not validate', () => {
