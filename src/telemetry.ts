@@ -4,6 +4,7 @@
  * and logs. /stats and /metrics only render what is here (http/admin.ts).
  */
 import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 
 /** How a request on the public port ended. The keys are the /stats names. */
 export const Outcomes = [
@@ -90,7 +91,7 @@ export class RuntimeMonitor {
   }
 
   stats(): RuntimeStats {
-    const mem = process.memoryUsage();
+    const mem = memoryUsage();
     const current = this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : 0;
     return {
       rss: mem.rss,
@@ -107,6 +108,16 @@ export class RuntimeMonitor {
     this.observer.disconnect();
     this.delay.disable();
     clearInterval(this.window);
+  }
+}
+
+/** process.memoryUsage(), or zeros where it cannot be read (no /proc, as in a bare chroot). */
+function memoryUsage(): { rss: number; heapUsed: number; heapTotal: number; external: number } {
+  try {
+    return process.memoryUsage();
+  } catch {
+    const heap = getHeapStatistics();
+    return { rss: 0, heapUsed: heap.used_heap_size, heapTotal: heap.total_heap_size, external: heap.external_memory };
   }
 }
 

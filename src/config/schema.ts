@@ -100,7 +100,7 @@ export const configSchema = {
           additionalProperties: false,
           default: {},
           properties: {
-            path: { type: 'string', minLength: 1, default: 'var/spool/scratchd', description: 'Folder of the disk spool.' },
+            path: { type: 'string', minLength: 1, default: '/var/spool/scratchd', description: 'Folder of the disk spool (relative: to the config file\'s folder).' },
             maxBytes: positiveInt(Number.MAX_SAFE_INTEGER, 10 * 1024 ** 3, 'Spool size limit; beyond it lines are dropped and counted (spool_full).'),
             drainRatePerSec: positiveInt(10_000_000, 20_000, 'Spooled lines sent per second at most once Kafka is back.'),
           },
