@@ -20,7 +20,7 @@
 #   /etc/scratchd/config.json (conffile), /lib/systemd/system/scratchd.{socket,service},
 #   docs, man page, lintian overrides; DEBIAN/ from packaging/debian/.
 # Depends: adduser, procps and what dpkg-shlibdeps finds for node, the addon and librdkafka.
-# See packaging/README.md.
+# See README.md, "Deploying".
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -135,7 +135,6 @@ ln -s ../lib/scratchd/build/src/main.js "$stage/usr/bin/scratchd"
 install -m 0644 packaging/config.json "$stage/etc/scratchd/config.json"
 install -m 0644 packaging/systemd/scratchd.socket packaging/systemd/scratchd.service "$stage/lib/systemd/system/"
 doc=$stage/usr/share/doc/scratchd
-install -m 0644 packaging/README.md "$doc/README.Debian"
 install -m 0644 README.md "$doc/README.md"
 # Native package (no Debian revision): changelog.gz, as lintian expects.
 gzip -9n <"$pkgdir/changelog" >"$doc/changelog.gz"

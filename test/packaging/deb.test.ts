@@ -1,5 +1,5 @@
 /**
- * The Debian package, end to end (packaging/README.md):
+ * The Debian package, end to end (README.md, "Deploying"):
  * - scripts/build-deb.sh (what `npm run deb` runs) builds it from this checkout;
  * - lintian reports no errors;
  * - apt installs it, pulling its Depends from Debian's mirror, into a
