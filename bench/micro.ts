@@ -1,0 +1,225 @@
+/**
+ * Micro-benchmarks of the pieces of the request path alone, so that a change
+ * in the load table can be traced to its cause: query → JSON, the time stamp,
+ * the line, the request-head parser, the whole beacon handler without I/O,
+ * and the file writer appending 1M lines to a real temp file.
+ *
+ * Contract:
+ * - Imports the compiled code (build/src/...) at run time, the same code the
+ *   server runs.
+ * - Each case: a warm-up until the JIT settles, then `rounds` timed rounds of
+ *   `roundMs`; the table shows the median ns/op and the spread (min..max) of
+ *   the rounds. Never passes or fails: numbers are compared between runs.
+ * - Run by the orchestrator as its own process, pinned to the server core:
+ *     node build/bench/micro.js --json [roundMs] [rounds]
+ *   prints one JSON array (MicroResult[]) on stdout. Without --json it prints
+ *   the table (for running it alone).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ZonedClock } from '../src/clock';
+import { Flavor, FlavorTable } from '../src/flavor';
+import { makeLine, type Line } from '../src/line';
+import { queryToJson } from '../src/query';
+import { findHeadEnd, Method, parseHead, type RequestHead } from '../src/http/request-head';
+import { TrackHandler } from '../src/http/track';
+import { BackendCounters, type Backend } from '../src/backends/backend';
+import { FileWriter } from '../src/backends/file/writer';
+import { realFileOps } from '../src/backends/file/ops';
+import { RequestCounters } from '../src/telemetry';
+import type { Logger } from '../src/log';
+import { makeBeacons, requestHead } from './beacons';
+import { FLAVORS } from './servers';
+import { median } from './stats';
+import { fmt, renderTable } from './table';
+
+export interface MicroResult {
+  name: string;
+  nsPerOp: number;
+  minNs: number;
+  maxNs: number;
+  /** What one op is, and anything needed to read the number. */
+  note: string;
+}
+
+let sink = 0;
+
+/** Runs `op(i)` in batches; returns ns per call for each round. */
+function time(op: (i: number) => number, roundMs: number, rounds: number): number[] {
+  const warmUntil = Date.now() + Math.max(100, roundMs);
+  let i = 0;
+  while (Date.now() < warmUntil) for (let k = 0; k < 1000; k++) sink += op(i++);
+  const results: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const start = process.hrtime.bigint();
+    const stop = start + BigInt(roundMs) * 1_000_000n;
+    let ops = 0;
+    let now = start;
+    while (now < stop) {
+      for (let k = 0; k < 1000; k++) sink += op(i++);
+      ops += 1000;
+      now = process.hrtime.bigint();
+    }
+    results.push(Number(now - start) / ops);
+  }
+  return results;
+}
+
+function summarize(name: string, samples: number[], note: string): MicroResult {
+  return { name, nsPerOp: median(samples), minNs: Math.min(...samples), maxNs: Math.max(...samples), note };
+}
+
+const silentLog: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined, every: () => undefined };
+
+/** Appends `lines` records, `perTurn` per event-loop turn (as requests arrive), until all are written. */
+async function writerRun(lines: number, perTurn: number, records: readonly string[]): Promise<{ nsPerLine: number; bytes: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scratchd-micro-'));
+  try {
+    let written = 0;
+    let bytes = 0;
+    let done: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const writer = new FileWriter(
+      path.join(dir, 'x.log'),
+      { mode: 0o640, maxBatchBytes: 1024 * 1024, retryMaxDelayMs: 5000 },
+      realFileOps,
+      {
+        written: (n, b) => {
+          written += n;
+          bytes += b;
+          if (written >= lines) done();
+        },
+        failed: (op, err) => {
+          throw new Error(`micro: writer ${op} failed: ${err.message}`);
+        },
+      },
+      silentLog,
+    );
+    const start = process.hrtime.bigint();
+    for (let sent = 0; sent < lines; ) {
+      const n = Math.min(perTurn, lines - sent);
+      for (let k = 0; k < n; k++) writer.append(records[(sent + k) % records.length]!);
+      sent += n;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await finished;
+    const ns = Number(process.hrtime.bigint() - start);
+    await writer.close(Date.now() + 10_000);
+    return { nsPerLine: ns / lines, bytes };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function runMicro(roundMs: number, rounds: number, writerLines = 1_000_000): Promise<MicroResult[]> {
+  const beacons = makeBeacons(4096);
+  const queries = beacons.map((b) => b.query);
+  const mask = queries.length - 1; // 4096: a power of two
+  const results: MicroResult[] = [];
+  const avgQuery = Math.round(queries.reduce((a, q) => a + q.length, 0) / queries.length);
+
+  results.push(summarize('queryToJson', time((i) => queryToJson(queries[i & mask]!).length, roundMs, rounds), `${queries.length} load beacons in turn, ~${avgQuery} B`));
+
+  const jsons = queries.map((q) => queryToJson(q));
+  const base = Date.UTC(2026, 10, 29, 20, 0, 0);
+  const clock = new ZonedClock('Europe/Athens');
+  results.push(summarize('ZonedClock.stamp, 20 per ms', time((i) => clock.stamp(base + ((i / 20) | 0)).length, roundMs, rounds), '20k req/s: most calls reuse the last stamp'));
+  const clock2 = new ZonedClock('Europe/Athens');
+  results.push(summarize('ZonedClock.stamp, new ms', time((i) => clock2.stamp(base + i).length, roundMs, rounds), 'a new millisecond each call; the zone lookup once per minute'));
+  const clock3 = new ZonedClock('Europe/Athens');
+  results.push(summarize('ZonedClock.stamp, new minute', time((i) => clock3.stamp(base + i * 60_000).length, roundMs, rounds), 'worst case: the per-minute zone lookup every call'));
+
+  const flavor = new Flavor('skroutz', 0, 'Europe/Athens', ['www.skroutz.gr']);
+  results.push(summarize('makeLine', time((i) => makeLine(flavor, base + ((i / 20) | 0), jsons[i & mask]!).record.length, roundMs, rounds), 'stamp + concatenation of a ready values JSON'));
+
+  const heads = beacons.map((b) => Buffer.from(requestHead(b), 'latin1'));
+  const out: RequestHead = { method: Method.get, target: '', http10: false, host: undefined, forwardedFor: undefined, wantsClose: false, hasBody: false };
+  const avgHead = Math.round(heads.reduce((a, h) => a + h.length, 0) / heads.length);
+  results.push(summarize('findHeadEnd', time((i) => findHeadEnd(heads[i & mask]!, 0), roundMs, rounds), `~${avgHead} B browser-like head`));
+  results.push(
+    summarize(
+      'parseHead',
+      time((i) => {
+        const h = heads[i & mask]!;
+        parseHead(h, 0, h.length, 8192, false, out);
+        return out.target.length;
+      }, roundMs, rounds),
+      'request line, Host and 4 more headers',
+    ),
+  );
+
+  // The whole beacon logic without I/O: Host → flavor, query → JSON, stamp, line, push to a counting backend.
+  const table = new FlavorTable(FLAVORS);
+  const counting: Backend = {
+    name: 'count',
+    counters: new BackendCounters(),
+    push(line: Line) {
+      sink += line.record.length;
+    },
+    reopen: () => undefined,
+    close: () => Promise.resolve(),
+    details: () => ({}),
+  };
+  let now = base;
+  const handler = new TrackHandler(table, [counting], null, new RequestCounters(), () => now);
+  const client = { address: () => '127.0.0.1' };
+  const hosts = beacons.map((b) => b.host);
+  results.push(
+    summarize(
+      'TrackHandler.track (no I/O)',
+      time((i) => {
+        if ((i & 15) === 0) now++;
+        return handler.track(false, queries[i & mask]!, hosts[i & mask], client);
+      }, roundMs, rounds),
+      'Host lookup + queryToJson + makeLine + push',
+    ),
+  );
+
+  const records = beacons.map((b, i) => makeLine(table.byHost(b.host)!, base + i, jsons[i]!).record);
+  const writerRuns = Math.max(1, Math.min(3, rounds));
+  const runs: number[] = [];
+  let bytes = 0;
+  for (let r = 0; r < writerRuns; r++) {
+    const run = await writerRun(writerLines, 500, records);
+    runs.push(run.nsPerLine);
+    bytes = run.bytes;
+  }
+  const mbPerS = bytes / writerLines / (median(runs) / 1e9) / 1e6;
+  results.push(
+    summarize(
+      `FileWriter ${fmt(writerLines)} lines`,
+      runs,
+      `500 appends per event-loop turn until written (${fmt(bytes / writerLines)} B/line, ${fmt(mbPerS)} MB/s); median of ${writerRuns}`,
+    ),
+  );
+  // The other end: one line per event-loop turn, as at a low request rate, where nothing batches and
+  // every line costs a write() on libuv's thread pool.
+  const singleLines = Math.max(1000, Math.round(writerLines / 50));
+  const singles: number[] = [];
+  for (let r = 0; r < writerRuns; r++) singles.push((await writerRun(singleLines, 1, records)).nsPerLine);
+  results.push(summarize(`FileWriter ${fmt(singleLines)} lines, 1 per turn`, singles, `one append per event-loop turn: a write() per line; median of ${writerRuns}`));
+  if (sink === 0) console.error('(sink)');
+  return results;
+}
+
+export function microTable(results: readonly MicroResult[]): string {
+  return renderTable(
+    'Micro-benchmarks (ns/op, median of rounds; pinned to the server core)',
+    ['piece', 'ns/op', 'min', 'max', 'what'],
+    results.map((r) => [r.name, fmt(r.nsPerOp), fmt(r.minNs), fmt(r.maxNs), r.note]),
+  );
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const json = args[0] === '--json';
+  const [roundMs, rounds, lines] = (json ? args.slice(1) : args).map(Number);
+  runMicro(roundMs || 200, rounds || 7, lines || 1_000_000).then(
+    (results) => console.log(json ? JSON.stringify(results) : microTable(results)),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
