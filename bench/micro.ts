@@ -82,7 +82,8 @@ async function writerRun(lines: number, perTurn: number, records: readonly strin
     const finished = new Promise<void>((resolve) => (done = resolve));
     const writer = new FileWriter(
       path.join(dir, 'x.log'),
-      { mode: 0o640, maxBatchBytes: 1024 * 1024, retryMaxDelayMs: 5000 },
+      // file.writeIntervalMs at its default: lines of several turns share a write.
+      { mode: 0o640, maxBatchBytes: 1024 * 1024, retryMaxDelayMs: 5000, writeIntervalMs: 10 },
       realFileOps,
       {
         written: (n, b) => {

@@ -29,6 +29,7 @@ export interface FileConfig {
   readonly path: string;
   readonly queue: number;
   readonly maxBatchBytes: number;
+  readonly writeIntervalMs: number;
   readonly fsyncIntervalMs: number;
   readonly closeIdleAfterMs: number;
   readonly retryMaxDelayMs: number;

@@ -99,7 +99,8 @@ export class FileBackend implements Backend {
     const path = this.pathFor(flavor, date);
     let writer = this.writers.get(path);
     if (writer === undefined) {
-      writer = new FileWriter(path, { mode: this.config.fileMode, maxBatchBytes: this.config.maxBatchBytes, retryMaxDelayMs: this.config.retryMaxDelayMs }, this.ops, this.events, log);
+      const { fileMode: mode, maxBatchBytes, retryMaxDelayMs, writeIntervalMs } = this.config;
+      writer = new FileWriter(path, { mode, maxBatchBytes, retryMaxDelayMs, writeIntervalMs }, this.ops, this.events, log);
       this.writers.set(path, writer);
     }
     // Only move "current" forward: a late line of yesterday must not make

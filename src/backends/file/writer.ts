@@ -5,7 +5,8 @@
  * - `append(record)` is synchronous and never blocks: `record` is one line
  *   without its "\n"; it is held in memory until written.
  * - Every fd operation (open, write, fsync, reopen, close) runs in one async
- *   loop (`pump`), so at most one write is in flight, a batch is finished
+ *   loop (`pump`), so at most one write is in flight, writes start at most
+ *   every `writeIntervalMs` (sooner when 64 KiB wait), a batch is finished
  *   (partial writes continued) before anything else touches the fd, and a
  *   line is never split or interleaved. (After pinojs/sonic-boom's
  *   actualWrite/release/reopen, with the fd operations serialized instead of
@@ -36,7 +37,12 @@ export interface WriterOptions {
   readonly mode: number;
   readonly maxBatchBytes: number;
   readonly retryMaxDelayMs: number;
+  /** A write starts at most this often (0: as soon as lines are there), unless WRITE_NOW_BYTES are waiting. */
+  readonly writeIntervalMs: number;
 }
+
+/** This much waiting is written at once, whatever writeIntervalMs says. */
+const WRITE_NOW_BYTES = 64 * 1024;
 
 export class FileWriter {
   /** Lines appended and not yet written. */
@@ -44,8 +50,11 @@ export class FileWriter {
   /** When the last byte reached the file (or the writer was made). */
   lastWriteAt = Date.now();
 
+  /** Records waiting, from index `head` on (taken batches advance `head`, not splice). */
   private pending: string[] = [];
+  private head = 0;
   private pendingChars = 0;
+  private lastBatchAt = 0;
   private fd: number | null = null;
   private running = false;
   private dirty = false;
@@ -118,6 +127,14 @@ export class FileWriter {
           this.wantReopen = false;
           await this.swapFd('reopened');
         } else if (this.pendingLines > 0) {
+          // Pace writes: at low rates every line would otherwise cost a
+          // thread-pool round trip of its own (sonic-boom's minLength idea).
+          const wait = this.closing || this.pendingChars >= WRITE_NOW_BYTES ? 0 : this.lastBatchAt + this.options.writeIntervalMs - Date.now();
+          if (wait > 0) {
+            await this.sleep(wait);
+            continue;
+          }
+          this.lastBatchAt = Date.now();
           if (!(await this.writeBatch())) return;
         } else if (this.wantFsync) {
           this.wantFsync = false;
@@ -175,28 +192,36 @@ export class FileWriter {
 
   private takeBatch(): { text: string; count: number } {
     if (this.pendingChars <= this.options.maxBatchBytes) {
-      const text = this.pending.join('\n') + '\n';
+      const records = this.head === 0 ? this.pending : this.pending.slice(this.head);
       const count = this.pendingLines;
       this.pending = [];
+      this.head = 0;
       this.pendingChars = 0;
       this.pendingLines = 0;
-      return { text, count };
+      return { text: records.join('\n') + '\n', count };
     }
+    // A backlog: take up to maxBatchBytes from the head without moving the rest.
     let chars = 0;
-    let n = 0;
-    while (n < this.pending.length && (n === 0 || chars + this.pending[n]!.length + 1 <= this.options.maxBatchBytes)) {
-      chars += this.pending[n]!.length + 1;
-      n++;
+    let end = this.head;
+    while (end < this.pending.length && (end === this.head || chars + this.pending[end]!.length + 1 <= this.options.maxBatchBytes)) {
+      chars += this.pending[end]!.length + 1;
+      end++;
     }
-    const taken = this.pending.splice(0, n);
+    const taken = this.pending.slice(this.head, end);
+    this.head = end;
+    if (this.head > 65_536 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
     this.pendingChars -= chars;
-    this.pendingLines -= n;
-    return { text: taken.join('\n') + '\n', count: n };
+    this.pendingLines -= taken.length;
+    return { text: taken.join('\n') + '\n', count: taken.length };
   }
 
   /** Puts newline-terminated text back at the head of the queue (as one record). */
   private giveBack(batch: { text: string; count: number }): void {
-    this.pending.unshift(batch.text.endsWith('\n') ? batch.text.slice(0, -1) : batch.text);
+    this.pending = [batch.text.endsWith('\n') ? batch.text.slice(0, -1) : batch.text, ...this.pending.slice(this.head)];
+    this.head = 0;
     this.pendingChars += batch.text.length;
     this.pendingLines += batch.count;
   }
@@ -248,6 +273,11 @@ export class FileWriter {
     }
   }
 
+  /** Waits for pacing; close() cuts it short. */
+  private async sleep(ms: number): Promise<void> {
+    await this.backoff(ms);
+  }
+
   /** Sleeps before a retry; false if closing and the deadline has passed. */
   private backoff(ms: number): Promise<boolean> {
     const left = this.deadline - Date.now();
@@ -280,6 +310,7 @@ export class FileWriter {
     }
     const lost = this.pendingLines;
     this.pending = [];
+    this.head = 0;
     this.pendingLines = 0;
     this.pendingChars = 0;
     return lost;

@@ -221,7 +221,7 @@ export class Spool {
     const seq = this.nextSeq++;
     const writer = new FileWriter(
       this.segmentPath(seq),
-      { mode: 0o640, maxBatchBytes: 4 * 1024 * 1024, retryMaxDelayMs: 5000 },
+      { mode: 0o640, maxBatchBytes: 4 * 1024 * 1024, retryMaxDelayMs: 5000, writeIntervalMs: 10 },
       this.ops,
       { written: (lines, bytes) => this.events.persisted(lines, bytes), failed: (op, err) => this.events.failed(`spool ${op}`, err) },
       this.log,

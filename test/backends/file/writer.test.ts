@@ -12,7 +12,7 @@ import { FileWriter, type WriterEvents } from '../../../src/backends/file/writer
 import { logger } from '../../../src/log';
 import { tempDir } from '../../support/scratchd';
 
-const OPTIONS = { mode: 0o640, maxBatchBytes: 1024 * 1024, retryMaxDelayMs: 40 };
+const OPTIONS = { mode: 0o640, maxBatchBytes: 1024 * 1024, retryMaxDelayMs: 40, writeIntervalMs: 0 };
 
 interface Recorder extends WriterEvents {
   lines: number;
@@ -215,6 +215,50 @@ describe('FileWriter', () => {
       assert.ok(buffer.length <= 1000, `write of ${buffer.length}`);
       assert.equal(buffer[buffer.length - 1], 10);
     }
+  });
+
+  test('writeIntervalMs paces writes: lines arriving one by one share writes; 64 KiB waiting go at once', async () => {
+    const file = path.join(tempDir(), 'paced.log');
+    const { ops, calls } = instrumented();
+    const events = recorder();
+    const writer = new FileWriter(file, { ...OPTIONS, writeIntervalMs: 100 }, ops, events, log);
+    const lines = records(40);
+    for (const line of lines) {
+      writer.append(line);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await until(() => events.lines === 40);
+    assert.ok(calls.write <= 6, `${calls.write} writes for 40 lines over ~200 ms at one write per 100 ms`);
+    assert.ok(calls.write >= 2);
+    // A burst of more than 64 KiB is written without waiting for the interval.
+    const big = Array.from({ length: 200 }, (_, i) => `{"big":${i},"pad":"${'y'.repeat(400)}"}`);
+    const before = calls.write;
+    const started = Date.now();
+    for (const line of big) writer.append(line);
+    await until(() => events.lines === 240);
+    assert.ok(Date.now() - started < 100 || calls.write > before + 1);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    assert.equal(fs.readFileSync(file, 'utf8'), [...lines, ...big].join('\n') + '\n');
+  });
+
+  test('a backlog larger than maxBatchBytes drains in order, batch by batch', async () => {
+    const file = path.join(tempDir(), 'backlog.log');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let first = true;
+    const { ops, calls } = instrumented();
+    const gated: FileOps = { ...ops, write: async (...args) => (first ? ((first = false), await gate) : undefined, ops.write(...args)) };
+    const events = recorder();
+    const writer = new FileWriter(file, { ...OPTIONS, maxBatchBytes: 4096 }, gated, events, log);
+    writer.append('{"first":1}');
+    await new Promise((r) => setTimeout(r, 20));
+    const lines = records(5000);
+    for (const line of lines) writer.append(line);
+    release();
+    await until(() => events.lines === 5001);
+    await writer.close(Date.now() + 5000);
+    assert.equal(fs.readFileSync(file, 'utf8'), ['{"first":1}', ...lines].join('\n') + '\n');
+    assert.ok(calls.writes.every((b) => b.length <= 4096));
   });
 
   test('close() gives up at the deadline and reports the unwritten lines', async () => {
