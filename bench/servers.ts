@@ -98,6 +98,16 @@ export function startKafka(dir: string, cpu: number, log: (m: string) => void): 
   });
 }
 
+/**
+ * The node flags in the CLI's shebang (`#!/usr/bin/env -S node --max-semi-space-size=4`):
+ * the bench runs node explicitly, and must run scratchd as `npx scratchd` and
+ * the package do.
+ */
+function shebangFlags(): string[] {
+  const first = fs.readFileSync(cliPath, 'utf8').split('\n', 1)[0] ?? '';
+  return first.startsWith('#!') ? first.split(/\s+/).filter((word) => word.startsWith('--')) : [];
+}
+
 export interface ScratchdStart {
   dir: string;
   cpu: number;
@@ -120,7 +130,7 @@ export async function startScratchd(options: ScratchdStart): Promise<ScratchdUnd
   };
   const configPath = path.join(dir, 'scratchd.json');
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const proc = spawnPinned(cpu, process.execPath, [...(options.nodeArgs ?? []), cliPath, 'serve', '--config', configPath]);
+  const proc = spawnPinned(cpu, process.execPath, [...shebangFlags(), ...(options.nodeArgs ?? []), cliPath, 'serve', '--config', configPath]);
   try {
     await waitForPort(port, 15_000, proc.exited, 'scratchd');
     await waitForPort(adminPort, 5_000, proc.exited, 'scratchd admin');

@@ -83,8 +83,8 @@ npx --no-install tsc -p packaging/tsconfig.json --outDir "$app/build"
 main=$app/build/src/main.js
 # The shebang names the private node instead of /usr/bin/env node (Debian's
 # own nodejs is 18, or absent).
-sed -i '1s|^#!.*|#!/usr/lib/scratchd/bin/node|' "$main"
-head -n1 "$main" | grep -qx '#!/usr/lib/scratchd/bin/node' || die "$main has no shebang line to replace"
+sed -i '1s|^#!.*|#!/usr/lib/scratchd/bin/node --max-semi-space-size=4|' "$main"
+head -n1 "$main" | grep -qx '#!/usr/lib/scratchd/bin/node --max-semi-space-size=4' || die "$main has no shebang line to replace"
 # version.ts reads ../../package.json from build/src.
 cp package.json "$app/package.json"
 

@@ -1,8 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The scratchd command line (thin: parse arguments, load config, start,
  * signals). This file is package.json's `bin` and runs scratchd in its own
  * process — no wrapper that forks — so systemd's LISTEN_PID can name it.
+ *
+ * The shebang caps V8's young generation at 4 MiB per semi-space (default
+ * 16): under saturation peak RSS falls from ~95 to ~75 MiB at the same
+ * requests/s, with shorter scavenges (bench, README "Performance").
  *
  * Exit status: 0 ok; 1 failure at run time (e.g. address in use);
  * 64 usage error; 70 internal error; 78 bad config (sysexits.h EX_CONFIG,

@@ -287,7 +287,7 @@ describe('Debian package (scripts/build-deb.sh)', { ...available, timeout: 45 * 
     assert.equal(config.listen, 'systemd');
     // /usr/bin/scratchd is the JS file itself, run by the private node: no wrapper process.
     assert.equal(fs.readlinkSync(path.join(unpacked, 'usr/bin/scratchd')), '../lib/scratchd/build/src/main.js');
-    assert.equal(fs.readFileSync(path.join(unpacked, 'usr/lib/scratchd/build/src/main.js'), 'utf8').split('\n')[0], '#!/usr/lib/scratchd/bin/node');
+    assert.equal(fs.readFileSync(path.join(unpacked, 'usr/lib/scratchd/build/src/main.js'), 'utf8').split('\n')[0], '#!/usr/lib/scratchd/bin/node --max-semi-space-size=4');
   });
 
   test('lintian reports no errors', async (t) => {
