@@ -42,6 +42,8 @@ export interface PrivateBroker {
   /** SIGSTOP: connections stay open, nothing answers (a hung broker). */
   freeze(): void;
   thaw(): void;
+  /** After a test that may have left it paused or frozen: running again, or throws. */
+  ensureRunning(): void;
   stop(): void;
 }
 
@@ -54,6 +56,8 @@ export function privateBroker(): PrivateBroker {
     resume: () => void broker('resume', stateDir),
     freeze: () => void broker('freeze', stateDir),
     thaw: () => void broker('thaw', stateDir),
+    // `start` resumes a paused broker and thaws a frozen one; a running one is left alone.
+    ensureRunning: () => void broker('start', stateDir),
     stop: () => void broker('stop', stateDir),
   };
 }

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { after } from 'node:test';
 import { request } from './http';
 import { cliPath } from './paths';
 
@@ -15,6 +16,16 @@ export const FLAVORS = [
   { name: 'alve', hosts: ['www.alve.com'], timezone: 'Europe/Istanbul' },
   { name: 'scrooge', hosts: ['www.scrooge.co.uk'], timezone: 'Europe/London' },
 ];
+
+/**
+ * A test that fails before stopping its scratchd must not hang its file (a
+ * live child keeps the event loop alive): every test file that uses this
+ * module gets a root-level hook that kills what is left when it ends.
+ */
+const running = new Set<ChildProcess>();
+after(() => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
 
 export function tempDir(prefix = 'scratchd-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -80,6 +91,8 @@ export async function startScratchd(options: StartOptions = {}): Promise<Running
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'inherit', 'pipe'],
   });
+  running.add(proc);
+  proc.on('exit', () => running.delete(proc));
   let stderr = '';
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   proc.stderr.setEncoding('utf8');

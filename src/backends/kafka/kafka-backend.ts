@@ -35,11 +35,15 @@ import { BackendCounters, type Backend } from '../backend';
 import { kafkaClient } from './client';
 import { keyFromQuery } from './message-key';
 import { producerSettings } from './settings';
+import { InFlight as InFlightTracker } from './in-flight';
+import { partitionFor, StickyPartition } from './partitioner';
 import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
 
 const log = logger('kafka');
 const PROBE_MS = 1_000;
 const DRAIN_BATCH = 500;
+/** Metadata for partition counts every 30 upkeep ticks (30 s). */
+const PARTITION_REFRESH_TICKS = 30;
 const ALL_BROKERS_DOWN = /all broker connections are down|brokers are down/i;
 
 type State = 'starting' | 'up' | 'down';
@@ -64,6 +68,9 @@ interface DrainBatch {
 interface FlavorRoute {
   topic: string;
   flavorHeader: KafkaTypes.MessageHeader;
+  /** From metadata; 0 until known (then librdkafka picks, with an opaque). */
+  partitions: number;
+  sticky: StickyPartition;
 }
 
 export class KafkaBackend implements Backend {
@@ -85,10 +92,13 @@ export class KafkaBackend implements Backend {
   private readonly boot = Date.now().toString(36);
   private nextSeq = 0;
   private flushScheduled = false;
-  private readonly inFlight = new Set<InFlight>();
+  private readonly inFlight = new InFlightTracker<InFlight>(
+    (message, report) => report.timestamp === message.timeMs && report.size === Buffer.byteLength(message.record),
+  );
   private lastAckAt = Date.now();
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
+  private ticks = 0;
   private draining = false;
   private closing = false;
   /** Until close(): never. Waits inside the drain loop end there. */
@@ -109,7 +119,7 @@ export class KafkaBackend implements Backend {
   ) {
     const Kafka = kafkaClient();
     this.errorCodes = Kafka.CODES.ERRORS;
-    this.routes = flavors.map((f) => ({ topic: config.topic.replaceAll('{flavor}', f.name), flavorHeader: { flavor: f.name } }));
+    this.routes = flavors.map((f) => ({ topic: config.topic.replaceAll('{flavor}', f.name), flavorHeader: { flavor: f.name }, partitions: 0, sticky: new StickyPartition() }));
     this.byName = new Map(flavors.map((f) => [f.name, f]));
     this.spool = new Spool(
       config.spool.path,
@@ -128,7 +138,7 @@ export class KafkaBackend implements Backend {
       log,
     );
     this.producer = new Kafka.Producer({ ...producerSettings(config), dr_cb: true }, {});
-    this.producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque as InFlight));
+    this.producer.on('delivery-report', (err, report) => this.delivered(err, report));
     this.producer.on('event.error', (err) => this.onError(err));
     this.producer.on('event.stats', (event: { message: string }) => this.onStats(event.message));
     this.upkeep = setInterval(() => this.maintain(), PROBE_MS).unref();
@@ -197,8 +207,7 @@ export class KafkaBackend implements Backend {
       this.counters.queued--;
       this.toSpool(message);
     }
-    const unconfirmed = [...this.inFlight];
-    this.inFlight.clear();
+    const unconfirmed = this.inFlight.takeAll();
     for (const m of unconfirmed) {
       this.counters.queued--;
       // Drained entries are still in their (uncommitted) spool segment.
@@ -218,6 +227,7 @@ export class KafkaBackend implements Backend {
     return {
       up: this.state === 'up' ? 1 : 0,
       in_flight: this.inFlight.size,
+      delivery_report_mismatches: this.inFlight.mismatches,
       spooled: this.spooled,
       spool_bytes: this.spool.bytes,
       drained: this.drained,
@@ -243,19 +253,36 @@ export class KafkaBackend implements Backend {
   /** Hands one message to librdkafka; false when it refused (queue full, not connected). */
   private produce(message: InFlight): boolean {
     const route = this.routes[message.flavor.index]!;
+    const headers = [route.flavorHeader, { seq: message.seq }];
+    const partition = route.partitions > 0 ? partitionFor(message.key, route.partitions, route.sticky) : null;
     try {
-      this.producer.produce(route.topic, null, Buffer.from(message.record), message.key, message.timeMs, message, [route.flavorHeader, { seq: message.seq }]);
+      if (partition === null) this.producer.produce(route.topic, null, Buffer.from(message.record), message.key, message.timeMs, message, headers);
+      else this.producer.produce(route.topic, partition, Buffer.from(message.record), message.key, message.timeMs, undefined, headers);
     } catch (err) {
       const code = (err as KafkaTypes.LibrdKafkaError).code;
       if (code !== this.errorCodes.ERR__QUEUE_FULL) log.every('produce', 10_000, `produce failed: ${(err as Error).message}`);
       return false;
     }
-    this.inFlight.add(message);
+    if (partition === null) this.inFlight.addUnrouted(message);
+    else this.inFlight.addRouted(message, route.topic, partition);
     return true;
   }
 
-  private delivered(err: KafkaTypes.LibrdKafkaError | null, message: InFlight): void {
-    if (!this.inFlight.delete(message)) return; // already spooled at the close deadline
+  /** Partition counts of our topics, for partitionFor(); refreshed while up. */
+  private refreshPartitions(): void {
+    for (const route of this.routes) {
+      this.producer.getMetadata({ topic: route.topic, timeout: 5_000 }, (err, metadata) => {
+        if (err) return;
+        const count = metadata.topics.find((t) => t.name === route.topic)?.partitions.length ?? 0;
+        // Only ever grows (Kafka cannot remove partitions); 0 means "not there yet".
+        if (count > route.partitions) route.partitions = count;
+      });
+    }
+  }
+
+  private delivered(err: KafkaTypes.LibrdKafkaError | null, report: KafkaTypes.DeliveryReport): void {
+    const message = this.inFlight.take(report);
+    if (message === undefined) return; // already spooled at the close deadline
     this.counters.queued--;
     if (err) {
       this.counters.errors++;
@@ -311,6 +338,7 @@ export class KafkaBackend implements Backend {
     if (this.closing || this.state === 'up') return;
     const was = this.state;
     this.state = 'up';
+    this.refreshPartitions();
     this.lastAckAt = Date.now();
     if (was === 'down') log.info(`up again (${why})${this.spool.isEmpty ? '' : `: draining ${this.spool.bytes} spooled bytes`}`);
     if (this.memory.length > 0 && !this.flushScheduled) {
@@ -332,6 +360,7 @@ export class KafkaBackend implements Backend {
 
   private maintain(): void {
     const now = Date.now();
+    if (this.state === 'up' && ++this.ticks % PARTITION_REFRESH_TICKS === 0) this.refreshPartitions();
     if (this.state === 'up' && this.inFlight.size > 0 && now - this.lastAckAt > this.config.downAfterMs) {
       log.warn(`nothing acknowledged for ${now - this.lastAckAt} ms with ${this.inFlight.size} in flight`);
       this.goDown();

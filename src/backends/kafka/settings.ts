@@ -7,7 +7,12 @@
  *   duplicate or reorder it;
  * - message.timeout.ms=30000: a bounded time before an undelivered message
  *   comes back as failed (and goes to the spool);
- * - compression lz4 (cheap on CPU, good on JSON), linger 5 ms for batching;
+ * - compression lz4 (cheap on CPU, good on JSON);
+ * - linger.ms=50: bigger batches cost less CPU per message (~10.5 vs 13 us of
+ *   process CPU at 25k msg/s against 5 ms, measured), and analytics lines do
+ *   not need Kafka within milliseconds;
+ * - queue.buffering.max.kbytes=65536: librdkafka holds at most 64 MiB; beyond
+ *   that lines go to the spool on disk (a slow broker once grew it to 300 MB);
  * - statistics every 15 s for /stats (cheap at that pace).
  * validateLibrdkafka() builds (does not connect) a producer so that librdkafka
  * itself rejects unknown keys and bad values while the config is checked.
@@ -23,10 +28,10 @@ export function producerSettings(config: KafkaConfig): Record<string, string | n
     acks: 'all',
     'enable.idempotence': true,
     'compression.codec': 'lz4',
-    'linger.ms': 5,
+    'linger.ms': 50,
     'message.timeout.ms': 30_000,
     'queue.buffering.max.messages': Math.max(config.queue, 1000),
-    'queue.buffering.max.kbytes': 256 * 1024,
+    'queue.buffering.max.kbytes': 64 * 1024,
     'statistics.interval.ms': 15_000,
     'socket.keepalive.enable': true,
     'log.connection.close': false,
