@@ -94,7 +94,7 @@ export const configSchema = {
         brokers: { type: 'string', minLength: 1, description: 'Bootstrap brokers, "host:port[,host:port…]" (librdkafka bootstrap.servers).' },
         topic: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._{}-]+$', default: 'scratch.{flavor}', description: 'Topic template; {flavor} is the flavor name.' },
         key: { type: ['string', 'null'], minLength: 1, default: null, description: 'Query parameter whose value becomes the message key (null: no key).' },
-        queue: positiveInt(10_000_000, 100_000, 'Lines in memory or in flight to Kafka; beyond it new lines go to the spool.'),
+        queue: positiveInt(10_000_000, 20_000, 'Lines in memory or in flight to Kafka; beyond it new lines go to the spool.'),
         downAfterMs: positiveInt(600_000, 5_000, 'Kafka counts as down when nothing in flight was acknowledged for this long.'),
         spool: {
           type: 'object',
