@@ -41,7 +41,15 @@ import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
 
 const log = logger('kafka');
 const PROBE_MS = 1_000;
-const DRAIN_BATCH = 500;
+/**
+ * Spooled lines read and produced per drain batch. One batch is in flight at a
+ * time and takes at least linger.ms to be acknowledged, so the batch bounds
+ * the drain rate (500 gave ~8k lines/s at linger.ms=50); it is produced in
+ * slices of DRAIN_SLICE with a turn of the event loop between, so live
+ * requests are not held up behind it.
+ */
+const DRAIN_BATCH = 5_000;
+const DRAIN_SLICE = 250;
 /** Metadata for partition counts every 30 upkeep ticks (30 s). */
 const PARTITION_REFRESH_TICKS = 30;
 const ALL_BROKERS_DOWN = /all broker connections are down|brokers are down/i;
@@ -390,7 +398,10 @@ export class KafkaBackend implements Backend {
         const batch = await this.spool.take(DRAIN_BATCH);
         if (batch === null) break;
         const drain: DrainBatch = { spool: batch, remaining: 0 };
-        for (const entry of batch.entries) this.sendSpooled(entry, drain);
+        for (let i = 0; i < batch.entries.length; i++) {
+          this.sendSpooled(batch.entries[i]!, drain);
+          if (i % DRAIN_SLICE === DRAIN_SLICE - 1) await new Promise((r) => setImmediate(r));
+        }
         await this.until(() => drain.remaining === 0, () => this.closeDeadline);
         await this.until(() => this.spool.headIdle, () => this.closeDeadline);
         // Not committed when closing with entries unconfirmed: they stay in their
