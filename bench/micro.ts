@@ -199,7 +199,7 @@ export async function runMicro(roundMs: number, rounds: number, writerLines = 1_
   const singleLines = Math.max(1000, Math.round(writerLines / 50));
   const singles: number[] = [];
   for (let r = 0; r < writerRuns; r++) singles.push((await writerRun(singleLines, 1, records)).nsPerLine);
-  results.push(summarize(`FileWriter ${fmt(singleLines)} lines, 1 per turn`, singles, `one append per event-loop turn: a write() per line; median of ${writerRuns}`));
+  results.push(summarize(`FileWriter ${fmt(singleLines)} lines, 1 per turn`, singles, `one append per event-loop turn (file.writeIntervalMs groups them into writes); median of ${writerRuns}`));
   if (sink === 0) console.error('(sink)');
   return results;
 }
