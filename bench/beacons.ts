@@ -15,6 +15,7 @@
  * line for oha, the open-loop generator).
  */
 import * as fs from 'node:fs';
+import { prng } from '../test/support/prng';
 
 export const HOSTS = ['www.skroutz.gr', 'www.alve.com', 'www.scrooge.co.uk'] as const;
 export const BEACON_PATH = '/track';
@@ -24,17 +25,6 @@ export interface Beacon {
   readonly query: string;
 }
 
-/** mulberry32: tiny, fast, good enough to vary values; deterministic from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PAGES: Record<string, readonly string[]> = {
   'www.skroutz.gr': ['/c/40/kinhta-thlefwna.html', '/s/30012345/Apple-iPhone-15-128GB.html', '/search?keyphrase=ακουστικά', '/c/25/laptop.html'],

@@ -9,6 +9,7 @@
 import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { formatOffset, ZonedClock } from '../src/clock';
+import { prng } from './support/prng';
 
 const MINUTE = 60_000;
 const FROM = Date.UTC(2000, 0, 1);
@@ -70,17 +71,6 @@ function check(clock: ZonedClock, ms: number): void {
 
 // --- instants to check ------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomInstants(seed: number, count: number): number[] {
   const random = prng(seed);

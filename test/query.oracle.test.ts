@@ -23,6 +23,7 @@ import { queryToJson } from '../src/query';
 import { MALFORMED, QUERY_CASES } from './query.test';
 import { testFile } from './support/paths';
 import { hasCommand, needs } from './support/requires';
+import { prng } from './support/prng';
 
 const GRAMMAR_QUERIES = 6000;
 const RANDOM_BYTE_QUERIES = 1500;
@@ -33,17 +34,6 @@ function rackIsLoadable(): boolean {
   return probe.status === 0;
 }
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Builds queries (latin1 strings of raw bytes) from a grammar of troublesome pieces. */
 class QueryGrammar {
@@ -253,7 +243,7 @@ function describeQuery(query: string): string {
 
 void test('queryToJson is byte-identical to Rack 2.2 + JSON.generate', needs('ruby-rack', rackIsLoadable(), 'apt-get install ruby-rack'), (t) => {
   const seed = process.env.QUERY_ORACLE_SEED ? Number(process.env.QUERY_ORACLE_SEED) : Math.floor(Math.random() * 2 ** 32);
-  const grammar = new QueryGrammar(randomSource(seed));
+  const grammar = new QueryGrammar(prng(seed));
   const queries = [...QUERY_CASES.map((c) => c.query), ...singleByteQueries(), ...utf8EdgeQueries()];
   for (let i = 0; i < GRAMMAR_QUERIES; i++) queries.push(grammar.query());
   for (let i = 0; i < RANDOM_BYTE_QUERIES; i++) queries.push(grammar.bytes());
