@@ -2,8 +2,8 @@
  * Logging: one line per event on stderr, prefixed by the component
  * ("http: listening on 127.0.0.1:8080"). Quiet on the hot path: per-request
  * problems are counted, not logged; repeated failures go through `every()`.
- * Anything that came from a request or the outside world must be passed
- * through `quote()` so it cannot forge lines or terminal escapes.
+ * No request data is ever logged: messages are made of config values and
+ * error texts, so a client cannot forge lines or terminal escapes.
  */
 
 export interface Logger {
@@ -14,12 +14,7 @@ export interface Logger {
   every(key: string, intervalMs: number, message: string): void;
 }
 
-let sink: (text: string) => void = (text) => process.stderr.write(text);
-
-/** Tests and the CLI's --quiet can redirect the output. */
-export function setLogSink(write: (text: string) => void): void {
-  sink = write;
-}
+const sink = (text: string) => process.stderr.write(text);
 
 export function logger(component: string): Logger {
   const last = new Map<string, { at: number; suppressed: number }>();
@@ -40,9 +35,4 @@ export function logger(component: string): Logger {
       write('warning: ', suppressed > 0 ? `${message} (and ${suppressed} more like it)` : message);
     },
   };
-}
-
-/** Untrusted text as a JSON string literal: escapes quotes, controls and newlines. */
-export function quote(text: string): string {
-  return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
 }
