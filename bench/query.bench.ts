@@ -1,7 +1,7 @@
 /**
  * Micro benchmark of queryToJson (src/query.ts), the per-request hot path.
  * Prints CPU ns/op (best of 10 rounds) and ops/s per input; never passes
- * or fails on absolute times (DESIGN.md convention 11). Run after a build:
+ * or fails on absolute times (docs/performance.md). Run after a build:
  *
  *   node build/bench/query.bench.js [milliseconds per case, default 1000]
  *

@@ -4,7 +4,7 @@
  *
  * Contract:
  * - Knobs are environment variables (options.ts). Nothing passes or fails on
- *   a time: the output is tables with ratios (DESIGN.md convention 11). The
+ *   a time: the output is tables with ratios (docs/performance.md). The
  *   exit status is non-zero only when the benchmark itself could not run, or
  *   when a correctness check failed (lines lost or invented), since then the
  *   numbers mean nothing.

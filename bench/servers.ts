@@ -49,7 +49,7 @@ export interface ScratchdUnderTest extends ServerUnderTest {
   stats(): Promise<ScratchdStats>;
 }
 
-/** The parts of scratchd's /stats the benchmark reads (README "Stats"). */
+/** The parts of scratchd's /stats the benchmark reads (docs/operations.md, "Stats"). */
 export interface ScratchdStats {
   requests: Record<string, number>;
   backends: Record<string, Record<string, number>>;

@@ -18,9 +18,9 @@
 #   /usr/bin/scratchd -> ../lib/scratchd/build/src/main.js   (shebang: the private node,
 #                                        so the pid systemd starts is the serving process)
 #   /etc/scratchd/config.json (conffile), /lib/systemd/system/scratchd.{socket,service},
-#   docs, man page, lintian overrides; DEBIAN/ from packaging/debian/.
+#   docs (README.md, docs/*.md), man page, lintian overrides; DEBIAN/ from packaging/debian/.
 # Depends: adduser, procps and what dpkg-shlibdeps finds for node, the addon and librdkafka.
-# See README.md, "Deploying".
+# See docs/operations.md, "Deploying".
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -136,6 +136,10 @@ install -m 0644 packaging/config.json "$stage/etc/scratchd/config.json"
 install -m 0644 packaging/systemd/scratchd.socket packaging/systemd/scratchd.service "$stage/lib/systemd/system/"
 doc=$stage/usr/share/doc/scratchd
 install -m 0644 README.md "$doc/README.md"
+# The pages the README links to, at the same relative path (docs/*.md); files
+# named _*.md are notes for the next merge, not documentation.
+install -d -m 0755 "$doc/docs"
+find docs -maxdepth 1 -name '*.md' ! -name '_*' -exec install -m 0644 -t "$doc/docs" {} +
 # Native package (no Debian revision): changelog.gz, as lintian expects.
 gzip -9n <"$pkgdir/changelog" >"$doc/changelog.gz"
 sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$(date -u -d "@$SOURCE_DATE_EPOCH" +%F)/" "$pkgdir/scratchd.1" | gzip -9n >"$stage/usr/share/man/man1/scratchd.1.gz"
@@ -150,7 +154,7 @@ done
 [[ -n $node_license ]] || die "cannot find Node's LICENSE next to $node_bin (looked in $node_prefix/share/doc/{nodejs,node} and $node_prefix)"
 install -m 0644 "$node_license" "$doc/node.LICENSE"
 node packaging/copyright.js "$pkgdir/copyright" "$app/node_modules" >"$doc/copyright"
-chmod 0644 "$doc"/*
+find "$doc" -type f -exec chmod 0644 {} +
 
 # 5. Smoke test of the staged tree with the staged runtime: the CLI runs, the
 #    Kafka addon loads with its features, the shipped config is valid.
