@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { FileBackend } from '../../../src/backends/file/file-backend';
 import { realFileOps, type FileOps } from '../../../src/backends/file/ops';
-import type { FileConfig } from '../../../src/config/types';
+import type { FileConfig } from '../../../src/backends/file/types';
 import { FlavorTable, type Flavor } from '../../../src/flavor';
 import { makeLine, type Line } from '../../../src/line';
 import { FLAVORS, readLines, tempDir } from '../../support/scratchd';
@@ -29,7 +29,7 @@ const flavor = (name: string): Flavor => flavors.byName(name)!;
 
 /** A line with a chosen date, as if received on that day. */
 function lineOn(f: Flavor, date: string, n: number): Line {
-  return { flavor: f, timeMs: Date.parse(`${date}T12:00:00Z`), date, record: `{"flavor":"${f.name}","n":${n}}`, query: '' };
+  return { flavor: f, timeMs: Date.parse(`${date}T12:00:00Z`), date, record: `{"flavor":"${f.name}","n":${n}}` };
 }
 
 async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
