@@ -110,6 +110,8 @@ export class KafkaBackend implements Backend {
   private ticks = 0;
   private draining = false;
   private closing = false;
+  /** Set once start() opened (and locked) the spool; close() without it has no spool to close. */
+  private spoolOpened = false;
   /** Set when the spool closes: from then on a pushed line has nowhere to go (dropped as shutdown). */
   private spoolClosed = false;
   /** Until close(): never. Waits inside the drain loop end there. */
@@ -164,6 +166,7 @@ export class KafkaBackend implements Backend {
    */
   async start(): Promise<void> {
     await this.spool.open(this.lockWaitMs);
+    this.spoolOpened = true;
     this.probing = true;
     this.connect((err) => {
       this.probing = false;
@@ -232,7 +235,8 @@ export class KafkaBackend implements Backend {
     }
     if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: spooled (may be in Kafka too)`);
     this.spoolClosed = true;
-    const lost = await this.spool.close(Math.max(deadline, Date.now() + 2_000));
+    // Not started (a start that failed, e.g. on the spool lock): nothing was spooled, and the lock is not ours.
+    const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000)) : 0;
     if (lost > 0) {
       this.counters.dropped.shutdown += lost;
       this.counters.queued -= lost;

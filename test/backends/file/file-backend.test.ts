@@ -87,6 +87,19 @@ describe('FileBackend', () => {
     assert.equal(backend.counters.droppedTotal, 5);
   });
 
+  test('lines pushed once close() began are dropped as shutdown, not queue_full', async () => {
+    const dir = tempDir();
+    const backend = new FileBackend(config(dir), flavors.all);
+    await backend.start();
+    backend.push(lineOn(flavor('skroutz'), '2026-11-29', 1));
+    const closing = backend.close(Date.now() + 5000);
+    backend.push(lineOn(flavor('skroutz'), '2026-11-29', 2));
+    await closing;
+    assert.deepEqual({ ...backend.counters.dropped }, { queue_full: 0, shutdown: 1 });
+    assert.equal(backend.counters.written, 1);
+    assert.deepEqual(readLines(path.join(dir, 'skroutz', '2026-11-29.log')), ['{"flavor":"skroutz","n":1}']);
+  });
+
   test("yesterday's file is closed once idle, today's stays open", async () => {
     const dir = tempDir();
     const backend = new FileBackend(config(dir, { closeIdleAfterMs: 1 }), flavors.all);
