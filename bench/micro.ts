@@ -158,6 +158,7 @@ export async function runMicro(roundMs: number, rounds: number, writerLines = 1_
     push(line: Line) {
       sink += line.record.length;
     },
+    start: () => Promise.resolve(),
     reopen: () => undefined,
     close: () => Promise.resolve(),
     details: () => ({}),

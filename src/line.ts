@@ -1,6 +1,6 @@
 /**
  * `Line` is the one value that flows from the HTTP path to every backend
- * (DESIGN.md): built once per accepted beacon and shared, never copied.
+ * (docs/architecture.md): built once per accepted beacon and shared, never copied.
  *
  * record = {"flavor":"<name>","time":"<local ISO time>","values":<query JSON>}
  * with no trailing newline; the file backend adds "\n", Kafka sends it as is.
@@ -14,11 +14,9 @@ export interface Line {
   /** "YYYY-MM-DD" of timeMs in the flavor's timezone (the file's {date}). */
   readonly date: string;
   readonly record: string;
-  /** The raw query (latin1), for backends that need one parameter of it (Kafka's message key). */
-  readonly query: string;
 }
 
-export function makeLine(flavor: Flavor, timeMs: number, valuesJson: string, query = ''): Line {
+export function makeLine(flavor: Flavor, timeMs: number, valuesJson: string): Line {
   const time = flavor.clock.stamp(timeMs);
-  return { flavor, timeMs, date: flavor.clock.date, record: flavor.recordHead + time + '","values":' + valuesJson + '}', query };
+  return { flavor, timeMs, date: flavor.clock.date, record: flavor.recordHead + time + '","values":' + valuesJson + '}' };
 }

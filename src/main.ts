@@ -13,9 +13,8 @@
  * so a unit can say RestartPreventExitStatus=78).
  */
 import { parseArgs } from 'node:util';
-import { validateLibrdkafka } from './backends/kafka/settings';
+import { findBackend } from './backends/registry';
 import { loadConfigFile } from './config/load';
-import type { Config } from './config/types';
 import { isScratchError, ScratchError } from './errors';
 import { logger } from './log';
 import { Scratchd } from './scratchd';
@@ -50,11 +49,11 @@ const commands: Record<string, Command> = {
   },
   'check-config': async (args) => {
     const { config } = configOption(args, 'check-config');
-    const loaded = loadConfig(config);
+    const loaded = loadConfigFile(config);
+    const backends = loaded.backends.map((b) => `${b.name} (${findBackend(b.name)?.summary(b.config) ?? '?'})`);
     process.stdout.write(
       `${loaded.source}: ok (${loaded.flavors.length} flavors: ${loaded.flavors.map((f) => f.name).join(', ')}; ` +
-        `file backend ${loaded.file === null ? 'off' : `on, ${loaded.file.path}`}; ` +
-        `kafka backend ${loaded.kafka === null ? 'off' : `on, ${loaded.kafka.brokers}`})\n`,
+        `backends: ${backends.length === 0 ? 'none' : backends.join(', ')})\n`,
     );
     return Promise.resolve(Exit.ok);
   },
@@ -75,15 +74,8 @@ function configOption(args: string[], command: string): { config: string } {
   return { config: values.config };
 }
 
-/** The config file, validated, including librdkafka's own check of kafka.librdkafka. */
-function loadConfig(file: string): Config {
-  const config = loadConfigFile(file);
-  if (config.kafka !== null) validateLibrdkafka(config.kafka);
-  return config;
-}
-
 async function serve(configPath: string): Promise<number> {
-  const config = loadConfig(configPath);
+  const config = loadConfigFile(configPath);
   const app = new Scratchd(config);
   let exitCode: number = Exit.ok;
   const stopped = new Promise<void>((resolve) => {

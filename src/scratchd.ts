@@ -2,15 +2,19 @@
  * One running scratchd: wires config into flavors, backends, checks, the
  * public server and the admin server; owns the stop order.
  *
- * Stop (DESIGN.md convention 6), idempotent: not ready → stop accepting and
- * finish in-flight requests (deadline: shutdown.drainTimeoutMs) → close
- * every backend: flush, fsync / spool (a second deadline of the same length)
- * → close the admin listener.
+ * Backends come from the registry (backends/registry.ts): this file names none.
+ *
+ * Start: every backend's start() (e.g. Kafka's spool lock) → admin listener →
+ * public listener → ready.
+ * Stop (docs/architecture.md, "Stopping"), idempotent: not ready → stop
+ * accepting and finish in-flight requests (deadline: shutdown.drainTimeoutMs)
+ * → close every backend: flush, fsync / spool (a second deadline of the same
+ * length) → close the admin listener.
  */
 import type { Backend } from './backends/backend';
-import { FileBackend } from './backends/file/file-backend';
-import { KafkaBackend } from './backends/kafka/kafka-backend';
+import { findBackend } from './backends/registry';
 import { SanityChecks } from './checks';
+import { ScratchError } from './errors';
 import type { Config } from './config/types';
 import { FlavorTable } from './flavor';
 import { AdminServer, type StatsSource } from './http/admin';
@@ -34,7 +38,6 @@ export class Scratchd implements StatsSource {
   readonly requests = new RequestCounters();
   readonly connections = new ConnectionCounters();
   private readonly checks: SanityChecks;
-  private readonly kafka: KafkaBackend | null = null;
   private readonly runtime = new RuntimeMonitor();
   private readonly publicServer: PublicServer;
   private readonly admin: AdminServer | null;
@@ -44,9 +47,13 @@ export class Scratchd implements StatsSource {
 
   constructor(readonly config: Config) {
     this.flavors = new FlavorTable(config.flavors);
-    if (config.file !== null) this.backends.push(new FileBackend(config.file, this.flavors.all));
-    if (config.kafka !== null) this.kafka = new KafkaBackend(config.kafka, this.flavors.all);
-    if (this.kafka !== null) this.backends.push(this.kafka);
+    // A previous scratchd still draining may hold a backend's resources for up to its two drain phases.
+    const context = { flavors: this.flavors.all, startWaitMs: 2 * config.shutdown.drainTimeoutMs + 1_000 };
+    for (const { name, config: section } of config.backends) {
+      const descriptor = findBackend(name);
+      if (descriptor === undefined) throw new ScratchError('CONFIG_INVALID', `${config.source}: no backend named ${JSON.stringify(name)}`);
+      this.backends.push(descriptor.create(section, context));
+    }
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
     this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections);
@@ -55,8 +62,7 @@ export class Scratchd implements StatsSource {
 
   async start(): Promise<Addresses> {
     const fd = this.config.listen.kind === 'systemd' ? takeListenFd() : undefined;
-    // A previous scratchd still draining may hold the spool for up to its two drain phases.
-    await this.kafka?.start(2 * this.config.shutdown.drainTimeoutMs + 1_000);
+    await Promise.all(this.backends.map((b) => b.start()));
     const admin = this.admin === null || this.config.admin === null ? null : await this.admin.listen(this.config.admin.host, this.config.admin.port);
     if (admin !== null) logger('admin').info(`listening on ${admin}`);
     const listen = await this.publicServer.listen(this.config.listen, fd);

@@ -1,5 +1,5 @@
 /**
- * Named counters and gauges (DESIGN.md convention 7). Hot-path counters are
+ * Named counters and gauges (docs/architecture.md, "Telemetry"). Hot-path counters are
  * plain fields bumped in place; rare events go through a method that counts
  * and logs. /stats and /metrics only render what is here (http/admin.ts).
  */
@@ -20,6 +20,7 @@ export const Outcomes = [
   'header_too_large',
   'bad_request',
   'timeout',
+  'internal_error',
 ] as const;
 export type Outcome = (typeof Outcomes)[number];
 
@@ -36,6 +37,8 @@ export class RequestCounters implements Record<Outcome, number> {
   header_too_large = 0;
   bad_request = 0;
   timeout = 0;
+  /** The handler threw (a bug): answered 500, logged. */
+  internal_error = 0;
 }
 
 export class ConnectionCounters {
@@ -43,8 +46,6 @@ export class ConnectionCounters {
   accepted = 0;
   /** Refused because http.maxConnections were open. */
   rejected = 0;
-  /** Closed because a request head or a keep-alive wait took too long. */
-  timed_out = 0;
 }
 
 export interface RuntimeStats {

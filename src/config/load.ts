@@ -7,12 +7,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
+import { backendRegistry } from '../backends/registry';
 import { ScratchError } from '../errors';
 import { isZone } from '../tz';
 import { configSchema } from './schema';
-import type { Config, FileConfig, KafkaConfig, ListenConfig } from './types';
+import type { BackendEntry, Config, ListenConfig } from './types';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
+// verbose: errors carry their schema, for its patternReason.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, verbose: true });
+ajv.addVocabulary(['patternReason']);
 const validate = ajv.compile(configSchema);
 
 /** The shape ajv hands back after filling defaults (all defaulted keys present). */
@@ -21,8 +24,6 @@ interface RawConfig {
   admin: string | null;
   flavors: { name: string; hosts: string[]; timezone: string }[];
   http: Config['http'];
-  file?: Omit<FileConfig, 'fileMode'> & { fileMode: string };
-  kafka?: KafkaConfig;
   checks: Config['checks'];
   shutdown: Config['shutdown'];
 }
@@ -63,19 +64,13 @@ export function parseConfig(json: unknown, source: string): Config {
 
   checkFlavors(raw.flavors, problems);
 
-  let file: FileConfig | null = null;
-  if (raw.file !== undefined) {
-    const template = raw.file.path;
-    if (!template.includes('{flavor}')) problems.push('file.path: must contain {flavor}');
-    const unknown = template.match(/\{[^}]*\}/g)?.filter((p) => p !== '{flavor}' && p !== '{date}') ?? [];
-    if (unknown.length > 0) problems.push(`file.path: unknown placeholder ${unknown[0]} (only {flavor} and {date})`);
-    file = { ...raw.file, path: path.resolve(baseDir, template), fileMode: parseInt(raw.file.fileMode, 8) };
-  }
-
-  let kafka: KafkaConfig | null = null;
-  if (raw.kafka !== undefined) {
-    checkKafka(raw.kafka, raw.flavors, problems);
-    kafka = { ...raw.kafka, spool: { ...raw.kafka.spool, path: path.resolve(baseDir, raw.kafka.spool.path) } };
+  // Each backend whose section is present: its own checks and path resolution.
+  const backends: BackendEntry[] = [];
+  const sections = raw as unknown as Record<string, unknown>;
+  for (const backend of backendRegistry) {
+    const section = sections[backend.name];
+    if (section === undefined) continue;
+    backends.push({ name: backend.name, config: backend.resolve(section, { baseDir, flavors: raw.flavors, problems }) });
   }
 
   if (problems.length > 0) throw invalid(source, problems);
@@ -85,8 +80,7 @@ export function parseConfig(json: unknown, source: string): Config {
     admin: admin === null || admin.kind === 'systemd' ? null : { host: admin.host, port: admin.port },
     flavors: raw.flavors,
     http: raw.http,
-    file,
-    kafka,
+    backends,
     checks: raw.checks,
     shutdown: raw.shutdown,
   });
@@ -109,29 +103,6 @@ function checkFlavors(flavors: RawConfig['flavors'], problems: string[]): void {
     });
   });
 }
-
-/** librdkafka settings scratchd owns: they have keys of their own, or break delivery tracking. */
-const RESERVED_LIBRDKAFKA = new Map([
-  ['bootstrap.servers', 'set kafka.brokers instead'],
-  ['metadata.broker.list', 'set kafka.brokers instead'],
-  ['dr_cb', 'scratchd tracks deliveries itself'],
-  ['dr_msg_cb', 'scratchd tracks deliveries itself'],
-]);
-
-function checkKafka(kafka: KafkaConfig, flavors: RawConfig['flavors'], problems: string[]): void {
-  const unknown = kafka.topic.match(/\{[^}]*\}/g)?.filter((p) => p !== '{flavor}') ?? [];
-  if (unknown.length > 0) problems.push(`kafka.topic: unknown placeholder ${unknown[0]} (only {flavor})`);
-  for (const flavor of flavors) {
-    const topic = kafka.topic.replaceAll('{flavor}', flavor.name);
-    // Kafka's own rule (kafka.common.internals.Topic): at most 249 of [a-zA-Z0-9._-].
-    if (topic.length > 249 || !/^[A-Za-z0-9._-]+$/.test(topic)) problems.push(`kafka.topic: "${topic}" (flavor ${flavor.name}) is not a valid Kafka topic name`);
-  }
-  for (const key of Object.keys(kafka.librdkafka)) {
-    const why = RESERVED_LIBRDKAFKA.get(key);
-    if (why !== undefined) problems.push(`kafka.librdkafka["${key}"]: not allowed (${why})`);
-  }
-}
-
 
 type Listen = ListenConfig | { kind: 'address'; host: string; port: number };
 
@@ -168,20 +139,13 @@ function describeSchemaError(error: ErrorObject): string {
       return `${child(params.missingProperty)}: required`;
     case 'type':
       return `${where}: must be ${String(params.type).replace(',', ' or ')}`;
-    case 'pattern':
-      return `${where}: ${describePattern(error.schemaPath)}`;
+    case 'pattern': {
+      const reason = (error.parentSchema as { patternReason?: string } | undefined)?.patternReason;
+      return `${where}: ${reason ?? 'has the wrong form'}`;
+    }
     default:
       return `${where}: ${error.message ?? error.keyword}`;
   }
-}
-
-/** Readable reasons for the schema's patterns, keyed by where they are. */
-function describePattern(schemaPath: string): string {
-  if (schemaPath.includes('/name/')) return 'must be lower-case letters, digits, "_" or "-" (at most 63)';
-  if (schemaPath.includes('/hosts/')) return 'must be a host name (letters, digits, "-", dot-separated), without port or trailing dot';
-  if (schemaPath.includes('/fileMode/')) return 'must be an octal mode like "0640"';
-  if (schemaPath.includes('/path/')) return 'must start with "/" and contain no "?", "#" or spaces';
-  return 'has the wrong form';
 }
 
 /** "/flavors/0/timezone" → "flavors[0].timezone" */

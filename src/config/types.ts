@@ -1,7 +1,8 @@
 /**
  * The config as the rest of scratchd sees it: validated, defaults filled in,
  * relative paths resolved against the config file's folder, frozen.
- * Every key is documented in README.md ("Configuration").
+ * Every key is documented in docs/configuration.md (test/config/docs.test.ts
+ * keeps the two in step).
  */
 
 export interface FlavorConfig {
@@ -24,35 +25,6 @@ export interface HttpConfig {
   readonly trustForwardedFor: boolean;
 }
 
-export interface FileConfig {
-  /** Absolute path template with {flavor} and optionally {date}. */
-  readonly path: string;
-  readonly queue: number;
-  readonly maxBatchBytes: number;
-  readonly writeIntervalMs: number;
-  readonly fsyncIntervalMs: number;
-  readonly closeIdleAfterMs: number;
-  readonly retryMaxDelayMs: number;
-  readonly fileMode: number;
-}
-
-export interface KafkaConfig {
-  readonly brokers: string;
-  /** Topic template with {flavor}. */
-  readonly topic: string;
-  readonly key: string | null;
-  readonly queue: number;
-  readonly downAfterMs: number;
-  readonly spool: {
-    /** Absolute folder. */
-    readonly path: string;
-    readonly maxBytes: number;
-    readonly drainRatePerSec: number;
-  };
-  /** librdkafka settings after scratchd's defaults (see backends/kafka/settings.ts). */
-  readonly librdkafka: Readonly<Record<string, string | number | boolean>>;
-}
-
 export interface ChecksConfig {
   readonly duplicateWindowMs: number;
   readonly maxPerMinute: number;
@@ -64,6 +36,15 @@ export interface ShutdownConfig {
   readonly idleCloseGraceMs: number;
 }
 
+/**
+ * One enabled backend: its name (= its config key, backends/registry.ts) and
+ * its config as its plug-in resolved it (backendConfig() gives it typed).
+ */
+export interface BackendEntry {
+  readonly name: string;
+  readonly config: unknown;
+}
+
 export interface Config {
   /** The config file's absolute path (relative paths inside resolve against its folder). */
   readonly source: string;
@@ -72,10 +53,8 @@ export interface Config {
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly flavors: readonly FlavorConfig[];
   readonly http: HttpConfig;
-  /** null: the file backend is off. */
-  readonly file: FileConfig | null;
-  /** null: the Kafka backend is off. */
-  readonly kafka: KafkaConfig | null;
+  /** The enabled backends, in registry order; empty: none (lines are only counted). */
+  readonly backends: readonly BackendEntry[];
   readonly checks: ChecksConfig;
   readonly shutdown: ShutdownConfig;
 }

@@ -22,7 +22,7 @@ export const Answer = {
   timeout: 7,
   uriTooLong: 8,
   headerTooLarge: 9,
-  serviceUnavailable: 10,
+  internalError: 10,
 } as const;
 export type Answer = (typeof Answer)[keyof typeof Answer];
 
@@ -59,7 +59,7 @@ const SPECS: Record<Answer, Spec> = {
   [Answer.timeout]: { status: '408 Request Timeout', type: TEXT, body: text('request timeout') },
   [Answer.uriTooLong]: { status: '414 URI Too Long', type: TEXT, body: text('request line too long') },
   [Answer.headerTooLarge]: { status: '431 Request Header Fields Too Large', type: TEXT, body: text('request head too large') },
-  [Answer.serviceUnavailable]: { status: '503 Service Unavailable', type: TEXT, body: text('shutting down') },
+  [Answer.internalError]: { status: '500 Internal Server Error', type: TEXT, body: text('internal error') },
 };
 
 const CONNECTION = ['', 'Connection: keep-alive\r\n', 'Connection: close\r\n'] as const;

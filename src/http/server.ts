@@ -234,7 +234,14 @@ export class PublicServer {
     } else {
       const q = head.target.indexOf('?');
       connection.forwardedFor = head.forwardedFor;
-      answer = this.handler.track(head.method === Method.head, q === -1 ? '' : head.target.slice(q + 1), head.host, connection);
+      try {
+        answer = this.handler.track(head.method === Method.head, q === -1 ? '' : head.target.slice(q + 1), head.host, connection);
+      } catch (err) {
+        // A bug, not the client's fault: answer 500, count it, keep serving.
+        log.every('internal', 10_000, `internal error: ${(err as Error).stack ?? String(err)}`);
+        this.fail(connection, Answer.internalError, 'internal_error');
+        return;
+      }
     }
     connection.socket.write(this.responses.get(answer, persistence));
     if (close) this.end(connection);
@@ -246,7 +253,7 @@ export class PublicServer {
     return target.startsWith(path) && (target.length === path.length || target.charCodeAt(path.length) === 63 /* ? */);
   }
 
-  private fail(connection: Connection, answer: Answer, outcome: 'header_too_large' | 'uri_too_long' | 'bad_request' | 'timeout'): void {
+  private fail(connection: Connection, answer: Answer, outcome: 'header_too_large' | 'uri_too_long' | 'bad_request' | 'timeout' | 'internal_error'): void {
     this.requests[outcome]++;
     connection.socket.write(this.responses.get(answer, Persistence.close));
     this.end(connection);

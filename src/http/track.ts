@@ -6,10 +6,13 @@
  * Outcomes (counted in telemetry.requests): unknown Host → 404
  * unknown_flavor; malformed query → 400 malformed; duplicate/malicious → 200
  * but not persisted; HEAD → 200 headers, nothing recorded; else tracked.
+ * Only the parser's own QUERY_MALFORMED becomes a 400: any other exception is
+ * a bug and propagates (the server answers 500 and counts internal_error).
  */
 import type { Backend } from '../backends/backend';
 import type { SanityChecks } from '../checks';
 import type { FlavorTable } from '../flavor';
+import { isScratchError } from '../errors';
 import { makeLine } from '../line';
 import { queryToJson } from '../query';
 import type { RequestCounters } from '../telemetry';
@@ -42,7 +45,8 @@ export class TrackHandler implements BeaconHandler {
     let values: string;
     try {
       values = queryToJson(query);
-    } catch {
+    } catch (err) {
+      if (!isScratchError(err, 'QUERY_MALFORMED')) throw err;
       this.requests.malformed++;
       return Answer.malformedQuery;
     }
@@ -54,7 +58,7 @@ export class TrackHandler implements BeaconHandler {
         return Answer.gif;
       }
     }
-    const line = makeLine(flavor, timeMs, values, query);
+    const line = makeLine(flavor, timeMs, values);
     for (let i = 0; i < this.backends.length; i++) this.backends[i]!.push(line);
     flavor.tracked++;
     this.requests.tracked++;

@@ -23,7 +23,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type * as KafkaTypes from '@confluentinc/kafka-javascript';
+import { fileBackend } from '../backends/file';
+import { kafkaBackend } from '../backends/kafka';
 import { kafkaCall, kafkaClient } from '../backends/kafka/client';
+import { backendConfig } from '../backends/registry';
 import { localDayBounds } from '../clock';
 import { loadConfigFile } from '../config/load';
 import { ScratchError } from '../errors';
@@ -74,7 +77,9 @@ export async function restoreCommand(args: string[], io: ToolIo = processIo): Pr
   const config = loadConfigFile(values.config);
   const flavor = config.flavors.find((f) => f.name === values.flavor);
   if (flavor === undefined) throw new ScratchError('USAGE', `no flavor ${JSON.stringify(values.flavor)} in ${config.source}`);
-  if (config.kafka === null) throw new ScratchError('USAGE', `${config.source} has no kafka section`);
+  const kafka = backendConfig(config, kafkaBackend);
+  const file = backendConfig(config, fileBackend);
+  if (kafka === null) throw new ScratchError('USAGE', `${config.source} has no kafka section`);
   let bounds: [number, number];
   try {
     bounds = localDayBounds(values.date, flavor.timezone);
@@ -83,19 +88,19 @@ export async function restoreCommand(args: string[], io: ToolIo = processIo): Pr
   }
   const out =
     values.out ??
-    (config.file === null
+    (file === null
       ? undefined
-      : config.file.path.replaceAll('{flavor}', flavor.name).replaceAll('{date}', values.date));
+      : file.path.replaceAll('{flavor}', flavor.name).replaceAll('{date}', values.date));
   if (out === undefined) throw new ScratchError('USAGE', `--out is needed: ${config.source} has no file backend to take the path from`);
   if (fs.existsSync(out) && values.force !== true) {
     io.stderr.write(`scratchd restore: ${out} exists; --force replaces it\n`);
     return RestoreExit.exists;
   }
 
-  const topic = config.kafka.topic.replaceAll('{flavor}', flavor.name);
+  const topic = kafka.topic.replaceAll('{flavor}', flavor.name);
   try {
     const summary = await restore(
-      { brokers: config.kafka.brokers, settings: clientSettings(config.kafka.librdkafka), topic, flavor: flavor.name, bounds, out, timeoutMs },
+      { brokers: kafka.brokers, settings: clientSettings(kafka.librdkafka), topic, flavor: flavor.name, bounds, out, timeoutMs },
       io,
     );
     io.stdout.write(
@@ -141,7 +146,7 @@ export async function restore(job: RestoreJob, io: ToolIo): Promise<RestoreSumma
   try {
     const metadata = await kafkaCall<KafkaTypes.Metadata>((cb) => consumer.getMetadata({ topic: job.topic, timeout: job.timeoutMs }, cb));
     const topicMeta = metadata.topics.find((t) => t.name === job.topic);
-    if (topicMeta === undefined || topicMeta.partitions.length === 0) throw new Error(`topic ${job.topic} does not exist`);
+    if (topicMeta === undefined || topicMeta.partitions.length === 0) throw new ScratchError('KAFKA_TOPIC_MISSING', job.topic);
     const partitions = topicMeta.partitions.map((p) => p.id).sort((a, b) => a - b);
     const starts = await kafkaCall<KafkaTypes.TopicPartitionOffset[]>((cb) =>
       consumer.offsetsForTimes(partitions.map((partition) => ({ topic: job.topic, partition, offset: job.bounds[0] })), job.timeoutMs, cb),
@@ -169,7 +174,7 @@ export async function restore(job: RestoreJob, io: ToolIo): Promise<RestoreSumma
         while (plan.some((p) => p.next < p.end)) {
           const messages = await kafkaCall<KafkaTypes.Message[]>((cb) => consumer.consume(1000, cb));
           if (messages.length === 0) {
-            if (Date.now() - idleSince > job.timeoutMs) throw new Error(`no messages for ${job.timeoutMs} ms before the end of the partitions`);
+            if (Date.now() - idleSince > job.timeoutMs) throw new ScratchError('RESTORE_TIMEOUT', `no messages for ${job.timeoutMs} ms before the end of the partitions`);
             continue;
           }
           idleSince = Date.now();

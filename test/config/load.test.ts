@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isScratchError, type ErrorCode } from '../../src/errors';
+import { fileBackend } from '../../src/backends/file';
+import { backendConfig } from '../../src/backends/registry';
 import { loadConfigFile, parseConfig } from '../../src/config/load';
 import { configSchema } from '../../src/config/schema';
 import type { Config } from '../../src/config/types';
@@ -18,6 +20,7 @@ const SOURCE = '/etc/scratchd/scratchd.json';
 
 const flavor = (name: string, hosts: string[], timezone = 'UTC') => ({ name, hosts, timezone });
 const ONE = [flavor('a', ['a.example'])];
+const fileOf = (config: Config) => backendConfig(config, fileBackend);
 const TWO = [flavor('a', ['a.example']), flavor('b', ['b.example'], 'Europe/Athens')];
 
 /** Runs `fn`, expects a ScratchError with `code`, and returns its message. */
@@ -84,8 +87,8 @@ describe('loadConfigFile: the example config', () => {
       ['scrooge', 'Europe/London'],
     ]);
     assert.deepEqual(config.flavors[0]?.hosts, ['www.skroutz.gr', 'skroutz.gr']);
-    assert.equal(config.file?.path, path.join(repoRoot, 'var', 'log', 'scratchd', '{flavor}', '{date}.log'));
-    assert.equal(config.file.queue, 100_000);
+    assert.equal(fileOf(config)?.path, path.join(repoRoot, 'var', 'log', 'scratchd', '{flavor}', '{date}.log'));
+    assert.equal(fileOf(config)?.queue, 100_000);
   });
 
   test('is deeply frozen', () => {
@@ -131,16 +134,17 @@ describe('parseConfig: defaults', () => {
     assert.equal(config.checks.maxPerMinute, 0);
   });
 
-  test('file omitted → null', () => {
-    assert.equal(minimal().file, null);
+  test('file omitted → no file backend (no backend at all)', () => {
+    assert.equal(fileOf(minimal()), null);
+    assert.deepEqual(minimal().backends, []);
   });
 
   test('file.* are the schema defaults, fileMode as a number', () => {
     const config = parseConfig({ flavors: ONE, file: { path: '/var/log/{flavor}.log' } }, SOURCE);
-    const expected: Record<string, unknown> = { ...schemaDefaults(configSchema.properties.file), path: '/var/log/{flavor}.log' };
+    const expected: Record<string, unknown> = { ...schemaDefaults(fileBackend.schema), path: '/var/log/{flavor}.log' };
     assert.equal(expected.fileMode, '0640');
     expected.fileMode = 0o640;
-    assert.deepEqual({ ...config.file }, expected);
+    assert.deepEqual({ ...fileOf(config) }, expected);
   });
 
   test('given values are kept, fileMode parsed as octal', () => {
@@ -156,8 +160,8 @@ describe('parseConfig: defaults', () => {
     assert.equal(config.http.maxConnections, 7);
     assert.equal(config.http.trustForwardedFor, true);
     assert.equal(config.http.path, '/track');
-    assert.equal(config.file?.fileMode, 0o600);
-    assert.equal(config.file.fsyncIntervalMs, 0);
+    assert.equal(fileOf(config)?.fileMode, 0o600);
+    assert.equal(fileOf(config)?.fsyncIntervalMs, 0);
     assert.equal(config.checks.duplicateWindowMs, 5000);
     assert.equal(config.checks.maxKeys, 100_000);
   });
@@ -314,19 +318,19 @@ describe('loadConfigFile: real files', () => {
     const file = writeConfig('etc/scratchd.json', { flavors: ONE, file: { path: '../log/{flavor}/{date}.log' } });
     const config = loadConfigFile(file);
     assert.equal(config.source, file);
-    assert.equal(config.file?.path, path.join(tmp, 'log', '{flavor}', '{date}.log'));
+    assert.equal(fileOf(config)?.path, path.join(tmp, 'log', '{flavor}', '{date}.log'));
   });
 
   test('an absolute file.path is kept', () => {
     const file = writeConfig('abs/scratchd.json', { flavors: ONE, file: { path: '/srv/logs/{flavor}.log' } });
-    assert.equal(loadConfigFile(file).file?.path, '/srv/logs/{flavor}.log');
+    assert.equal(fileOf(loadConfigFile(file))?.path, '/srv/logs/{flavor}.log');
   });
 
   test('a relative config path gives an absolute source', () => {
     const file = writeConfig('rel/scratchd.json', { flavors: ONE, file: { path: 'out/{flavor}.log' } });
     const config = loadConfigFile(path.relative(process.cwd(), file));
     assert.equal(config.source, file);
-    assert.equal(config.file?.path, path.join(tmp, 'rel', 'out', '{flavor}.log'));
+    assert.equal(fileOf(config)?.path, path.join(tmp, 'rel', 'out', '{flavor}.log'));
   });
 
   test('the loaded config is deeply frozen', () => {

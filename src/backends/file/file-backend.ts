@@ -6,15 +6,16 @@
  * push() finds the writer for the line's flavor and date (a two-field check on
  * the hot path; a Map lookup only at a new day) and hands the record over.
  * Lines beyond `file.queue` held in memory are dropped and counted
- * (queue_full). A 1 s upkeep timer fsyncs (file.fsyncIntervalMs), notices
+ * (queue_full); lines pushed once close() began, as shutdown. A 1 s upkeep timer fsyncs (file.fsyncIntervalMs), notices
  * files moved or deleted underneath, and closes yesterday's files once idle.
  */
-import type { FileConfig } from '../../config/types';
+import { ScratchError } from '../../errors';
 import type { Flavor } from '../../flavor';
 import type { Line } from '../../line';
 import { logger } from '../../log';
 import { BackendCounters, type Backend } from '../backend';
 import { realFileOps, type FileOps } from './ops';
+import type { FileConfig } from './types';
 import { FileWriter, type WriterEvents } from './writer';
 
 const log = logger('file');
@@ -55,9 +56,15 @@ export class FileBackend implements Backend {
     this.upkeep = setInterval(() => this.maintain(), UPKEEP_MS).unref();
   }
 
+  /** Nothing to acquire: files open on first use. */
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
   push(line: Line): void {
     if (this.counters.queued >= this.config.queue || this.closing) {
-      this.counters.dropped.queue_full++;
+      if (this.closing) this.counters.dropped.shutdown++;
+      else this.counters.dropped.queue_full++;
       return;
     }
     const index = line.flavor.index;
@@ -121,7 +128,7 @@ export class FileBackend implements Backend {
       if (!current.has(writer) && writer.idle && now - writer.lastWriteAt >= this.config.closeIdleAfterMs) {
         this.writers.delete(path);
         void writer.close(now + this.config.retryMaxDelayMs).then((lost) => {
-          if (lost > 0) this.events.failed('close', Object.assign(new Error(`${lost} lines unwritten`), { code: 'EIO' }));
+          if (lost > 0) this.events.failed('close', new ScratchError('FILE_LINES_UNWRITTEN', `${lost} lines of ${path}`));
         });
         continue;
       }

@@ -23,15 +23,14 @@ export function kafkaClient(): Kafka {
   return loaded;
 }
 
-/** A callback-style client call (err first) as a promise; errors become Error objects. */
+/** A callback-style client call (err first) as a promise; errors become ScratchError('KAFKA_ERROR') with the original as cause. */
 export function kafkaCall<T>(run: (cb: (err: unknown, value: T) => void) => unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     run((err, value) => (err ? reject(asError(err)) : resolve(value)));
   });
 }
 
-function asError(err: unknown): Error {
-  if (err instanceof Error) return err;
+function asError(err: unknown): ScratchError {
   const message = (err as { message?: unknown } | null)?.message;
-  return new Error(typeof message === 'string' ? message : JSON.stringify(err));
+  return new ScratchError('KAFKA_ERROR', typeof message === 'string' ? message : JSON.stringify(err), { cause: err });
 }

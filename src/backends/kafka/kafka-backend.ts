@@ -27,14 +27,15 @@
  *   is fsynced.
  */
 import type * as KafkaTypes from '@confluentinc/kafka-javascript';
-import type { KafkaConfig } from '../../config/types';
 import type { Flavor } from '../../flavor';
 import type { Line } from '../../line';
 import { logger } from '../../log';
 import { BackendCounters, type Backend } from '../backend';
 import { kafkaClient } from './client';
-import { keyFromQuery } from './message-key';
+import { keyFromRecord } from './message-key';
+import { kafkaDropReasons } from './options';
 import { producerSettings } from './settings';
+import type { KafkaConfig } from './types';
 import { InFlight as InFlightTracker } from './in-flight';
 import { partitionFor, StickyPartition } from './partitioner';
 import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
@@ -83,7 +84,7 @@ interface FlavorRoute {
 
 export class KafkaBackend implements Backend {
   readonly name = 'kafka';
-  readonly counters = new BackendCounters();
+  readonly counters = new BackendCounters(kafkaDropReasons);
   state: State = 'starting';
   /** Lines written to the spool (ever). */
   spooled = 0;
@@ -109,6 +110,10 @@ export class KafkaBackend implements Backend {
   private ticks = 0;
   private draining = false;
   private closing = false;
+  /** Set once start() opened (and locked) the spool; close() without it has no spool to close. */
+  private spoolOpened = false;
+  /** Set when the spool closes: from then on a pushed line has nowhere to go (dropped as shutdown). */
+  private spoolClosed = false;
   /** Until close(): never. Waits inside the drain loop end there. */
   private closeDeadline = Infinity;
   /** From librdkafka's statistics (every statistics.interval.ms); zero until the first. */
@@ -124,6 +129,8 @@ export class KafkaBackend implements Backend {
   constructor(
     private readonly config: KafkaConfig,
     flavors: readonly Flavor[],
+    /** How long start() waits for a previous scratchd to let go of the spool. */
+    private readonly lockWaitMs: number,
   ) {
     const Kafka = kafkaClient();
     this.errorCodes = Kafka.CODES.ERRORS;
@@ -157,8 +164,9 @@ export class KafkaBackend implements Backend {
    * go of it), then connects in the background; lines wait in memory (bounded)
    * until the connection is decided.
    */
-  async start(lockWaitMs: number): Promise<void> {
-    await this.spool.open(lockWaitMs);
+  async start(): Promise<void> {
+    await this.spool.open(this.lockWaitMs);
+    this.spoolOpened = true;
     this.probing = true;
     this.connect((err) => {
       this.probing = false;
@@ -179,10 +187,14 @@ export class KafkaBackend implements Backend {
   }
 
   push(line: Line): void {
+    if (this.spoolClosed) {
+      this.counters.dropped.shutdown++;
+      return;
+    }
     const message: InFlight = {
       flavor: line.flavor,
       timeMs: line.timeMs,
-      key: this.config.key === null ? null : keyFromQuery(line.query, this.config.key),
+      key: this.config.key === null ? null : keyFromRecord(line.record, this.config.key),
       record: line.record,
       maybeDelivered: false,
       seq: `${this.boot}-${this.nextSeq++}`,
@@ -222,7 +234,9 @@ export class KafkaBackend implements Backend {
       if (m.batch === null) this.toSpool(m, true);
     }
     if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: spooled (may be in Kafka too)`);
-    const lost = await this.spool.close(Math.max(deadline, Date.now() + 2_000));
+    this.spoolClosed = true;
+    // Not started (a start that failed, e.g. on the spool lock): nothing was spooled, and the lock is not ours.
+    const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000)) : 0;
     if (lost > 0) {
       this.counters.dropped.shutdown += lost;
       this.counters.queued -= lost;

@@ -14,12 +14,11 @@
  * - queue.buffering.max.kbytes=65536: librdkafka holds at most 64 MiB; beyond
  *   that lines go to the spool on disk (a slow broker once grew it to 300 MB);
  * - statistics every 15 s for /stats (cheap at that pace).
- * validateLibrdkafka() builds (does not connect) a producer so that librdkafka
+ * librdkafkaProblem() builds (does not connect) a producer so that librdkafka
  * itself rejects unknown keys and bad values while the config is checked.
  */
-import type { KafkaConfig } from '../../config/types';
-import { ScratchError } from '../../errors';
 import { kafkaClient } from './client';
+import type { KafkaConfig } from './types';
 
 export function producerSettings(config: KafkaConfig): Record<string, string | number | boolean> {
   return {
@@ -39,15 +38,20 @@ export function producerSettings(config: KafkaConfig): Record<string, string | n
   };
 }
 
-/** Throws CONFIG_INVALID naming `kafka.librdkafka` when librdkafka refuses a setting. */
-export function validateLibrdkafka(config: KafkaConfig): void {
+/**
+ * librdkafka's verdict on the settings, as one config problem naming
+ * `kafka.librdkafka` (and the setting, when its message names one); null when
+ * it accepts them. Loads the native client (KAFKA_UNAVAILABLE if it cannot).
+ */
+export function librdkafkaProblem(config: KafkaConfig): string | null {
   const Kafka = kafkaClient();
   try {
     const producer = new Kafka.Producer(producerSettings(config), {});
     void producer;
+    return null;
   } catch (err) {
     const message = (err as Error).message;
     const key = Object.keys(config.librdkafka).find((k) => message.includes(k));
-    throw new ScratchError('CONFIG_INVALID', `kafka.librdkafka${key === undefined ? '' : `["${key}"]`}: ${message}`, { cause: err });
+    return `kafka.librdkafka${key === undefined ? '' : `["${key}"]`}: ${message}`;
   }
 }

@@ -27,6 +27,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ScratchError } from '../../errors';
 import type { Logger } from '../../log';
 import { realFileOps, type FileOps } from '../file/ops';
 import { FileWriter } from '../file/writer';
@@ -141,7 +142,7 @@ export class Spool {
         return true;
       }
       if (Date.now() >= deadline) {
-        throw new Error(`spool ${this.dir} is in use by pid ${owner} (${this.lockPath}); give each scratchd its own kafka.spool.path`);
+        throw new ScratchError('SPOOL_LOCKED', `${this.dir} is in use by pid ${owner} (${this.lockPath}); give each scratchd its own kafka.spool.path`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { FileBackend } from '../../../src/backends/file/file-backend';
 import { realFileOps, type FileOps } from '../../../src/backends/file/ops';
-import type { FileConfig } from '../../../src/config/types';
+import type { FileConfig } from '../../../src/backends/file/types';
 import { FlavorTable, type Flavor } from '../../../src/flavor';
 import { makeLine, type Line } from '../../../src/line';
 import { FLAVORS, readLines, tempDir } from '../../support/scratchd';
@@ -29,7 +29,7 @@ const flavor = (name: string): Flavor => flavors.byName(name)!;
 
 /** A line with a chosen date, as if received on that day. */
 function lineOn(f: Flavor, date: string, n: number): Line {
-  return { flavor: f, timeMs: Date.parse(`${date}T12:00:00Z`), date, record: `{"flavor":"${f.name}","n":${n}}`, query: '' };
+  return { flavor: f, timeMs: Date.parse(`${date}T12:00:00Z`), date, record: `{"flavor":"${f.name}","n":${n}}` };
 }
 
 async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -85,6 +85,19 @@ describe('FileBackend', () => {
     await backend.close(Date.now() + 5000);
     assert.equal(readLines(path.join(dir, 'skroutz', '2026-11-29.log')).length, 11);
     assert.equal(backend.counters.droppedTotal, 5);
+  });
+
+  test('lines pushed once close() began are dropped as shutdown, not queue_full', async () => {
+    const dir = tempDir();
+    const backend = new FileBackend(config(dir), flavors.all);
+    await backend.start();
+    backend.push(lineOn(flavor('skroutz'), '2026-11-29', 1));
+    const closing = backend.close(Date.now() + 5000);
+    backend.push(lineOn(flavor('skroutz'), '2026-11-29', 2));
+    await closing;
+    assert.deepEqual({ ...backend.counters.dropped }, { queue_full: 0, shutdown: 1 });
+    assert.equal(backend.counters.written, 1);
+    assert.deepEqual(readLines(path.join(dir, 'skroutz', '2026-11-29.log')), ['{"flavor":"skroutz","n":1}']);
   });
 
   test("yesterday's file is closed once idle, today's stays open", async () => {

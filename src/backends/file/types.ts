@@ -1,0 +1,26 @@
+/** The file backend's config types (schema and defaults: options.ts). */
+
+/** The `file` section as the schema leaves it (defaults filled in). */
+export interface FileSection {
+  path: string;
+  queue: number;
+  maxBatchBytes: number;
+  writeIntervalMs: number;
+  fsyncIntervalMs: number;
+  closeIdleAfterMs: number;
+  retryMaxDelayMs: number;
+  fileMode: string;
+}
+
+/** The file backend's config as it runs with it. */
+export interface FileConfig {
+  /** Absolute path template with {flavor} and optionally {date}. */
+  readonly path: string;
+  readonly queue: number;
+  readonly maxBatchBytes: number;
+  readonly writeIntervalMs: number;
+  readonly fsyncIntervalMs: number;
+  readonly closeIdleAfterMs: number;
+  readonly retryMaxDelayMs: number;
+  readonly fileMode: number;
+}

@@ -1,0 +1,22 @@
+/** The Kafka backend's config types (schema and defaults: options.ts). */
+
+export type LibrdkafkaSettings = Readonly<Record<string, string | number | boolean>>;
+
+/** The `kafka` section as the schema leaves it (defaults filled in), and as the backend runs with it. */
+export interface KafkaConfig {
+  readonly brokers: string;
+  /** Topic template with {flavor}. */
+  readonly topic: string;
+  /** The top-level query parameter whose value is the message key; null: no key. */
+  readonly key: string | null;
+  readonly queue: number;
+  readonly downAfterMs: number;
+  readonly spool: {
+    /** Absolute folder once resolved. */
+    readonly path: string;
+    readonly maxBytes: number;
+    readonly drainRatePerSec: number;
+  };
+  /** The user's librdkafka settings; scratchd's defaults go under them (settings.ts). */
+  readonly librdkafka: LibrdkafkaSettings;
+}

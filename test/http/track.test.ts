@@ -1,0 +1,80 @@
+/**
+ * TrackHandler's error rule: only the parser's own QUERY_MALFORMED is a 400;
+ * any other exception is a bug that propagates, and the server answers it 500,
+ * counts it, and keeps serving.
+ */
+import { strict as assert } from 'node:assert';
+import { describe, test } from 'node:test';
+import { BackendCounters, type Backend } from '../../src/backends/backend';
+import { parseConfig } from '../../src/config/load';
+import { FlavorTable } from '../../src/flavor';
+import type { Line } from '../../src/line';
+import { Answer } from '../../src/http/responses';
+import { PublicServer } from '../../src/http/server';
+import { TrackHandler } from '../../src/http/track';
+import { ConnectionCounters, RequestCounters } from '../../src/telemetry';
+import { request } from '../support/http';
+import { FLAVORS } from '../support/scratchd';
+
+/** A backend that keeps its lines, or throws on push when told to (a bug in a backend). */
+class ListBackend implements Backend {
+  readonly name = 'list';
+  readonly counters = new BackendCounters();
+  readonly lines: Line[] = [];
+  failing = false;
+  start = () => Promise.resolve();
+  push(line: Line): void {
+    if (this.failing) throw new TypeError('bug in push');
+    this.lines.push(line);
+  }
+  reopen = () => undefined;
+  close = () => Promise.resolve();
+  details = () => ({});
+}
+
+const client = { address: () => '127.0.0.1' };
+
+describe('TrackHandler', () => {
+  test('a malformed query is a 400 counted as malformed; nothing reaches the backend', () => {
+    const backend = new ListBackend();
+    const requests = new RequestCounters();
+    const handler = new TrackHandler(new FlavorTable(FLAVORS), [backend], null, requests);
+    assert.equal(handler.track(false, 'a=%zz', 'www.skroutz.gr', client), Answer.malformedQuery);
+    assert.equal(requests.malformed, 1);
+    assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), Answer.gif);
+    assert.equal(requests.tracked, 1);
+    assert.equal(backend.lines.length, 1);
+  });
+
+  test('any other exception is not a malformed query: it propagates', () => {
+    const backend = new ListBackend();
+    backend.failing = true;
+    const requests = new RequestCounters();
+    const handler = new TrackHandler(new FlavorTable(FLAVORS), [backend], null, requests);
+    assert.throws(() => handler.track(false, 'a=1', 'www.skroutz.gr', client), /bug in push/);
+    assert.equal(requests.malformed, 0);
+  });
+
+  test('the server answers a throwing handler 500, counts internal_error, and keeps serving', async () => {
+    const config = parseConfig({ flavors: FLAVORS, listen: '127.0.0.1:0' }, '/etc/scratchd/scratchd.json');
+    const backend = new ListBackend();
+    const requests = new RequestCounters();
+    const handler = new TrackHandler(new FlavorTable(config.flavors), [backend], null, requests);
+    const server = new PublicServer(config.http, handler, requests, new ConnectionCounters());
+    const address = await server.listen(config.listen);
+    const port = Number(address.slice(address.lastIndexOf(':') + 1));
+    try {
+      backend.failing = true;
+      const failed = await request(port, 'www.skroutz.gr', '/track?a=1');
+      assert.equal(failed.status, 500);
+      assert.equal(requests.internal_error, 1);
+      assert.equal(requests.malformed, 0);
+      backend.failing = false;
+      assert.equal((await request(port, 'www.skroutz.gr', '/track?a=2')).status, 200);
+      assert.equal((await request(port, 'www.skroutz.gr', '/track?a=%zz')).status, 400);
+      assert.equal(backend.lines.length, 1);
+    } finally {
+      await server.drain(Date.now() + 2_000, 0);
+    }
+  });
+});
