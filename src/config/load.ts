@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { ScratchError } from '../errors';
+import { resolveGraphite, type RawGraphiteConfig } from '../graphite';
 import { isZone } from '../tz';
 import { configSchema } from './schema';
 import type { Config, FileConfig, KafkaConfig, ListenConfig } from './types';
@@ -25,6 +26,7 @@ interface RawConfig {
   kafka?: KafkaConfig;
   checks: Config['checks'];
   shutdown: Config['shutdown'];
+  graphite?: RawGraphiteConfig;
 }
 
 export function loadConfigFile(file: string): Config {
@@ -78,6 +80,8 @@ export function parseConfig(json: unknown, source: string): Config {
     kafka = { ...raw.kafka, spool: { ...raw.kafka.spool, path: path.resolve(baseDir, raw.kafka.spool.path) } };
   }
 
+  const graphite = resolveGraphite(raw.graphite, problems);
+
   if (problems.length > 0) throw invalid(source, problems);
   return deepFreeze({
     source,
@@ -89,6 +93,7 @@ export function parseConfig(json: unknown, source: string): Config {
     kafka,
     checks: raw.checks,
     shutdown: raw.shutdown,
+    graphite,
   });
 }
 

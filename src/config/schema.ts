@@ -5,6 +5,8 @@
  * duplicate hosts, path templates) live in load.ts.
  */
 
+import { graphiteSchema } from '../graphite';
+
 const positiveInt = (max: number, fallback: number, description: string) =>
   ({ type: 'integer', minimum: 1, maximum: max, default: fallback, description }) as const;
 const nonNegativeInt = (max: number, fallback: number, description: string) =>
@@ -133,5 +135,6 @@ export const configSchema = {
         idleCloseGraceMs: nonNegativeInt(600_000, 250, 'While draining, an idle keep-alive connection may still send one request within this time.'),
       },
     },
+    graphite: graphiteSchema,
   },
 } as const;

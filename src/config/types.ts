@@ -3,6 +3,7 @@
  * relative paths resolved against the config file's folder, frozen.
  * Every key is documented in README.md ("Configuration").
  */
+import type { GraphiteConfig } from '../graphite';
 
 export interface FlavorConfig {
   readonly name: string;
@@ -78,4 +79,6 @@ export interface Config {
   readonly kafka: KafkaConfig | null;
   readonly checks: ChecksConfig;
   readonly shutdown: ShutdownConfig;
+  /** null: no push to Graphite. */
+  readonly graphite: GraphiteConfig | null;
 }
