@@ -6,10 +6,11 @@
  */
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../src/config/load';
-import { render, resolveGraphite } from '../src/graphite';
+import { GraphitePusher, MAX_PENDING_BYTES, render, resolveGraphite } from '../src/graphite';
 import { carbonAvailable, startCarbon, type RunningCarbon } from './support/carbon';
 import { freePort } from './support/haproxy';
 import { request } from './support/http';
@@ -57,6 +58,44 @@ describe('the graphite config section', () => {
       assert.throws(() => parse(graphite), message);
     });
   }
+});
+
+describe('a Carbon that accepts but does not read', () => {
+  test('pushes stop at MAX_PENDING_BYTES queued, are counted as dropped, and the event loop keeps its pace', { timeout: 30_000 }, async () => {
+    // A server that never reads: the kernel buffers fill, then the socket's own queue.
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((socket) => (socket.pause(), sockets.push(socket)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    // A snapshot of 20,000 numbers: ~0.6 MB a push, so the buffers fill in seconds, not minutes.
+    const big = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i]));
+    const pusher = new GraphitePusher({ host: '127.0.0.1', port, prefix: 'p', intervalMs: 100 }, () => big);
+    let ticks = 0;
+    let worstGapMs = 0;
+    let last = performance.now();
+    const probe = setInterval(() => {
+      const now = performance.now();
+      worstGapMs = Math.max(worstGapMs, now - last);
+      last = now;
+      ticks++;
+    }, 10);
+    try {
+      pusher.start();
+      const deadline = Date.now() + 20_000;
+      while (pusher.counters.dropped_backlog < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const { pushes, dropped_backlog: dropped, connects } = pusher.counters;
+      assert.equal(connects, 1);
+      assert.ok(dropped >= 3, `pushes dropped while Carbon did not read (${dropped}; ${pushes} written)`);
+      assert.ok(pushes >= 2, `pushes were written until the queue passed ${MAX_PENDING_BYTES} bytes (${pushes})`);
+      // Rendering 20,000 lines takes a few ms; a push that waited for the socket would stall this 10 ms timer for seconds.
+      assert.ok(worstGapMs < 1_000, `the event loop was never held (worst timer gap ${Math.round(worstGapMs)} ms over ${ticks} ticks)`);
+    } finally {
+      clearInterval(probe);
+      await pusher.stop();
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  });
 });
 
 const PREFIX = 'test.scratchd';
