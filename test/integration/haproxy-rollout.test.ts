@@ -99,7 +99,7 @@ describe('rollout from the legacy service (packaging/haproxy/rollout.cfg)', avai
     assert.equal(section(rolloutConfig, 'backend scratchd'), section(shippedConfig, 'backend scratchd'));
   });
 
-  test('weights changed live 0 → 10 % → 100 %: each beacon on one side, shares as weighted, both sides record the same values', { timeout: 90_000 }, async (t) => {
+  test('weights changed live 0 → 10 % → 100 %: each beacon on one side, shares as weighted, both sides record the same values', { timeout: 60_000 }, async (t) => {
     const dir = tempDir('scratchd-rollout-');
     const config = { http: { trustForwardedFor: true } };
     const legacy = await startScratchd({ config, dir: fs.mkdtempSync(path.join(dir, 'legacy-')) });
