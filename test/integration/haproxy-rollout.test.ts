@@ -95,8 +95,9 @@ function cli(args: string[]): { status: number | null; out: string } {
 
 describe('rollout from the legacy service (packaging/haproxy/rollout.cfg)', available, () => {
   test('global, defaults and backend scratchd are scratchd.cfg\'s, word for word', () => {
-    assert.equal(common(rolloutConfig), common(shippedConfig));
-    assert.equal(section(rolloutConfig, 'backend scratchd'), section(shippedConfig, 'backend scratchd'));
+    const fix = 'scratchd.cfg changed: copy its "global", "defaults" and "backend scratchd" into rollout.cfg';
+    assert.equal(common(rolloutConfig), common(shippedConfig), fix);
+    assert.equal(section(rolloutConfig, 'backend scratchd'), section(shippedConfig, 'backend scratchd'), fix);
   });
 
   test('weights changed live 0 → 10 % → 100 %: each beacon on one side, shares as weighted, both sides record the same values', { timeout: 60_000 }, async (t) => {
