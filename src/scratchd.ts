@@ -17,6 +17,7 @@ import { SanityChecks } from './checks';
 import { ScratchError } from './errors';
 import type { Config } from './config/types';
 import { FlavorTable } from './flavor';
+import { GraphitePusher } from './graphite';
 import { AdminServer, type StatsSource } from './http/admin';
 import { PublicServer } from './http/server';
 import { TrackHandler } from './http/track';
@@ -41,6 +42,7 @@ export class Scratchd implements StatsSource {
   private readonly runtime = new RuntimeMonitor();
   private readonly publicServer: PublicServer;
   private readonly admin: AdminServer | null;
+  private readonly graphite: GraphitePusher | null;
   private readonly startedAt = Date.now();
   private accepting = false;
   private stopping: Promise<void> | null = null;
@@ -58,6 +60,7 @@ export class Scratchd implements StatsSource {
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
     this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections);
     this.admin = config.admin === null ? null : new AdminServer(this);
+    this.graphite = config.graphite === null ? null : new GraphitePusher(config.graphite, () => this.snapshot());
   }
 
   async start(): Promise<Addresses> {
@@ -68,6 +71,7 @@ export class Scratchd implements StatsSource {
     const listen = await this.publicServer.listen(this.config.listen, fd);
     logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}`);
     this.accepting = true;
+    this.graphite?.start();
     log.info(
       `serving ${this.flavors.all.map((f) => f.name).join(', ')}; backends: ${this.backends.map((b) => b.name).join(', ') || 'none'}`,
     );
@@ -128,6 +132,8 @@ export class Scratchd implements StatsSource {
       const c = backend.counters;
       log.info(`${backend.name}: ${c.written} lines written, ${c.droppedTotal} dropped, ${c.errors} errors`);
     }
+    // After the backends: the last push carries the final totals.
+    await this.graphite?.stop();
     this.runtime.stop();
     await this.admin?.close();
     log.info('stopped');

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { backendRegistry } from '../backends/registry';
 import { ScratchError } from '../errors';
+import { resolveGraphite, type RawGraphiteConfig } from '../graphite';
 import { isZone } from '../tz';
 import { configSchema } from './schema';
 import type { BackendEntry, Config, ListenConfig } from './types';
@@ -26,6 +27,7 @@ interface RawConfig {
   http: Config['http'];
   checks: Config['checks'];
   shutdown: Config['shutdown'];
+  graphite?: RawGraphiteConfig;
 }
 
 export function loadConfigFile(file: string): Config {
@@ -73,6 +75,8 @@ export function parseConfig(json: unknown, source: string): Config {
     backends.push({ name: backend.name, config: backend.resolve(section, { baseDir, flavors: raw.flavors, problems }) });
   }
 
+  const graphite = resolveGraphite(raw.graphite, problems);
+
   if (problems.length > 0) throw invalid(source, problems);
   return deepFreeze({
     source,
@@ -83,6 +87,7 @@ export function parseConfig(json: unknown, source: string): Config {
     backends,
     checks: raw.checks,
     shutdown: raw.shutdown,
+    graphite,
   });
 }
 

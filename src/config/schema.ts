@@ -10,6 +10,7 @@
  */
 import { backendRegistry } from '../backends/registry';
 import { nonNegativeInt, positiveInt, DAY_MS } from './keys';
+import { graphiteSchema } from '../graphite';
 
 export const coreSchema = {
   type: 'object',
@@ -100,6 +101,7 @@ export const coreSchema = {
         idleCloseGraceMs: nonNegativeInt(600_000, 250, 'While draining, an idle keep-alive connection may still send one request within this time.'),
       },
     },
+    graphite: graphiteSchema,
   },
 } as const;
 

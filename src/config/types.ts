@@ -4,6 +4,7 @@
  * Every key is documented in docs/configuration.md (test/config/docs.test.ts
  * keeps the two in step).
  */
+import type { GraphiteConfig } from '../graphite';
 
 export interface FlavorConfig {
   readonly name: string;
@@ -57,4 +58,6 @@ export interface Config {
   readonly backends: readonly BackendEntry[];
   readonly checks: ChecksConfig;
   readonly shutdown: ShutdownConfig;
+  /** null: no push to Graphite. */
+  readonly graphite: GraphiteConfig | null;
 }

@@ -77,15 +77,25 @@ export interface RunningHaproxy {
   command(line: string): Promise<string>;
   stat(proxy: string, server: string): Promise<StatRow>;
   /** Resolves when the server's last check passed and it is UP. */
-  waitUp(server: string, timeoutMs?: number): Promise<void>;
+  waitUp(server: string, timeoutMs?: number, backend?: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startHaproxy(dir: string, primary: Upstream, backup: Upstream): Promise<RunningHaproxy> {
+export interface HaproxyOptions {
+  /** Another shipped file instead of scratchd.cfg, rendered by the same rules, then by `edit`. */
+  template?: string;
+  edit?: (text: string) => string;
+  /** Further config files, already rendered, loaded after it (haproxy -f … -f …). */
+  extra?: string[];
+}
+
+export async function startHaproxy(dir: string, primary: Upstream, backup: Upstream, options: HaproxyOptions = {}): Promise<RunningHaproxy> {
   const ports: TestPorts = { publicPort: await freePort(), statsPort: await freePort(), statsSocket: path.join(dir, 'haproxy.sock'), primary, backup };
   const configPath = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(configPath, renderConfig(fs.readFileSync(shippedConfig, 'utf8'), ports));
-  const proc = spawn('haproxy', ['-db', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const text = renderConfig(fs.readFileSync(options.template ?? shippedConfig, 'utf8'), ports);
+  fs.writeFileSync(configPath, options.edit?.(text) ?? text);
+  const extra = (options.extra ?? []).map((t, i) => (fs.writeFileSync(path.join(dir, `extra-${i}.cfg`), t), path.join(dir, `extra-${i}.cfg`)));
+  const proc = spawn('haproxy', ['-db', '-f', configPath, ...extra.flatMap((f) => ['-f', f])], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -115,12 +125,12 @@ export async function startHaproxy(dir: string, primary: Upstream, backup: Upstr
     stderr: () => stderr,
     command,
     stat,
-    async waitUp(server, timeoutMs = 10_000) {
+    async waitUp(server, timeoutMs = 10_000, backend = 'scratchd') {
       const deadline = Date.now() + timeoutMs;
       let last: StatRow | string = 'no answer';
       while (Date.now() < deadline) {
         try {
-          last = await stat('scratchd', server);
+          last = await stat(backend, server);
           if (last.status === 'UP' && last.check_status === 'L7OK') return;
         } catch (err) {
           last = (err as Error).message;
@@ -128,7 +138,7 @@ export async function startHaproxy(dir: string, primary: Upstream, backup: Upstr
         if (proc.exitCode !== null) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      throw new Error(`haproxy: scratchd/${server} not up: ${JSON.stringify(last)}; stderr:\n${stderr}`);
+      throw new Error(`haproxy: ${backend}/${server} not up: ${JSON.stringify(last)}; stderr:\n${stderr}`);
     },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
