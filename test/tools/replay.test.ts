@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { Readable, Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { isScratchError } from '../../src/errors';
-import type { ToolIo } from '../../src/tools/progress';
+import type { ToolIo } from '../../src/tools/cli';
 import { replayCommand, type ReplayReport } from '../../src/tools/replay';
 import { cliPath } from '../support/paths';
 import { tempDir } from '../support/scratchd';
