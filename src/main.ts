@@ -40,9 +40,6 @@ Run "scratchd <command> --help" for a command's options. See README.md.`;
 
 type Command = (args: string[]) => Promise<number>;
 
-// The tools are loaded only when their command runs: `serve` never loads
-// replay, diff or restore (less to parse at start-up, less in memory).
-
 const commands: Record<string, Command> = {
   serve: async (args) => {
     const { config } = configOption(args, 'serve');
@@ -58,6 +55,8 @@ const commands: Record<string, Command> = {
     );
     return Promise.resolve(Exit.ok);
   },
+  // The tools are loaded only when their command runs: `serve` never loads
+  // replay, diff or restore (less to parse at start-up, less in memory).
   restore: async (args) => (await import('./tools/restore.js')).restoreCommand(args),
   replay: async (args) => (await import('./tools/replay/index.js')).replayCommand(args),
   diff: async (args) => (await import('./tools/diff.js')).diffCommand(args),
