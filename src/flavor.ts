@@ -6,10 +6,11 @@
  */
 import type { FlavorConfig } from './config/types';
 import { ZonedClock } from './clock';
+import { recordHead } from './record';
 
 export class Flavor {
   readonly clock: ZonedClock;
-  /** `{"flavor":"<name>","time":"` — the constant head of every line of this flavor. */
+  /** `{"flavor":"<name>","time":"` — the constant head of every line of this flavor (record.ts). */
   readonly recordHead: string;
   /** Beacons of this flavor accepted since start. */
   tracked = 0;
@@ -21,7 +22,7 @@ export class Flavor {
     readonly hosts: readonly string[],
   ) {
     this.clock = new ZonedClock(timezone);
-    this.recordHead = `{"flavor":${JSON.stringify(name)},"time":"`;
+    this.recordHead = recordHead(name);
   }
 }
 

@@ -1,11 +1,13 @@
 /**
  * `Line` is the one value that flows from the HTTP path to every backend
- * (docs/architecture.md): built once per accepted beacon and shared, never copied.
+ * (docs/architecture.md): built once per accepted beacon and shared, never
+ * copied.
  *
- * record = {"flavor":"<name>","time":"<local ISO time>","values":<query JSON>}
- * with no trailing newline; the file backend adds "\n", Kafka sends it as is.
+ * record: the serialized line (its format: record.ts), with no trailing
+ * newline; the file backend adds "\n", Kafka sends it as is.
  */
 import type { Flavor } from './flavor';
+import { buildRecord } from './record';
 
 export interface Line {
   readonly flavor: Flavor;
@@ -18,5 +20,5 @@ export interface Line {
 
 export function makeLine(flavor: Flavor, timeMs: number, valuesJson: string): Line {
   const time = flavor.clock.stamp(timeMs);
-  return { flavor, timeMs, date: flavor.clock.date, record: flavor.recordHead + time + '","values":' + valuesJson + '}' };
+  return { flavor, timeMs, date: flavor.clock.date, record: buildRecord(flavor.recordHead, time, valuesJson) };
 }

@@ -18,9 +18,6 @@ import { loadConfigFile } from './config/load';
 import { isScratchError, ScratchError } from './errors';
 import { logger } from './log';
 import { Scratchd } from './scratchd';
-import { diffCommand } from './tools/diff';
-import { replayCommand } from './tools/replay';
-import { restoreCommand } from './tools/restore';
 import { VERSION } from './version';
 
 export const Exit = { ok: 0, failure: 1, usage: 64, software: 70, config: 78 } as const;
@@ -57,9 +54,11 @@ const commands: Record<string, Command> = {
     );
     return Promise.resolve(Exit.ok);
   },
-  restore: (args) => restoreCommand(args),
-  replay: (args) => replayCommand(args),
-  diff: (args) => diffCommand(args),
+  // The tools are loaded only when their command runs: `serve` never loads
+  // replay, diff or restore (less to parse at start-up, less in memory).
+  restore: async (args) => (await import('./tools/restore.js')).restoreCommand(args),
+  replay: async (args) => (await import('./tools/replay/index.js')).replayCommand(args),
+  diff: async (args) => (await import('./tools/diff.js')).diffCommand(args),
   version: () => {
     process.stdout.write(`scratchd ${VERSION}\n`);
     return Promise.resolve(Exit.ok);

@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import { parseConfig } from '../src/config/load';
 import { GraphitePusher, MAX_PENDING_BYTES, render, resolveGraphite } from '../src/graphite';
 import { carbonAvailable, startCarbon, type RunningCarbon } from './support/carbon';
-import { freePort } from './support/haproxy';
+import { unusedPortBelowEphemeral } from './support/ports';
 import { request } from './support/http';
 import { startScratchd, tempDir, type Running } from './support/scratchd';
 
@@ -146,7 +146,7 @@ describe('pushing to a real Carbon (carbon-cache, Whisper files)', carbonAvailab
 
   test('Carbon down, up, killed, up again: reconnects are counted, numbers arrive, beacons do not wait', { timeout: 60_000 }, async (t) => {
     const dir = tempDir('scratchd-graphite-');
-    const port = await freePort();
+    const port = await unusedPortBelowEphemeral();
     let carbon: RunningCarbon | null = null;
     let server: Running | null = null;
     const agent = new http.Agent({ keepAlive: true });

@@ -5,7 +5,7 @@
  * with "malformed" exactly where Ruby raised (and where Ruby wrote bytes
  * that are not UTF-8, which no string can hold: see expectedAnswer).
  *
- * The corpus is the hand-written table of test/query.test.ts (whose expected
+ * The corpus is the hand-written table of test/support/query-cases.ts (whose expected
  * values are checked against Ruby here too), every single byte raw and
  * %-encoded, UTF-8 sequences at every edge of validity, and thousands of
  * seeded random queries from a grammar that favours collisions: few key
@@ -20,8 +20,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { isScratchError } from '../src/errors';
 import { queryToJson } from '../src/query';
-import { MALFORMED, QUERY_CASES } from './query.test';
 import { testFile } from './support/paths';
+import { MALFORMED, QUERY_CASES } from './support/query-cases';
 import { hasCommand, needs } from './support/requires';
 import { prng } from './support/prng';
 

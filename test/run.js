@@ -6,6 +6,17 @@
 // 2. runs node:test over every compiled test, build/test/**/*.test.js, or over
 //    the files given as arguments (`npm test -- build/test/kv.test.js`),
 //    with a Kafka broker started for the run (step 3) and stopped after it.
+//
+// `node test/run.js --unit` (npm run test:unit) runs only the unit tests, and
+// skips steps 1 and 3: no Debian tools, no broker. Which file is which is
+// decided by its place and name (docs/development.md, "Test layout"):
+// - integration: everything under test/integration/ and test/packaging/,
+//   and any file with a second suffix naming what it needs,
+//   `<name>.<needs>.test.ts` (query.oracle.test.ts: Ruby's Rack;
+//   replay.scratchd.test.ts: a scratchd child process);
+// - unit: every other `<name>.test.ts` — hermetic (temp files, sockets on
+//   port 0, at most a short-lived `node build/src/main.js <tool>`), together
+//   well under a minute.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -22,14 +33,33 @@ function findTests(dir) {
   });
 }
 
-const deps = spawnSync('bash', [path.join(root, 'scripts', 'debian-deps.sh'), 'test'], { stdio: 'inherit' });
-if (deps.status !== 0 && process.env.CI === 'true') process.exit(deps.status ?? 1);
+const INTEGRATION_DIRS = ['integration', 'packaging'];
 
-const files = process.argv.length > 2 ? process.argv.slice(2) : findTests(path.join(root, 'build', 'test')).sort();
+/** Whether a compiled test file is a unit test (see the rules above). */
+function isUnit(file) {
+  const relative = path.relative(path.join(root, 'build', 'test'), file).split(path.sep);
+  if (INTEGRATION_DIRS.includes(relative[0])) return false;
+  // "<name>.<needs>.test.js": a second suffix says what else it needs.
+  return !/\.[^./]+\.test\.js$/.test(relative[relative.length - 1]);
+}
+
+const args = process.argv.slice(2);
+const unitOnly = args[0] === '--unit';
+if (unitOnly) args.shift();
+
+const files = args.length > 0 ? args : findTests(path.join(root, 'build', 'test')).filter((f) => !unitOnly || isUnit(f)).sort();
 if (files.length === 0) {
   console.error('test/run.js: no compiled tests under build/test (run `npm run build` first)');
   process.exit(1);
 }
+if (unitOnly) {
+  // node:test's default concurrency (cores - 1): the pacing tests measure time, and a crowded CPU makes them flaky.
+  const result = spawnSync(process.execPath, ['--test', ...files], { stdio: 'inherit', cwd: root });
+  process.exit(result.status ?? 1);
+}
+
+const deps = spawnSync('bash', [path.join(root, 'scripts', 'debian-deps.sh'), 'test'], { stdio: 'inherit' });
+if (deps.status !== 0 && process.env.CI === 'true') process.exit(deps.status ?? 1);
 // 3. One Kafka broker for the whole run (tests that break brokers start their
 //    own). Its own state dir, so a broker a developer runs is left alone.
 const env = { ...process.env };

@@ -7,7 +7,7 @@
  *
  * Contract
  * --------
- * - A line must have the exact shape line.ts writes:
+ * - A line must have the exact shape record.ts writes:
  *   `{"flavor":"F","time":"T","values":{...}}`. The values text runs from
  *   after `,"values":` to before the final `}`, and is compared byte for
  *   byte, never parsed and re-serialized (byte-identical JSON is the whole
@@ -41,9 +41,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
-import { ScratchError } from '../errors';
-import { processIo, type ToolIo } from './progress';
+import { splitRecord } from '../record';
+import { openInput, processIo, toolCli, type Input, type ToolCli, type ToolIo } from './cli';
 import { LineReader } from './request-log';
 
 export const DiffExit = { identical: 0, different: 1, error: 2 } as const;
@@ -61,6 +60,7 @@ options:
 
 exit status: 0 identical; 1 different or malformed lines; 2 a file could not
 be read; 64 usage.`;
+const cli: ToolCli = toolCli('diff', USAGE);
 
 const DEFAULT_MAX_DIFFS = 10;
 /** Longer lines are malformed (a file without newlines must not fill memory). */
@@ -68,10 +68,6 @@ const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** Chars of unmatched lines kept in memory to print them without a second pass. */
 const TEXT_BUDGET_CHARS = 64 * 1024 * 1024;
 const SHARDS = 16;
-
-const FLAVOR_PREFIX = '{"flavor":"';
-const TIME_INFIX = '","time":"';
-const VALUES_INFIX = '","values":';
 
 /** One file of the two. */
 const Side = { a: 0, b: 1 } as const;
@@ -134,45 +130,13 @@ export async function diffCommand(args: string[], io: ToolIo = processIo): Promi
 }
 
 export function parseDiffArgs(args: string[]): DiffOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { 'max-diffs': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = cli.parse(args, { 'max-diffs': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
   if (values.help === true) return 'help';
-  if (positionals.length !== 2) usage('expected two files, A and B');
-  if (positionals[0] === '-' && positionals[1] === '-') usage('only one of A and B can be - (stdin)');
+  if (positionals.length !== 2) cli.usage('expected two files, A and B');
+  if (positionals[0] === '-' && positionals[1] === '-') cli.usage('only one of A and B can be - (stdin)');
   const max = values['max-diffs'] ?? String(DEFAULT_MAX_DIFFS);
-  if (!/^\d+$/.test(max)) usage(`--max-diffs ${JSON.stringify(max)}: expected a number >= 0`);
+  if (!/^\d+$/.test(max)) cli.usage(`--max-diffs ${JSON.stringify(max)}: expected a number >= 0`);
   return { a: positionals[0]!, b: positionals[1]!, maxDiffs: Number(max), json: values.json === true };
-}
-
-function usage(message: string): never {
-  // ScratchError adds "usage: "; main.ts prints the message and exits 64.
-  throw new ScratchError('USAGE', `${USAGE.slice('usage: '.length, USAGE.indexOf('\n'))}\nscratchd diff: ${message} (see scratchd diff --help)`);
-}
-
-/** Splits a record into flavor and values text, or null if it has not line.ts's shape. */
-export function splitRecord(line: string): { flavor: string; values: string } | null {
-  if (!line.startsWith(FLAVOR_PREFIX)) return null;
-  const flavorEnd = line.indexOf('"', FLAVOR_PREFIX.length);
-  if (flavorEnd <= FLAVOR_PREFIX.length || !line.startsWith(TIME_INFIX, flavorEnd)) return null;
-  const timeStart = flavorEnd + TIME_INFIX.length;
-  const timeEnd = line.indexOf('"', timeStart);
-  if (timeEnd <= timeStart || !line.startsWith(VALUES_INFIX, timeEnd)) return null;
-  const valuesStart = timeEnd + VALUES_INFIX.length;
-  // values is a JSON object: "{...}" then the record's own "}".
-  if (line.charCodeAt(valuesStart) !== 0x7b || line.length < valuesStart + 3 || !line.endsWith('}}')) return null;
-  const flavor = line.slice(FLAVOR_PREFIX.length, flavorEnd);
-  // A backslash would mean the quote found above was escaped, not the end.
-  if (flavor.includes('\\') || line.lastIndexOf('\\', timeEnd) > timeStart) return null;
-  return { flavor, values: line.slice(valuesStart, line.length - 1) };
 }
 
 // crypto.hash (one call, no Hash object) is Node >= 20.12; package.json allows 20.9.
@@ -180,31 +144,6 @@ const sha1: (text: string) => string =
   typeof crypto.hash === 'function'
     ? (text) => crypto.hash('sha1', text, 'binary')
     : (text) => crypto.createHash('sha1').update(text).digest('binary');
-
-interface Input {
-  path: string;
-  stream: Readable;
-  /** A regular file can be read a second time for the texts of the differences. */
-  rereadable: boolean;
-  close(): void;
-}
-
-async function openInput(path: string, stdin: Readable): Promise<Input> {
-  if (path === '-') return { path, stream: stdin, rereadable: false, close: () => stdin.pause() };
-  let handle: fs.promises.FileHandle;
-  try {
-    handle = await fs.promises.open(path, 'r');
-  } catch (err) {
-    throw new Error(`cannot read ${JSON.stringify(path)}: ${(err as Error).message}`, { cause: err });
-  }
-  const stat = await handle.stat();
-  if (stat.isDirectory()) {
-    await handle.close();
-    throw new Error(`cannot read ${JSON.stringify(path)}: is a directory`);
-  }
-  const stream = handle.createReadStream({ highWaterMark: 256 * 1024 });
-  return { path, stream, rereadable: stat.isFile(), close: () => stream.destroy() };
-}
 
 export async function diffFiles(options: DiffOptions, stdin: Readable = process.stdin): Promise<DiffResult> {
   const a = await openInput(options.a, stdin);

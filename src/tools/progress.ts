@@ -1,6 +1,5 @@
 /**
- * A one-line progress bar for the command-line tools, and the streams a tool
- * command writes to.
+ * A one-line progress bar for the command-line tools.
  *
  * Contract
  * --------
@@ -12,17 +11,7 @@
  * and escape codes would only litter a log. The timer is unref'd: a bar
  * never keeps the process alive.
  */
-import type { Readable, Writable } from 'node:stream';
-
-/** The streams of a tool command; tests pass their own instead of the process's. */
-export interface ToolIo {
-  stdin: Readable;
-  stdout: Writable;
-  /** `isTTY` decides whether a progress bar is drawn (process.stderr has it). */
-  stderr: Writable & { isTTY?: boolean; columns?: number };
-}
-
-export const processIo: ToolIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+import type { ToolIo } from './cli';
 
 export interface ProgressSample {
   /** 0..1 fills the bar; undefined draws no bar, only the label (total unknown). */

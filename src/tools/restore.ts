@@ -30,7 +30,9 @@ import { backendConfig } from '../backends/registry';
 import { localDayBounds } from '../clock';
 import { loadConfigFile } from '../config/load';
 import { ScratchError } from '../errors';
-import { processIo, startProgress, type ToolIo } from './progress';
+import { isRecordOf, recordHead } from '../record';
+import { processIo, usageError, type ToolIo } from './cli';
+import { startProgress } from './progress';
 
 export const RestoreExit = { ok: 0, kafka: 1, usage: 64, exists: 73 } as const;
 
@@ -70,28 +72,28 @@ export async function restoreCommand(args: string[], io: ToolIo = processIo): Pr
     io.stdout.write(`${USAGE}\n`);
     return RestoreExit.ok;
   }
-  if (values.config === undefined || values.flavor === undefined || values.date === undefined) throw new ScratchError('USAGE', USAGE);
+  if (values.config === undefined || values.flavor === undefined || values.date === undefined) usageError(USAGE);
   const timeoutMs = Number(values['timeout-ms']);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new ScratchError('USAGE', `--timeout-ms must be a positive integer\n${USAGE}`);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) usageError(`--timeout-ms must be a positive integer\n${USAGE}`);
 
   const config = loadConfigFile(values.config);
   const flavor = config.flavors.find((f) => f.name === values.flavor);
-  if (flavor === undefined) throw new ScratchError('USAGE', `no flavor ${JSON.stringify(values.flavor)} in ${config.source}`);
+  if (flavor === undefined) usageError(`no flavor ${JSON.stringify(values.flavor)} in ${config.source}`);
   const kafka = backendConfig(config, kafkaBackend);
   const file = backendConfig(config, fileBackend);
-  if (kafka === null) throw new ScratchError('USAGE', `${config.source} has no kafka section`);
+  if (kafka === null) usageError(`${config.source} has no kafka section`);
   let bounds: [number, number];
   try {
     bounds = localDayBounds(values.date, flavor.timezone);
   } catch (err) {
-    throw new ScratchError('USAGE', (err as Error).message);
+    usageError((err as Error).message);
   }
   const out =
     values.out ??
     (file === null
       ? undefined
       : file.path.replaceAll('{flavor}', flavor.name).replaceAll('{date}', values.date));
-  if (out === undefined) throw new ScratchError('USAGE', `--out is needed: ${config.source} has no file backend to take the path from`);
+  if (out === undefined) usageError(`--out is needed: ${config.source} has no file backend to take the path from`);
   if (fs.existsSync(out) && values.force !== true) {
     io.stderr.write(`scratchd restore: ${out} exists; --force replaces it\n`);
     return RestoreExit.exists;
@@ -162,7 +164,7 @@ export async function restore(job: RestoreJob, io: ToolIo): Promise<RestoreSumma
     const found: Found[] = [];
     const seen = new Set<string>();
     const summary: RestoreSummary = { file: job.out, lines: 0, duplicates: 0, outsideDay: 0, otherFlavor: 0, messagesRead: 0, partitions: plan.length };
-    const head = `{"flavor":${JSON.stringify(job.flavor)},"time":"`;
+    const head = recordHead(job.flavor);
     const progress = startProgress(io.stderr, () => ({
       fraction: total === 0 ? 1 : summary.messagesRead / total,
       label: `${summary.messagesRead}/${total} messages, ${found.length} lines`,
@@ -206,7 +208,7 @@ function keep(message: KafkaTypes.Message, job: RestoreJob, head: string, seen: 
     return;
   }
   const value = message.value?.toString('utf8') ?? '';
-  if (!value.startsWith(head) || !value.endsWith('}')) {
+  if (!isRecordOf(head, value)) {
     summary.otherFlavor++;
     return;
   }

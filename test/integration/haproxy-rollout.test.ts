@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { freePort, haproxyAvailable, shippedConfig, startHaproxy, type RunningHaproxy } from '../support/haproxy';
+import { EXTRA_LISTENER, haproxyAvailable, shippedConfig, startHaproxy, type RunningHaproxy } from '../support/haproxy';
 import { cliPath, repoRoot } from '../support/paths';
 import { allLines, startScratchd, tempDir, type Running } from '../support/scratchd';
 import { makeCertificate, opensslAvailable, renderTlsBind } from '../support/tls';
@@ -108,14 +108,13 @@ describe('rollout from the legacy service (packaging/haproxy/rollout.cfg)', avai
     let haproxy: RunningHaproxy | null = null;
     try {
       const { pem } = makeCertificate(dir, [HOST]);
-      const tlsPort = await freePort();
       haproxy = await startHaproxy(dir, fresh, fresh, {
         template: rolloutConfig,
         edit: (text) => {
           text = replaceOnce(text, /^( {4}server legacy )\S+( weight 100)$/m, `$1127.0.0.1:${legacy.port}$2`);
           text = replaceOnce(text, /^( {4}server scratchd )\S+( weight 0 check port )\d+/m, `$1127.0.0.1:${fresh.port}$2${fresh.adminPort}`);
           text = replaceOnce(text, /^( {4}acl internal src ).*$/m, `$1${INTERNAL}/32`);
-          return renderTlsBind(text, tlsPort, pem);
+          return renderTlsBind(text, EXTRA_LISTENER, pem);
         },
       });
       await haproxy.waitUp('primary');

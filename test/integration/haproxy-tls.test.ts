@@ -19,7 +19,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { freePort, haproxyAvailable, shippedConfig, startHaproxy, type RunningHaproxy } from '../support/haproxy';
+import { EXTRA_LISTENER, haproxyAvailable, shippedConfig, startHaproxy, type RunningHaproxy } from '../support/haproxy';
 import { hasCommand, needs } from '../support/requires';
 import { allLines, startScratchd, tempDir, type Running } from '../support/scratchd';
 import { makeCertificate, opensslAvailable, renderTlsBind, type Certificate } from '../support/tls';
@@ -47,11 +47,10 @@ async function startEdge(config: Record<string, unknown> = {}): Promise<Edge> {
   const base = { http: { trustForwardedFor: true }, ...config };
   const primary = await startScratchd({ config: base });
   const backup = await startScratchd({ config: base });
-  const tlsPort = await freePort();
-  const haproxy = await startHaproxy(dir, primary, backup, { extra: [renderTlsBind(fs.readFileSync(tlsConfig, 'utf8'), tlsPort, cert.pem)] });
+  const haproxy = await startHaproxy(dir, primary, backup, { extra: [renderTlsBind(fs.readFileSync(tlsConfig, 'utf8'), EXTRA_LISTENER, cert.pem)] });
   await haproxy.waitUp('primary');
   await haproxy.waitUp('backup');
-  return { primary, backup, haproxy, tlsPort, cert, dir };
+  return { primary, backup, haproxy, tlsPort: haproxy.extraPort, cert, dir };
 }
 
 async function stopEdge(edge: Edge): Promise<void> {

@@ -18,7 +18,7 @@
  * mounted under it.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -27,6 +27,7 @@ import { after, before, describe, test } from 'node:test';
 import { request } from '../support/http';
 import { repoRoot } from '../support/paths';
 import { hasCommand, needs } from '../support/requires';
+import { socketActivate } from '../support/socket-activate';
 
 const TOOLS = ['dpkg-deb', 'dpkg-shlibdeps', 'strip', 'lintian', 'debootstrap', 'systemd-analyze', 'systemd-socket-activate', 'chroot', 'mount'];
 const isRoot = process.getuid?.() === 0;
@@ -143,16 +144,6 @@ async function ensureBaseRoot(): Promise<number> {
   }
   fs.renameSync(tmp, baseRoot);
   return Math.round((Date.now() - started) / 1000);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 function portIsFree(port: number): Promise<boolean> {
@@ -361,23 +352,17 @@ describe('Debian package (scripts/build-deb.sh)', { ...available, timeout: 45 * 
     assert.ok(await portIsFree(ADMIN_PORT), `port ${ADMIN_PORT} (admin in the shipped config) is in use on this host`);
     const unit = parseUnit(fs.readFileSync(path.join(root, 'lib/systemd/system/scratchd.service'), 'utf8'));
     const execStart = unit.get('Service')!.get('ExecStart')![0]!.split(/\s+/);
-    const port = await freePort();
     // chroot and setpriv exec, so the pid systemd-socket-activate puts in
-    // LISTEN_PID is the pid of the node that serves.
-    const proc: ChildProcess = spawn(
-      'systemd-socket-activate',
-      ['-l', `127.0.0.1:${port}`, 'chroot', root, 'setpriv', '--reuid=scratchd', '--regid=scratchd', '--clear-groups', '--', ...execStart],
-      { env: ROOT_ENV, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    // LISTEN_PID is the pid of the node that serves. Resolves once it listens.
+    const activator = await socketActivate(['chroot', root, 'setpriv', '--reuid=scratchd', '--regid=scratchd', '--clear-groups', '--', ...execStart], { env: ROOT_ENV });
+    const { proc, port, exited } = activator;
+    let stderr = activator.stderr();
+    proc.stderr!.on('data', (c: string) => (stderr += c));
     const waitFor = async (pattern: RegExp, what: string) => {
       for (let i = 0; i < 200 && !pattern.test(stderr); i++) await new Promise((r) => setTimeout(r, 25));
       assert.match(stderr, pattern, `${what}; stderr:\n${stderr}`);
     };
     try {
-      await waitFor(/Listening on/, 'systemd-socket-activate listens');
       const sent = new Map<string, number>();
       const beacon = async (host: string, flavor: string, query: string) => {
         const reply = await request(port, host, `/track?${query}`);

@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { freePort } from './haproxy';
+import { unusedPortBelowEphemeral } from './ports';
 import { repoRoot, testFile } from './paths';
 import { needs } from './requires';
 
@@ -64,7 +64,7 @@ export interface RunningCarbon {
  * across restarts on the same dir), one-second retention.
  */
 export async function startCarbon(dir: string, port?: number): Promise<RunningCarbon> {
-  const linePort = port ?? (await freePort());
+  const linePort = port ?? (await unusedPortBelowEphemeral());
   const conf = path.join(dir, 'conf');
   const storage = path.join(dir, 'storage');
   fs.mkdirSync(conf, { recursive: true });

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { repoRoot } from './paths';
+import { listeningSocket } from './ports';
 import { hasCommand, needs } from './requires';
 
 export const haproxyAvailable = needs('haproxy', hasCommand('haproxy'), 'apt-get install haproxy');
@@ -22,8 +23,9 @@ export interface Upstream {
 }
 
 export interface TestPorts {
-  publicPort: number;
-  statsPort: number;
+  /** The listening sockets haproxy inherits (`bind fd@N`): the tests hold them, so no port is ever free to be taken. */
+  publicFd: number;
+  statsFd: number;
   statsSocket: string;
   primary: Upstream;
   backup: Upstream;
@@ -40,8 +42,8 @@ export function renderConfig(template: string, ports: TestPorts): string {
     // The shipped 20000 needs ~40000 file descriptors; a test shell may allow fewer (ulimit -n).
     [/^ {4}maxconn 20000\n/m, '    maxconn 4000\n'],
     [/^( {4}stats socket )\S+/m, `$1${ports.statsSocket}`],
-    [/^( {4}bind ):80$/m, `$1127.0.0.1:${ports.publicPort}`],
-    [/^( {4}bind )127\.0\.0\.1:8404$/m, `$1127.0.0.1:${ports.statsPort}`],
+    [/^( {4}bind ):80$/m, `$1fd@${ports.publicFd}`],
+    [/^( {4}bind )127\.0\.0\.1:8404$/m, `$1fd@${ports.statsFd}`],
     [/^( {4}server primary )\S+( check port )\d+/m, `$1127.0.0.1:${ports.primary.port}$2${ports.primary.adminPort}`],
     [/^( {4}server backup +)\S+( check port )\d+( backup)$/m, `$1127.0.0.1:${ports.backup.port}$2${ports.backup.adminPort}$3`],
   ];
@@ -55,22 +57,14 @@ export function renderConfig(template: string, ports: TestPorts): string {
   return text;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 /** One row of `show stat` (CSV): pxname, svname, status, check_status, stot, wretr, wredis, hrsp_5xx, … */
 export type StatRow = Record<string, string>;
 
 export interface RunningHaproxy {
   readonly proc: ChildProcess;
   readonly port: number;
+  /** Where the EXTRA_LISTENER socket (fd 5) listens. */
+  readonly extraPort: number;
   readonly configPath: string;
   stderr(): string;
   /** Sends a runtime API command on the stats socket and returns the answer. */
@@ -89,15 +83,36 @@ export interface HaproxyOptions {
   extra?: string[];
 }
 
+/**
+ * HAProxy's third listening socket, passed as fd 5 like the other two: a
+ * test's extra frontend (the TLS one) binds `fd@5` and reaches it on
+ * `RunningHaproxy.extraPort`; unused, it is harmless.
+ */
+export const EXTRA_LISTENER = 'fd@5';
+
 export async function startHaproxy(dir: string, primary: Upstream, backup: Upstream, options: HaproxyOptions = {}): Promise<RunningHaproxy> {
-  const ports: TestPorts = { publicPort: await freePort(), statsPort: await freePort(), statsSocket: path.join(dir, 'haproxy.sock'), primary, backup };
+  // Listening sockets passed as fds 3, 4 and 5 (HAProxy `bind fd@N`), held from
+  // before haproxy starts: a port number handed over after closing its socket
+  // could be taken in between.
+  const publicSocket = await listeningSocket();
+  const statsSocket = await listeningSocket();
+  const extraSocket = await listeningSocket();
+  const ports: TestPorts = { publicFd: 3, statsFd: 4, statsSocket: path.join(dir, 'haproxy.sock'), primary, backup };
   const configPath = path.join(dir, 'haproxy.cfg');
   const text = renderConfig(fs.readFileSync(options.template ?? shippedConfig, 'utf8'), ports);
   fs.writeFileSync(configPath, options.edit?.(text) ?? text);
   const extra = (options.extra ?? []).map((t, i) => (fs.writeFileSync(path.join(dir, `extra-${i}.cfg`), t), path.join(dir, `extra-${i}.cfg`)));
-  const proc = spawn('haproxy', ['-db', '-f', configPath, ...extra.flatMap((f) => ['-f', f])], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let proc: ChildProcess;
+  try {
+    proc = spawn('haproxy', ['-db', '-f', configPath, ...extra.flatMap((f) => ['-f', f])], {
+      stdio: ['ignore', 'ignore', 'pipe', publicSocket.fd, statsSocket.fd, extraSocket.fd],
+    });
+  } finally {
+    // haproxy has its own copies now; ours would only keep accepting into a queue nobody reads.
+    await Promise.all([publicSocket.close(), statsSocket.close(), extraSocket.close()]);
+  }
   let stderr = '';
-  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
 
   const command = (line: string) =>
@@ -120,7 +135,8 @@ export async function startHaproxy(dir: string, primary: Upstream, backup: Upstr
   };
   const running: RunningHaproxy = {
     proc,
-    port: ports.publicPort,
+    port: publicSocket.port,
+    extraPort: extraSocket.port,
     configPath,
     stderr: () => stderr,
     command,

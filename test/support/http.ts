@@ -12,8 +12,10 @@ export function request(
   port: number,
   host: string,
   target: string,
-  options: { method?: string; headers?: Record<string, string>; agent?: http.Agent | false } = {},
+  options: { method?: string; headers?: Record<string, string>; agent?: http.Agent | false; timeoutMs?: number } = {},
 ): Promise<Reply> {
+  // A deadline on every request: a server that never answers fails the test instead of hanging it.
+  const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: '127.0.0.1', port, path: target, method: options.method ?? 'GET', headers: { Host: host, ...options.headers }, agent: options.agent ?? false },
@@ -24,6 +26,7 @@ export function request(
         res.on('error', reject);
       },
     );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from 127.0.0.1:${port}${target} within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });

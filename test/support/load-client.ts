@@ -23,9 +23,11 @@
  *
  * Raw node:net rather than node:http: node:http's Agent hides which socket a
  * request used and retries on its own terms, and it costs more CPU than the
- * server under test.
+ * server under test. Answers are read by the ResponseReader that
+ * `scratchd replay` uses (src/tools/http-client/response-reader.ts).
  */
 import * as net from 'node:net';
+import { Feed, ResponseReader } from '../../src/tools/http-client/response-reader';
 
 export const LOAD_HOSTS = ['www.skroutz.gr', 'www.alve.com', 'www.scrooge.co.uk'] as const;
 
@@ -83,20 +85,35 @@ class RequestError extends Error {
 class ClientConnection {
   exchanges = 0;
   closed = false;
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly reader = new ResponseReader();
+  /** Bytes of the current answer arrived. */
+  private gotBytes = false;
   private pending: { resolve: (a: Answer) => void; reject: (e: RequestError) => void; timer: NodeJS.Timeout } | null = null;
   private closeReason = 'eof';
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
-      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
       if (this.pending === null) return this.fail(new RequestError('unsolicited-bytes', true));
-      this.parse();
+      this.gotBytes = true;
+      switch (this.reader.feed(chunk)) {
+        case Feed.more:
+          return;
+        case Feed.done:
+          return this.answered();
+        case Feed.doneWithExtra:
+          return this.fail(new RequestError('unsolicited-bytes', true));
+        case Feed.invalid:
+          return this.fail(new RequestError('bad-answer', true));
+      }
+    });
+    // A body without a length runs to the close (only error pages do this).
+    socket.on('end', () => {
+      if (this.pending !== null && this.reader.closedByPeer()) this.answered();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => (this.closeReason = (err.code ?? err.message).toLowerCase()));
     socket.on('close', () => {
       this.closed = true;
-      if (this.pending !== null) this.fail(new RequestError(this.closeReason, this.buf.length > 0));
+      if (this.pending !== null) this.fail(new RequestError(this.closeReason, this.gotBytes));
     });
   }
 
@@ -114,9 +131,10 @@ class ClientConnection {
 
   send(request: string, timeoutMs: number): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new RequestError('timeout', this.buf.length > 0)), timeoutMs);
+      const timer = setTimeout(() => this.fail(new RequestError('timeout', this.gotBytes)), timeoutMs);
       this.pending = { resolve, reject, timer };
-      this.buf = Buffer.alloc(0);
+      this.gotBytes = false;
+      this.reader.start(false);
       if (this.closed) return this.fail(new RequestError('closed-before-send', false));
       this.socket.write(request);
     });
@@ -137,27 +155,12 @@ class ClientConnection {
     }
   }
 
-  private parse(): void {
-    const end = this.buf.indexOf('\r\n\r\n');
-    if (end === -1) return;
-    const head = this.buf.toString('latin1', 0, end);
-    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
-    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-    const close = /\r\nconnection:[^\r]*\bclose\b/i.test(head) || head.startsWith('HTTP/1.0');
-    if (length === null) {
-      // No length: the body runs to the close (only error pages do this).
-      if (!this.closed) return;
-    } else if (this.buf.length < end + 4 + Number(length[1])) {
-      return;
-    } else if (this.buf.length > end + 4 + Number(length[1])) {
-      return this.fail(new RequestError('unsolicited-bytes', true));
-    }
+  private answered(): void {
     const pending = this.pending!;
     this.pending = null;
     clearTimeout(pending.timer);
     this.exchanges++;
-    this.buf = Buffer.alloc(0);
-    pending.resolve({ status, close });
+    pending.resolve({ status: this.reader.status, close: !this.reader.keepAlive });
   }
 }
 

@@ -33,10 +33,10 @@ export function makeCertificate(dir: string, hosts: readonly string[]): Certific
   return { cert, pem };
 }
 
-/** The shipped `bind :443 ssl crt /etc/haproxy/certs/scratchd.pem …` on a test port with the test certificate (must match once). */
-export function renderTlsBind(text: string, port: number, pem: string): string {
+/** The shipped `bind :443 ssl crt /etc/haproxy/certs/scratchd.pem …` on the test's `bind` address (haproxy.ts EXTRA_LISTENER) with the test certificate (must match once). */
+export function renderTlsBind(text: string, bind: string, pem: string): string {
   const pattern = /^( {4}bind ):443( ssl crt )\/etc\/haproxy\/certs\/scratchd\.pem( .*)$/gm;
   const count = [...text.matchAll(pattern)].length;
   if (count !== 1) throw new Error(`TLS bind line matched ${count} times, expected once`);
-  return text.replace(pattern, `$1127.0.0.1:${port}$2${pem}$3`);
+  return text.replace(pattern, `$1${bind}$2${pem}$3`);
 }

@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { isScratchError } from '../../src/errors';
-import { diffCommand, diffFiles, splitRecord, type DiffResult } from '../../src/tools/diff';
-import type { ToolIo } from '../../src/tools/progress';
+import { diffCommand, diffFiles, type DiffResult } from '../../src/tools/diff';
+import type { ToolIo } from '../../src/tools/cli';
 import { cliPath } from '../support/paths';
 import { tempDir } from '../support/scratchd';
 
@@ -44,28 +44,6 @@ async function diffJson(a: string, b: string, extra: string[] = [], stdin?: stri
 const base = ['{"foo":"bar"}', '{"a":["1","2"],"b":{"c":"d"}}', '{"page":"https://www.skroutz.gr/?q=1","n":null}', '{"foo":"bar"}', '{"x":"α"}'].map((v, i) =>
   record(v, 'skroutz', `2026-11-29T22:41:0${i}.000+02:00`),
 );
-
-describe('splitRecord', () => {
-  test('takes the values text as written, and rejects other shapes', () => {
-    assert.deepEqual(splitRecord(record('{"a":"}}"}')), { flavor: 'skroutz', values: '{"a":"}}"}' });
-    assert.deepEqual(splitRecord(record('{}', 'alve')), { flavor: 'alve', values: '{}' });
-    const bad = [
-      '',
-      'not json',
-      '{"flavor":"skroutz","values":{"a":"1"}}',
-      '{"time":"t","flavor":"skroutz","values":{}}',
-      '{"flavor":"skroutz","time":"t","values":{"a":"1"}',
-      '{"flavor":"skroutz","time":"t","values":["a"]}',
-      '{"flavor":"skroutz","time":"t","values":{"a":"1"}} ',
-      '{"flavor":"skroutz","time":"t","values":{"a":"1"}}\r',
-      '{"flavor":"","time":"t","values":{}}',
-      '{"flavor":"s\\"k","time":"t","values":{}}',
-      '{"flavor":"skroutz","time":"t\\"","values":{}}',
-      ' {"flavor":"skroutz","time":"t","values":{}}',
-    ];
-    for (const line of bad) assert.equal(splitRecord(line), null, line);
-  });
-});
 
 describe('diff', () => {
   test('same lines in another order, with other times: identical, exit 0', async () => {
@@ -223,10 +201,7 @@ describe('diff', () => {
   });
 });
 
-/** Whether src/main.ts dispatches `diff` yet (it is wired by the CLI's owner). */
-const wired = spawnSync(process.execPath, [cliPath, 'diff', '--help'], { encoding: 'utf8' }).status === 0;
-
-describe('scratchd diff as a child process', { skip: wired ? undefined : 'src/main.ts has no "diff" command yet' }, () => {
+describe('scratchd diff as a child process', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [cliPath, 'diff', ...args], { encoding: 'utf8' });
 
   test('exit 0 identical, 1 different, 2 unreadable, 64 usage', () => {

@@ -31,6 +31,7 @@ import { ScratchError } from '../../errors';
 import type { Logger } from '../../log';
 import { realFileOps, type FileOps } from '../file/ops';
 import { FileWriter } from '../file/writer';
+import { isRecordOf, recordHead } from '../../record';
 
 export interface SpoolEntry {
   timeMs: number;
@@ -358,7 +359,7 @@ export function parseEntry(text: string, knownFlavors: ReadonlySet<string>): Spo
   const [time, flavor, key, dup, seq, length, record] = parts as [string, string, string, string, string, string, string];
   if (!/^\d{1,15}$/.test(time) || !knownFlavors.has(flavor) || (dup !== 'd' && dup !== '-') || !SEQ.test(seq)) return null;
   if (String(record.length) !== length) return null;
-  if (!record.startsWith(`{"flavor":${JSON.stringify(flavor)},"time":"`) || !record.endsWith('}')) return null;
+  if (!isRecordOf(recordHead(flavor), record)) return null;
   let parsedKey: string | null = null;
   if (key !== '-') {
     try {

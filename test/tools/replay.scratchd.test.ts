@@ -11,7 +11,7 @@ import { Readable, Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { queryToJson } from '../../src/query';
 import { diffCommand, type DiffResult } from '../../src/tools/diff';
-import type { ToolIo } from '../../src/tools/progress';
+import type { ToolIo } from '../../src/tools/cli';
 import { replayCommand, type ReplayReport } from '../../src/tools/replay';
 import { startScratchd, tempDir, type Running } from '../support/scratchd';
 
