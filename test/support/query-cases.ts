@@ -1,18 +1,13 @@
 /**
- * queryToJson, case by case: each rule of Rack 2.2's parse_nested_query and
- * json 2.6.3's JSON.generate that src/query.ts matches. Queries are latin1
+ * The hand-written query cases: each rule of Rack 2.2's parse_nested_query
+ * and json 2.6.3's JSON.generate that src/query/ matches. Queries are latin1
  * strings of raw bytes ('\xff' is the byte 0xFF); expected JSON is the text
  * as a JS string (its UTF-8 encoding is what Ruby wrote).
  *
- * test/query.oracle.test.ts runs every query here through the real Ruby code
- * too, so each expectation below is also checked against Rack itself. (It
- * imports QUERY_CASES from this file, so these tests also run, harmlessly,
- * in its process.)
+ * One table, two users: test/query/query-to-json.test.ts checks queryToJson
+ * against each expectation, and test/query/oracle.test.ts checks each
+ * expectation (and queryToJson) against Rack itself.
  */
-import { describe, test } from 'node:test';
-import * as assert from 'node:assert/strict';
-import { isScratchError } from '../src/errors';
-import { queryToJson } from '../src/query';
 
 export interface QueryCase {
   /** What the case shows; also the test name. */
@@ -204,36 +199,3 @@ export const QUERY_CASES: readonly QueryCase[] = [
   ok('key space: astral characters count once', `${'%F0%9F%98%80'.repeat(65_536)}=1`, `{"${'😀'.repeat(65_536)}":"1"}`),
   bad('key space: 65537 astral characters', `${'%F0%9F%98%80'.repeat(65_537)}=1`),
 ];
-
-void describe('queryToJson', () => {
-  for (const { why, query, expected } of QUERY_CASES) {
-    void test(why, () => {
-      if (expected === MALFORMED) {
-        assert.throws(() => queryToJson(query), (err: unknown) => isScratchError(err, 'QUERY_MALFORMED'));
-      } else {
-        assert.equal(queryToJson(query), expected);
-      }
-    });
-  }
-
-  void test('errors say what was wrong', () => {
-    assert.throws(() => queryToJson('a=%zz'), /malformed query string: invalid %-encoding at byte 2: "%zz"/);
-    assert.throws(() => queryToJson('a=1&a[]=2'), /expected Array \(got String\) for param "a"/);
-    assert.throws(() => queryToJson('a=%FF'), /not valid UTF-8/);
-  });
-
-  void test('malformed errors carry HTTP 400', () => {
-    try {
-      queryToJson('%');
-      assert.fail('expected a throw');
-    } catch (err) {
-      assert.ok(isScratchError(err, 'QUERY_MALFORMED'));
-      assert.equal(err.status, 400);
-    }
-  });
-
-  void test('a long %-encoded component after a short one (scratch buffer grows)', () => {
-    const long = '%41'.repeat(5000);
-    assert.equal(queryToJson(`s=%41&l=${long}&t=%42`), `{"s":"A","l":"${'A'.repeat(5000)}","t":"B"}`);
-  });
-});

@@ -5,7 +5,7 @@
  * with "malformed" exactly where Ruby raised (and where Ruby wrote bytes
  * that are not UTF-8, which no string can hold: see expectedAnswer).
  *
- * The corpus is the hand-written table of test/query.test.ts (whose expected
+ * The corpus is the hand-written table of test/support/query-cases.ts (whose expected
  * values are checked against Ruby here too), every single byte raw and
  * %-encoded, UTF-8 sequences at every edge of validity, and thousands of
  * seeded random queries from a grammar that favours collisions: few key
@@ -18,12 +18,12 @@ import { isUtf8 } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { isScratchError } from '../src/errors';
-import { queryToJson } from '../src/query';
-import { MALFORMED, QUERY_CASES } from './query.test';
-import { testFile } from './support/paths';
-import { hasCommand, needs } from './support/requires';
-import { prng } from './support/prng';
+import { isScratchError } from '../../src/errors';
+import { queryToJson } from '../../src/query';
+import { MALFORMED, QUERY_CASES } from '../support/query-cases';
+import { testFile } from '../support/paths';
+import { hasCommand, needs } from '../support/requires';
+import { prng } from '../support/prng';
 
 const GRAMMAR_QUERIES = 6000;
 const RANDOM_BYTE_QUERIES = 1500;
@@ -210,7 +210,7 @@ function askRack(queries: readonly string[]): Answer[] {
  * such as ED 7F 80 or ED 22 80 pass and are copied out raw: the "JSON" holds
  * bytes that are not UTF-8 (and, for ED 22 80, an unescaped quote). No JS
  * string encodes to those bytes, so queryToJson calls such a query
- * malformed; src/query.ts documents this one deviation.
+ * malformed; src/query/query-to-json.ts documents this one deviation.
  */
 function expectedAnswer(rack: Answer): Answer {
   return !rack.malformed && !isUtf8(rack.json) ? MALFORMED_ANSWER : rack;
