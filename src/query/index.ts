@@ -4,3 +4,4 @@
  * in docs/query.md).
  */
 export { queryToJson } from './query-to-json';
+export { topLevelParam } from './parser';

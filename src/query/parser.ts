@@ -21,6 +21,7 @@ import {
   SPACE,
   checkEscape,
   escapedByte,
+  HEX_VALUE,
 } from './bytes';
 import { PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } from './limits';
 import { type Leaf, type Value, Params, addValue, leafRanges } from './params';
@@ -355,4 +356,131 @@ function hashHasKey(hash: Params, key: string): boolean {
     i = partEnd;
   }
   return true;
+}
+
+// --- One top-level parameter, without building the tree ----------------------
+
+/**
+ * What Rack's `Rack::Utils.parse_nested_query(query)[name]` is when it is a
+ * String (decoded: `+` and %XX, as UTF-8); undefined when it is absent, nil
+ * (a piece without '='), an Array or a Hash. For the Kafka message key,
+ * which runs it once per beacon.
+ *
+ * `query` is the latin1 query string queryToJson was given and accepted;
+ * for a query Rack would reject, the answer is unspecified (but this never
+ * throws). `name` is the decoded parameter name.
+ *
+ * Only the top level of normalize_params matters here: a piece's name
+ * decides the one top-level key it touches (k, or the whole name when
+ * `after == "["`), and whether it assigns that key a value (`after == ''`
+ * or `"["`) or turns it into an Array, a Hash or nil (any other `after`).
+ * The last piece that touches `name` decides; its value is decoded only at
+ * the end. Nested parts are never built.
+ */
+export function topLevelParam(query: string, name: string): string | undefined {
+  const length = query.length;
+  let found = false;
+  let valueStart = -1;
+  let valueEnd = -1;
+  let valueClasses = 0;
+  let start = 0;
+  while (start < length) {
+    let equals = -1;
+    let keyClasses = 0;
+    let classesAfterEquals = 0;
+    let end = start;
+    for (; end < length; end++) {
+      const classes = CHAR_CLASS[query.charCodeAt(end) & 0xff] ?? 0;
+      if (classes === 0) continue;
+      if (classes === SEPARATOR) break;
+      if (equals >= 0) classesAfterEquals |= classes;
+      else if (classes === EQUALS_SIGN) equals = end;
+      else keyClasses |= classes;
+    }
+    const keyEnd = equals < 0 ? end : equals;
+    if (keyEnd > start) {
+      const touches = topLevelTouch(query, start, keyEnd, keyClasses, name);
+      if (touches !== NO_TOUCH) {
+        found = touches === ASSIGNS && equals >= 0;
+        valueStart = equals + 1;
+        valueEnd = end;
+        valueClasses = classesAfterEquals;
+      }
+    }
+    if (end === length) break;
+    start = end + 1;
+    while (start < length && query.charCodeAt(start) === SPACE) start++;
+  }
+  return found ? decodeValue(query, valueStart, valueEnd, valueClasses) : undefined;
+}
+
+/** How a piece's name relates to one top-level key. */
+const NO_TOUCH = 0;
+/** normalize_params assigns the piece's value (or nil) to the key. */
+const ASSIGNS = 1;
+/** normalize_params makes the key an Array, a Hash or nil. */
+const NESTS = 2;
+
+/** What normalize_params, at the top level, does to the key `name` with the piece name query[start, end). */
+function topLevelTouch(query: string, start: number, end: number, classes: number, name: string): number {
+  if ((classes & (NEEDS_UNESCAPE | BRACKET)) === 0) {
+    // A plain name is its own key: compare in place.
+    return end - start === name.length && query.startsWith(name, start) ? ASSIGNS : NO_TOUCH;
+  }
+  let decoded: string;
+  if (classes & NEEDS_UNESCAPE) {
+    const decodedOrUndefined = tryUnescape(query, start, end);
+    if (decodedOrUndefined === undefined) return NO_TOUCH;
+    decoded = decodedOrUndefined;
+  } else {
+    decoded = query.slice(start, end);
+  }
+  // `name =~ %r(\A[\[\]]*([^\[\]]+)\]*)`, as in normalizeParams.
+  const length = decoded.length;
+  let kStart = 0;
+  while (kStart < length && isBracket(decoded.charCodeAt(kStart))) kStart++;
+  if (kStart === length) return NO_TOUCH;
+  let kEnd = kStart + 1;
+  while (kEnd < length && !isBracket(decoded.charCodeAt(kEnd))) kEnd++;
+  let afterStart = kEnd;
+  while (afterStart < length && decoded.charCodeAt(afterStart) === CLOSE) afterStart++;
+  if (afterStart === length) {
+    return kEnd - kStart === name.length && decoded.startsWith(name, kStart) ? ASSIGNS : NO_TOUCH;
+  }
+  if (afterStart === length - 1 && decoded.charCodeAt(afterStart) === OPEN) {
+    // `after == "["`: the whole name is the key.
+    return decoded === name ? ASSIGNS : NO_TOUCH;
+  }
+  return kEnd - kStart === name.length && decoded.startsWith(name, kStart) ? NESTS : NO_TOUCH;
+}
+
+/** decode_www_form_component of query[start, end) into `target`: its length, or -1 on a bad %-escape. */
+function unescapeInto(query: string, start: number, end: number, target: Buffer): number {
+  let length = 0;
+  for (let i = start; i < end; i++) {
+    let c = query.charCodeAt(i) & 0xff;
+    if (c === PERCENT) {
+      const high = i + 2 < end ? (HEX_VALUE[query.charCodeAt(i + 1) & 0xff] ?? -1) : -1;
+      const low = high >= 0 ? (HEX_VALUE[query.charCodeAt(i + 2) & 0xff] ?? -1) : -1;
+      if (low < 0) return -1;
+      c = (high << 4) | low;
+      i += 2;
+    } else if (c === PLUS) {
+      c = SPACE;
+    }
+    target[length++] = c;
+  }
+  return length;
+}
+
+/** A name or value decoded to a string, or undefined where Rack would raise (bad %-escape, not UTF-8). */
+function tryUnescape(query: string, start: number, end: number): string | undefined {
+  const target = end - start <= SHARED_BUFFER_BYTES ? sharedName : Buffer.allocUnsafe(end - start);
+  const length = unescapeInto(query, start, end, target);
+  if (length < 0 || !isWellFormedUtf8(target, 0, length)) return undefined;
+  return target.toString('utf8', 0, length);
+}
+
+function decodeValue(query: string, start: number, end: number, classes: number): string | undefined {
+  return classes & NEEDS_UNESCAPE ? tryUnescape(query, start, end) : query.slice(start, end);
 }
