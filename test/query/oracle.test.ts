@@ -10,7 +10,9 @@
  * %-encoded, UTF-8 sequences at every edge of validity, and thousands of
  * seeded random queries from a grammar that favours collisions: few key
  * names, odd bracket combinations, invalid %-escapes, non-UTF-8 bytes,
- * newlines, separators with spaces, duplicates, deep nesting.
+ * newlines, separators with spaces, duplicates, deep nesting; and the
+ * hostile shapes of test/support/query-hostile.ts, named and random, up to a
+ * request line's worth of bytes each.
  *
  * A failure prints the seed; rerun with QUERY_ORACLE_SEED=<seed> to reproduce.
  */
@@ -25,9 +27,12 @@ import { testFile } from '../support/paths';
 import { hasCommand, needs } from '../support/requires';
 import { prng } from '../support/prng';
 import { QueryGrammar } from '../support/query-grammar';
+import { MAX_QUERY_BYTES, hostileShapes, randomHostileQuery } from '../support/query-hostile';
 
 const GRAMMAR_QUERIES = 6000;
 const RANDOM_BYTE_QUERIES = 1500;
+/** Random queries of hostile shape (test/support/query-hostile.ts), each up to a request line's worth. */
+const HOSTILE_QUERIES = 300;
 
 function rackIsLoadable(): boolean {
   if (!hasCommand('ruby')) return false;
@@ -149,6 +154,11 @@ void test('queryToJson is byte-identical to Rack 2.2 + JSON.generate', needs('ru
   const queries = [...QUERY_CASES.map((c) => c.query), ...singleByteQueries(), ...utf8EdgeQueries()];
   for (let i = 0; i < GRAMMAR_QUERIES; i++) queries.push(grammar.query());
   for (let i = 0; i < RANDOM_BYTE_QUERIES; i++) queries.push(grammar.bytes());
+  // The shapes the hostile-input budget is measured on, whole and cut at odd
+  // lengths, and random ones: whatever fast path they take must stay Rack's.
+  for (const { query } of hostileShapes()) queries.push(query, query.slice(0, 777), query.slice(0, 3001));
+  const random = prng(seed ^ 0x5eed);
+  for (let i = 0; i < HOSTILE_QUERIES; i++) queries.push(randomHostileQuery(random, 1 + Math.floor(random() * MAX_QUERY_BYTES)));
 
   const rack = askRack(queries);
   const failures: string[] = [];
