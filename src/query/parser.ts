@@ -203,7 +203,7 @@ function isBracket(c: number): boolean {
  * or `Array(v)` (only for the name "[]"); callers use the result exactly
  * where Rack does.
  */
-function normalizeParams(params: Params, name: string, v: Leaf, depth: number): Params | Value[] | null {
+function normalizeParams(params: Params, name: string, v: Leaf, depth: number, laterLinesFail = false): Params | Value[] | null {
   // `raise ParamsTooDeepError if depth <= 0`, before anything else.
   if (depth <= 0) throw malformed(`parameter nesting deeper than ${PARAM_DEPTH_LIMIT} in ${excerpt(name)}`);
 
@@ -238,7 +238,7 @@ function normalizeParams(params: Params, name: string, v: Leaf, depth: number): 
     return params;
   }
   // `elsif after =~ %r(^\[\]\[([^\[\]]+)\]$) || after =~ %r(^\[\](.+)$)`
-  const childKey = arrayChildKey(name, afterStart);
+  const childKey = arrayChildKey(name, afterStart, laterLinesFail);
   if (childKey !== undefined) {
     const array = arrayAt(params, k);
     // (array[-1] on an empty array would be a slow named-property lookup.)
@@ -255,7 +255,10 @@ function normalizeParams(params: Params, name: string, v: Leaf, depth: number): 
   // else: `params[k] ||= make_params`, then `params[k] = normalize_params(...)`,
   // which may store nil when the nested name yields no key ("a[[]" → {"a":null}).
   const hash = hashAt(params, k);
-  params.set(k, normalizeParams(hash, name.slice(afterStart), v, depth - 1));
+  // The nested name is a suffix of this one, and arrayChildKey has just
+  // found that no line start in it matches: the nested call need only try
+  // its own start, which keeps names full of "\n" linear, not quadratic.
+  params.set(k, normalizeParams(hash, name.slice(afterStart), v, depth - 1, true));
   return params;
 }
 
@@ -308,10 +311,13 @@ function hasEmptyBrackets(s: string, at: number): boolean {
  * child key "y". JS's /m would also treat \r, U+2028 and U+2029 as line
  * ends, so both regexes are written out by hand over "\n"-separated lines.
  */
-function arrayChildKey(name: string, afterStart: number): string | undefined {
+function arrayChildKey(name: string, afterStart: number, laterLinesFail: boolean): string | undefined {
   const length = name.length;
+  // Whether either regex matches at a line start depends only on the text
+  // from there on; with `laterLinesFail` the caller knows that every line
+  // start after afterStart fails both, so only afterStart is tried.
   // First regex: "[][" + non-brackets (which may include "\n") + "]" at a line end.
-  for (let line = afterStart; line >= 0; line = nextLineStart(name, line)) {
+  for (let line = afterStart; line >= 0; line = laterLinesFail ? -1 : nextLineStart(name, line)) {
     if (!hasEmptyBrackets(name, line) || name.charCodeAt(line + 2) !== OPEN) continue;
     const keyStart = line + 3;
     let keyEnd = keyStart;
@@ -322,7 +328,7 @@ function arrayChildKey(name: string, afterStart: number): string | undefined {
     }
   }
   // Second regex: "[]" + the rest of that line, at least one char.
-  for (let line = afterStart; line >= 0; line = nextLineStart(name, line)) {
+  for (let line = afterStart; line >= 0; line = laterLinesFail ? -1 : nextLineStart(name, line)) {
     if (!hasEmptyBrackets(name, line)) continue;
     let lineEnd = name.indexOf('\n', line + 2);
     if (lineEnd < 0) lineEnd = length;
