@@ -258,7 +258,9 @@ function normalizeParams(params: Params, name: string, v: Leaf, depth: number, l
   // The nested name is a suffix of this one, and arrayChildKey has just
   // found that no line start in it matches: the nested call need only try
   // its own start, which keeps names full of "\n" linear, not quadratic.
-  params.set(k, normalizeParams(hash, name.slice(afterStart), v, depth - 1, true));
+  const nested = normalizeParams(hash, name.slice(afterStart), v, depth - 1, true);
+  // hashAt has stored `hash` at k already; storing it again would change nothing.
+  if (nested !== hash) params.set(k, nested);
   return params;
 }
 
