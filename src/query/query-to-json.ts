@@ -41,9 +41,17 @@
  * json-writer.ts (JSON.generate), utf8.ts, bytes.ts and limits.ts; the rules
  * and limits for operators are in docs/query.md.
  */
-import { BYTESIZE_LIMIT, malformed } from './limits';
-import { writeJson } from './json-writer';
-import { parseQuery, queryBytes } from './parser';
+import * as limitsModule from './limits';
+import * as json_writerModule from './json-writer';
+import * as parserModule from './parser';
+
+// Local copies of what is imported: TypeScript's CommonJS output reads a named
+// import as a property of the module object at every use, while a module-level
+// const is a constant to the JIT (the split into modules cost a beacon ~20%
+// without this).
+const { BYTESIZE_LIMIT, malformed } = limitsModule;
+const { writeJson } = json_writerModule;
+const { parseQuery, queryBytes } = parserModule;
 
 export function queryToJson(raw: string): string {
   // parse_nested_query: `unless qs.nil? || qs.empty?` → {}.
