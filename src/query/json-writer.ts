@@ -27,7 +27,7 @@ const sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
  * (lowercase hex), and leaves '/', DEL, U+2028/2029 and all other non-ASCII
  * bytes as they are, after checking that the string is valid UTF-8
  * (GeneratorError "source sequence is illegal/malformed utf-8" otherwise;
- * see the contract at the top for the sequences its check lets through).
+ * see the contract in query-to-json.ts for the sequences its check lets through).
  * Objects and arrays nested deeper than max_nesting raise NestingError.
  */
 class JsonWriter {

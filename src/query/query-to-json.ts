@@ -42,7 +42,7 @@
  * and limits for operators are in docs/query.md.
  */
 import * as limitsModule from './limits';
-import * as json_writerModule from './json-writer';
+import * as jsonWriterModule from './json-writer';
 import * as parserModule from './parser';
 
 // Local copies of what is imported: TypeScript's CommonJS output reads a named
@@ -50,7 +50,7 @@ import * as parserModule from './parser';
 // const is a constant to the JIT (the split into modules cost a beacon ~20%
 // without this).
 const { BYTESIZE_LIMIT, malformed } = limitsModule;
-const { writeJson } = json_writerModule;
+const { writeJson } = jsonWriterModule;
 const { parseQuery, queryBytes } = parserModule;
 
 export function queryToJson(raw: string): string {

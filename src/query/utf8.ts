@@ -8,7 +8,7 @@
  * Whether bytes[from, to) is well-formed UTF-8 (RFC 3629: no overlong forms,
  * no surrogates, nothing above U+10FFFF). That is what Ruby checks before a
  * regex match, and what json 2.6.3's isLegalUTF8 checks on output but for
- * the ED/F4 slip described at the top. (node:buffer isUtf8 agrees, but needs
+ * the ED/F4 slip described in query-to-json.ts. (node:buffer isUtf8 agrees, but needs
  * a subarray, ~80 ns for a short span.)
  */
 export function isWellFormedUtf8(bytes: Buffer, from: number, to: number): boolean {
