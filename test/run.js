@@ -12,7 +12,7 @@
 // decided by its place and name (docs/development.md, "Test layout"):
 // - integration: everything under test/integration/ and test/packaging/,
 //   and any file with a second suffix naming what it needs,
-//   `<name>.<needs>.test.ts` (query.oracle.test.ts: Ruby's Rack;
+//   `<name>.<needs>.test.ts` (query/query-to-json.rack.test.ts: Ruby's Rack;
 //   replay.scratchd.test.ts: a scratchd child process);
 // - unit: every other `<name>.test.ts` — hermetic (temp files, sockets on
 //   port 0, at most a short-lived `node build/src/main.js <tool>`), together

@@ -1,9 +1,12 @@
 /**
- * The query-string cases shared by test/query.test.ts (our expectations) and
- * test/query.oracle.test.ts (the same queries through Ruby's Rack): one
- * table, imported by both, so each case runs once per suite. Queries are
- * latin1 strings of raw bytes ('\xff' is the byte 0xFF); expected JSON is
- * the text as a JS string (its UTF-8 encoding is what Ruby wrote).
+ * The hand-written query cases: each rule of Rack 2.2's parse_nested_query
+ * and json 2.6.3's JSON.generate that src/query/ matches. Queries are latin1
+ * strings of raw bytes ('\xff' is the byte 0xFF); expected JSON is the text
+ * as a JS string (its UTF-8 encoding is what Ruby wrote).
+ *
+ * One table, two users: test/query/query-to-json.test.ts checks queryToJson
+ * against each expectation, and test/query/query-to-json.rack.test.ts checks each
+ * expectation (and queryToJson) against Rack itself.
  */
 
 export interface QueryCase {

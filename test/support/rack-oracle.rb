@@ -1,4 +1,4 @@
-# Oracle for test/query.oracle.test.ts: what the legacy Rails stack made of a
+# Oracle for test/query/query-to-json.rack.test.ts: what the legacy Rails stack made of a
 # query string. One process answers many queries, one per line:
 #
 #   stdin:  the query string's raw bytes, hex-encoded ("613d31" for "a=1")

@@ -1,7 +1,7 @@
 /**
  * The verification loop the tools exist for, end to end: replay an access
  * log against the real scratchd (its CLI as a child process), then diff the
- * log files it wrote with the lines expected from src/query.ts queryToJson
+ * log files it wrote with the lines expected from src/query queryToJson
  * on the same queries.
  */
 import { strict as assert } from 'node:assert';

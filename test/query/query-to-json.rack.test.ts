@@ -10,7 +10,9 @@
  * %-encoded, UTF-8 sequences at every edge of validity, and thousands of
  * seeded random queries from a grammar that favours collisions: few key
  * names, odd bracket combinations, invalid %-escapes, non-UTF-8 bytes,
- * newlines, separators with spaces, duplicates, deep nesting.
+ * newlines, separators with spaces, duplicates, deep nesting; and the
+ * hostile shapes of test/support/query-hostile.ts, named and random, up to a
+ * request line's worth of bytes each.
  *
  * A failure prints the seed; rerun with QUERY_ORACLE_SEED=<seed> to reproduce.
  */
@@ -18,15 +20,19 @@ import { isUtf8 } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { isScratchError } from '../src/errors';
-import { queryToJson } from '../src/query';
-import { testFile } from './support/paths';
-import { MALFORMED, QUERY_CASES } from './support/query-cases';
-import { hasCommand, needs } from './support/requires';
-import { prng } from './support/prng';
+import { isScratchError } from '../../src/errors';
+import { queryToJson } from '../../src/query';
+import { MALFORMED, QUERY_CASES } from '../support/query-cases';
+import { testFile } from '../support/paths';
+import { hasCommand, needs } from '../support/requires';
+import { prng } from '../support/prng';
+import { QueryGrammar } from '../support/query-grammar';
+import { MAX_QUERY_BYTES, hostileShapes, randomHostileQuery } from '../support/query-hostile';
 
 const GRAMMAR_QUERIES = 6000;
 const RANDOM_BYTE_QUERIES = 1500;
+/** Random queries of hostile shape (test/support/query-hostile.ts), each up to a request line's worth. */
+const HOSTILE_QUERIES = 300;
 
 function rackIsLoadable(): boolean {
   if (!hasCommand('ruby')) return false;
@@ -34,105 +40,6 @@ function rackIsLoadable(): boolean {
   return probe.status === 0;
 }
 
-
-/** Builds queries (latin1 strings of raw bytes) from a grammar of troublesome pieces. */
-class QueryGrammar {
-  constructor(private readonly random: () => number) {}
-
-  private int(below: number): number {
-    return Math.floor(this.random() * below);
-  }
-
-  private pick(choices: readonly string[]): string {
-    return choices[this.int(choices.length)] ?? '';
-  }
-
-  private chance(p: number): boolean {
-    return this.random() < p;
-  }
-
-  /** Mostly `common`, sometimes `odd`: enough odd pieces to hit every rule, few enough that most queries parse. */
-  private pickMostly(common: readonly string[], odd: readonly string[], oddChance = 0.06): string {
-    return this.pick(this.chance(oddChance) ? odd : common);
-  }
-
-  // Few names, so that keys collide: duplicates, type clashes, ||= on nil.
-  private static readonly BASES = ['a', 'a', 'a', 'b', 'b', 'c', '0', '1', '10', 'x y', 'x+y', '%61', '\xc3\xa9', '%C3%A9', ''];
-  private static readonly ODD_BASES = [
-    '%FF', '\xff', '%0A', '\n', '\r', '%0D', '%5B', '%5D', '%', '%4', '%zz', '%2', '%E2%80%A8', '%F0%9F%98%80',
-    '%ED%A0%80', '%C0%80', '%22', '\\', ' ', '%20', '%00', '%7F', '\x80', '\xe3\x81',
-  ];
-
-  private static readonly GROUPS = ['[]', '[]', '[]', '[x]', '[x]', '[y]', '[a]', '[0]', '[][x]', '[][x]', '[][y]'];
-  private static readonly ODD_GROUPS = [
-    '[', ']', '[[', ']]', '[]]', '[[]]', '[%5D', '%5B]', '%5B%5D', '[\n', '%0A[]', '\n[]', '[][]', 'z', '[x]]', '[]x',
-    '[%FF]', '[\xc3\xa9]', '[x%0A', '%0A[][y]', '[x+y]', '[%]', '[][%0A]', '[x\r', '[%E2%80%A8',
-  ];
-
-  private static readonly VALUE_ATOMS = ['', '1', 'v', 'x+y', '\xc3\xa9', '%C3%A9', '/', '%2F', '+', '=', '%26', '%3B', ' '];
-  private static readonly ODD_VALUE_ATOMS = [
-    '%FF', '\xff', '%E2%80%A8', '%E2%80%A9', '%00', '%1F', '%7F', '%22', '%5C', '%', '%G1', '%ED%A0%80',
-    '%F0%9F%98%80', '%C0%80', '%E3%81', '%0D%0A', '%08', '%0C', '%09', '%0B', '\x7f', '\x01', '%f4%8f%bf%bf',
-    '%F4%90%80%80', '[', ']',
-  ];
-
-  private static readonly SEPARATORS = ['&', '&', '&', '&', ';'];
-  private static readonly ODD_SEPARATORS = ['& ', ';  ', '&&', '&;', ' &', '& ;', '&\t'];
-
-  name(): string {
-    let name = this.chance(0.05) ? this.pick(QueryGrammar.ODD_GROUPS) : '';
-    name += this.pickMostly(QueryGrammar.BASES, QueryGrammar.ODD_BASES);
-    const groups = this.chance(0.03) ? 40 + this.int(70) : this.int(4);
-    const deepGroup = this.pick(['[b]', '[][x]', '[]']);
-    for (let i = 0; i < groups; i++) {
-      name += groups > 10 ? deepGroup : this.pickMostly(QueryGrammar.GROUPS, QueryGrammar.ODD_GROUPS, 0.15);
-    }
-    return name;
-  }
-
-  value(): string {
-    let value = '';
-    for (let atoms = this.int(4); atoms > 0; atoms--) {
-      value += this.pickMostly(QueryGrammar.VALUE_ATOMS, QueryGrammar.ODD_VALUE_ATOMS, 0.08);
-    }
-    return value;
-  }
-
-  pair(): string {
-    switch (this.int(8)) {
-      case 0:
-        return this.name();
-      case 1:
-        return `=${this.value()}`;
-      case 2:
-        return '';
-      default:
-        return `${this.name()}=${this.value()}`;
-    }
-  }
-
-  query(): string {
-    const separator = (): string => this.pickMostly(QueryGrammar.SEPARATORS, QueryGrammar.ODD_SEPARATORS, 0.15);
-    let query = this.chance(0.1) ? separator() : '';
-    const pairs = this.int(9);
-    for (let i = 0; i < pairs; i++) {
-      if (i > 0) query += separator();
-      query += this.pair();
-    }
-    if (this.chance(0.1)) query += separator();
-    return query;
-  }
-
-  /** Raw bytes, weighted towards the ones that mean something to Rack. */
-  bytes(): string {
-    const meaningful = '&;= [[]]]%+\n\raab0';
-    let query = '';
-    for (let length = this.int(24); length > 0; length--) {
-      query += this.chance(0.9) ? meaningful.charAt(this.int(meaningful.length)) : String.fromCharCode(this.int(256));
-    }
-    return query;
-  }
-}
 
 /** Every byte value as a value, raw and %-encoded, and as a key. */
 function singleByteQueries(): string[] {
@@ -210,7 +117,7 @@ function askRack(queries: readonly string[]): Answer[] {
  * such as ED 7F 80 or ED 22 80 pass and are copied out raw: the "JSON" holds
  * bytes that are not UTF-8 (and, for ED 22 80, an unescaped quote). No JS
  * string encodes to those bytes, so queryToJson calls such a query
- * malformed; src/query.ts documents this one deviation.
+ * malformed; src/query/query-to-json.ts documents this one deviation.
  */
 function expectedAnswer(rack: Answer): Answer {
   return !rack.malformed && !isUtf8(rack.json) ? MALFORMED_ANSWER : rack;
@@ -247,6 +154,11 @@ void test('queryToJson is byte-identical to Rack 2.2 + JSON.generate', needs('ru
   const queries = [...QUERY_CASES.map((c) => c.query), ...singleByteQueries(), ...utf8EdgeQueries()];
   for (let i = 0; i < GRAMMAR_QUERIES; i++) queries.push(grammar.query());
   for (let i = 0; i < RANDOM_BYTE_QUERIES; i++) queries.push(grammar.bytes());
+  // The shapes the hostile-input budget is measured on, whole and cut at odd
+  // lengths, and random ones: whatever fast path they take must stay Rack's.
+  for (const { query } of hostileShapes()) queries.push(query, query.slice(0, 777), query.slice(0, 3001));
+  const random = prng(seed ^ 0x5eed);
+  for (let i = 0; i < HOSTILE_QUERIES; i++) queries.push(randomHostileQuery(random, 1 + Math.floor(random() * MAX_QUERY_BYTES)));
 
   const rack = askRack(queries);
   const failures: string[] = [];

@@ -1,18 +1,13 @@
 /**
- * queryToJson, case by case: each rule of Rack 2.2's parse_nested_query and
- * json 2.6.3's JSON.generate that src/query.ts matches. Queries are latin1
- * strings of raw bytes ('\xff' is the byte 0xFF); expected JSON is the text
- * as a JS string (its UTF-8 encoding is what Ruby wrote).
- *
- * The cases live in test/support/query-cases.ts; test/query.oracle.test.ts
- * runs every query there through the real Ruby code too, so each
- * expectation is also checked against Rack itself.
+ * queryToJson, case by case, on the hand-written table of
+ * test/support/query-cases.ts (which test/query/query-to-json.rack.test.ts also checks
+ * against Rack itself), plus the error messages.
  */
 import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { isScratchError } from '../src/errors';
-import { queryToJson } from '../src/query';
-import { MALFORMED, QUERY_CASES } from './support/query-cases';
+import { isScratchError } from '../../src/errors';
+import { queryToJson } from '../../src/query';
+import { MALFORMED, QUERY_CASES } from '../support/query-cases';
 
 void describe('queryToJson', () => {
   for (const { why, query, expected } of QUERY_CASES) {
@@ -31,7 +26,7 @@ void describe('queryToJson', () => {
     assert.throws(() => queryToJson('a=%FF'), /not valid UTF-8/);
   });
 
-  void test('malformed errors are QUERY_MALFORMED (the one error http/track.ts answers 400)', () => {
+  void test('malformed errors carry HTTP 400', () => {
     try {
       queryToJson('%');
       assert.fail('expected a throw');

@@ -1,0 +1,233 @@
+/**
+ * JSON.generate (json 2.6.3 generator.c) of a parsed query, written as UTF-8
+ * bytes into one buffer that becomes a string once.
+ */
+import * as bytesModule from './bytes';
+import * as limitsModule from './limits';
+import type { Value } from './params';
+import * as paramsModule from './params';
+import * as utf8Module from './utf8';
+
+// Local copies of what is imported: TypeScript's CommonJS output reads a named
+// import as a property of the module object at every use, while a module-level
+// const is a constant to the JIT (the split into modules cost a beacon ~20%
+// without this).
+const { CHAR_CLASS, CLOSE, CLOSE_BRACE, COLON, COMMA, NEEDS_JSON_ESCAPE, OPEN, OPEN_BRACE, PERCENT, PLUS, QUOTE, BACKSLASH, SPACE, escapedByte } = bytesModule;
+const { JSON_MAX_NESTING, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
+const { Params, leafRanges } = paramsModule;
+type Params = paramsModule.Params;
+const { isWellFormedUtf8, writeUtf8 } = utf8Module;
+
+const sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
+
+/**
+ * Writes the JSON as UTF-8 bytes into one buffer, which becomes a string once.
+ *
+ * json 2.6.3 escapes '"', '\\', \b \f \n \r \t and other controls as \u00xx
+ * (lowercase hex), and leaves '/', DEL, U+2028/2029 and all other non-ASCII
+ * bytes as they are, after checking that the string is valid UTF-8
+ * (GeneratorError "source sequence is illegal/malformed utf-8" otherwise;
+ * see the contract in query-to-json.ts for the sequences its check lets through).
+ * Objects and arrays nested deeper than max_nesting raise NestingError.
+ */
+class JsonWriter {
+  private buffer = sharedOutput;
+  private at = 0;
+  /** Whether any byte >= 0x80 was written: decides how the bytes become a string. */
+  private nonAscii = false;
+  /** The query's bytes, which the values are ranges of (any Buffer of the same kind as the input until reset). */
+  private input: Buffer = sharedOutput;
+
+  /** Starts a new text (one writer serves every call: no allocation per call). */
+  reset(input: Buffer): void {
+    this.buffer = sharedOutput;
+    this.at = 0;
+    this.nonAscii = false;
+    this.input = input;
+  }
+
+  /** Makes room for `bytes` more bytes; past the shared buffer, this call gets its own. */
+  private reserve(bytes: number): Buffer {
+    if (this.at + bytes > this.buffer.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.at + bytes, this.buffer.length * 2));
+      this.buffer.copy(bigger, 0, 0, this.at);
+      this.buffer = bigger;
+    }
+    return this.buffer;
+  }
+
+  private byte(c: number): void {
+    this.reserve(1)[this.at++] = c;
+  }
+
+  /**
+   * The output as a string. Buffer's latin1 decoding is a copy; its UTF-8
+   * decoding costs ~1 ns a byte, so it is used only when needed. (Decoding
+   * only the non-ASCII stretch measured no faster: each toString call and
+   * the concatenation cost as much as they save.)
+   */
+  text(): string {
+    return this.buffer.toString(this.nonAscii ? 'utf8' : 'latin1', 0, this.at);
+  }
+
+  /** generate_json_object/array: `if (max_nesting != 0 && depth > max_nesting)`. */
+  private enter(depth: number): void {
+    if (depth > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
+  }
+
+  object(params: Params, depth: number): void {
+    this.enter(depth);
+    this.byte(OPEN_BRACE);
+    const { keys, values } = params;
+    for (let i = 0; i < keys.length; i++) {
+      if (i > 0) this.byte(COMMA);
+      this.key(keys[i] ?? '');
+      this.value(values[i] ?? null, depth);
+    }
+    this.byte(CLOSE_BRACE);
+  }
+
+  private array(array: Value[], depth: number): void {
+    this.enter(depth);
+    this.byte(OPEN);
+    for (let i = 0; i < array.length; i++) {
+      if (i > 0) this.byte(COMMA);
+      this.value(array[i] ?? null, depth);
+    }
+    this.byte(CLOSE);
+  }
+
+  /** `depth` is the nesting of the container holding `value`. */
+  private value(value: Value, depth: number): void {
+    if (typeof value === 'number') this.leaf(value);
+    else if (value === null) this.nullValue();
+    else if (value instanceof Params) this.object(value, depth + 1);
+    else this.array(value, depth + 1);
+  }
+
+  private nullValue(): void {
+    const out = this.reserve(4);
+    out[this.at] = 0x6e; // n
+    out[this.at + 1] = 0x75; // u
+    out[this.at + 2] = 0x6c; // l
+    out[this.at + 3] = 0x6c; // l
+    this.at += 4;
+  }
+
+  /**
+   * A value: its input bytes, unescaped (decode_www_form_component) and
+   * JSON-escaped in one pass. At most 6 output bytes per input byte
+   * ("\u0000" for a raw NUL), plus the quotes.
+   */
+  private leaf(leaf: number): void {
+    const input = this.input;
+    const start = leafRanges.start[leaf] ?? 0;
+    const end = leafRanges.end[leaf] ?? 0;
+    const classes = leafRanges.classes[leaf] ?? 0;
+    const out = this.reserve(6 * (end - start) + 2);
+    let at = this.at;
+    out[at++] = QUOTE;
+    if (classes === 0) {
+      // The common value: its bytes are its JSON text. A JS loop beats
+      // Buffer#copy's call overhead up to a few dozen bytes.
+      if (end - start > 48) at += input.copy(out, at, start, end);
+      else for (let i = start; i < end; i++) out[at++] = input[i] ?? 0;
+    } else {
+      const textStart = at;
+      let allBits = 0;
+      for (let i = start; i < end; i++) {
+        // URI.decode_www_form_component's gsub: `+` → space, `%XX` → byte.
+        let c = input[i] ?? 0;
+        if (c === PERCENT) {
+          c = escapedByte(input, i + 1);
+          i += 2;
+        } else if (c === PLUS) {
+          c = SPACE;
+        }
+        allBits |= c;
+        if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
+        else out[at++] = c;
+      }
+      // Replacing ASCII bytes by ASCII escapes does not change whether the
+      // bytes are valid UTF-8, so the escaped text can be checked in place.
+      if (allBits >= 0x80) {
+        if (!isWellFormedUtf8(out, textStart, at)) {
+          throw malformed(`value ${excerpt(this.input.toString('latin1', start, end))} is not valid UTF-8`);
+        }
+        this.nonAscii = true;
+      }
+    }
+    out[at++] = QUOTE;
+    this.at = at;
+  }
+
+  /**
+   * A key and its ':'. Keys are strings (valid UTF-8 by now, or Rack's regex
+   * would have raised), so they are encoded here: at most 6 bytes per UTF-16
+   * unit (an escape; non-ASCII takes at most 3).
+   */
+  private key(key: string): void {
+    const out = this.reserve(6 * key.length + 3);
+    let at = this.at;
+    out[at++] = QUOTE;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) {
+        this.nonAscii = true;
+        at = writeUtf8(out, at, key, i);
+        if (c >= 0xd800 && c <= 0xdbff) i++; // the pair's second half is written too
+      } else if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) {
+        at = writeEscape(out, at, c);
+      } else {
+        out[at++] = c;
+      }
+    }
+    out[at++] = QUOTE;
+    out[at++] = COLON;
+    this.at = at;
+  }
+}
+
+const writer = new JsonWriter();
+
+export function writeJson(params: Params, input: Buffer): string {
+  writer.reset(input);
+  writer.object(params, 1);
+  return writer.text();
+}
+
+const HEX_DIGITS = '0123456789abcdef';
+
+/** generator.c convert_UTF8_to_JSON: '"' and '\\' get a backslash, controls \b \f \n \r \t or \u00xx. */
+function writeEscape(out: Buffer, at: number, c: number): number {
+  out[at++] = BACKSLASH;
+  switch (c) {
+    case QUOTE:
+    case BACKSLASH:
+      out[at++] = c;
+      return at;
+    case 0x08:
+      out[at++] = 0x62; // b
+      return at;
+    case 0x09:
+      out[at++] = 0x74; // t
+      return at;
+    case 0x0a:
+      out[at++] = 0x6e; // n
+      return at;
+    case 0x0c:
+      out[at++] = 0x66; // f
+      return at;
+    case 0x0d:
+      out[at++] = 0x72; // r
+      return at;
+    default:
+      out[at++] = 0x75; // u
+      out[at++] = 0x30; // 0
+      out[at++] = 0x30; // 0
+      out[at++] = HEX_DIGITS.charCodeAt(c >> 4);
+      out[at++] = HEX_DIGITS.charCodeAt(c & 0xf);
+      return at;
+  }
+}
+

@@ -1,0 +1,102 @@
+/**
+ * Hostile query shapes: the most expensive queries a request line allows
+ * (http.maxRequestLineBytes, 8192 by default, leaves 8170 bytes of query
+ * after "GET /track?" and " HTTP/1.1\r\n"). Used by bench/query.bench.ts to
+ * measure the hostile-input budget (docs/query.md) and by
+ * test/query/query-to-json.rack.test.ts to prove the parser still agrees with Rack on
+ * them.
+ *
+ * Each shape repeats one piece (or a family of pieces) up to the byte
+ * budget; the families cover what makes Rack's algorithm work: deep
+ * nesting, array pushes that test the last hash, key collisions, many keys,
+ * long keys, %-escapes, newlines in names (Ruby's line anchors).
+ */
+
+/** The query bytes a default request line leaves: 8192 - "GET /track?" - " HTTP/1.1\r\n". */
+export const MAX_QUERY_BYTES = 8192 - 'GET /track?'.length - ' HTTP/1.1\r\n'.length;
+
+/** Pieces joined by '&' while they fit in `bytes`. */
+export function repeatPieces(piece: (i: number) => string, bytes = MAX_QUERY_BYTES): string {
+  let query = '';
+  for (let i = 0; ; i++) {
+    const next = query === '' ? piece(i) : `${query}&${piece(i)}`;
+    if (next.length > bytes || next === query) return query;
+    query = next;
+  }
+}
+
+export interface HostileShape {
+  name: string;
+  query: string;
+}
+
+const deep = (group: string, times: number): string => group.repeat(times);
+
+/** The named shapes, each filled to MAX_QUERY_BYTES. */
+export function hostileShapes(bytes = MAX_QUERY_BYTES): HostileShape[] {
+  const fill = (piece: (i: number) => string): string => repeatPieces(piece, bytes);
+  const same = (piece: string): string => fill(() => piece);
+  return [
+    { name: 'k<i>=v (distinct flat keys)', query: fill((i) => `k${i}=v`) },
+    { name: 'a=1 (one key, repeated)', query: same('a=1') },
+    { name: 'a[]=1 (array pushes)', query: same('a[]=1') },
+    { name: 'a[][x]=1 (same child key)', query: same('a[][x]=1') },
+    { name: 'a[][x]=1&a[][y]=2', query: fill((i) => (i % 2 ? 'a[][y]=2' : 'a[][x]=1')) },
+    { name: 'a[][b][c][d][e][f]=1', query: same('a[][b][c][d][e][f]=1') },
+    { name: 'a[][b][c]=1', query: same('a[][b][c]=1') },
+    { name: 'a[][b][]=1', query: same('a[][b][]=1') },
+    { name: 'a[][][]=1', query: same('a[][][]=1') },
+    { name: 'a[]x=1', query: same('a[]x=1') },
+    { name: 'a[b]*98=1 (depth limit)', query: same(`a${deep('[b]', 98)}=1`) },
+    { name: 'a[b]*97[c<i>]=1', query: fill((i) => `a${deep('[b]', 97)}[c${i}]=1`) },
+    { name: 'a[][b]*97=1', query: same(`a[]${deep('[b]', 97)}=1`) },
+    { name: 'a[]*98=1', query: same(`a${deep('[]', 98)}=1`) },
+    { name: 'a[][x]*30=1', query: same(`a${deep('[][x]', 30)}=1`) },
+    { name: 'a[][b]*20=1 (last-hash walk)', query: same(`a[]${deep('[b]', 20)}=1`) },
+    { name: 'a[][b][c]*40=1 (last-hash walk)', query: same(`a[][b]${deep('[c]', 40)}=1`) },
+    { name: 'a[x<i>]=1 (one wide hash)', query: fill((i) => `a[x${i}]=1`) },
+    { name: 'a[<i%50>][x<i>]=1', query: fill((i) => `a[${i % 50}][x${i}]=1`) },
+    { name: '<i*1024>=1 (integer keys)', query: fill((i) => `${i * 1024}=1`) },
+    { name: '<i*4096>=1 (integer keys)', query: fill((i) => `${i * 4096}=1`) },
+    { name: 'a[<i*4096>]=1', query: fill((i) => `a[${i * 4096}]=1`) },
+    { name: 'one long key', query: `${'a'.repeat(bytes - 2)}=1` },
+    { name: 'one long %-escaped key', query: `${'%61'.repeat(Math.floor((bytes - 2) / 3))}=1`.slice(0, bytes) },
+    { name: 'value of %22 (quotes)', query: `a=${'%22'.repeat(Math.floor((bytes - 2) / 3))}` },
+    { name: 'value of %E2%80%A8', query: `a=${'%E2%80%A8'.repeat(Math.floor((bytes - 2) / 9))}` },
+    { name: 'value of %01 (controls)', query: `a=${'%01'.repeat(Math.floor((bytes - 2) / 3))}` },
+    { name: '%61<i>=%22 (escaped keys)', query: fill((i) => `%61${i}=%22`) },
+    { name: '%61[]=%22', query: same('%61[]=%22') },
+    { name: '& only', query: '&'.repeat(4095) },
+    { name: '[ only', query: '['.repeat(bytes) },
+    { name: '[]*n=1', query: `${deep('[]', Math.floor((bytes - 2) / 2))}=1` },
+    { name: 'a[*50=1', query: same(`a${deep('[', 50)}=1`) },
+    { name: 'a]*50=1', query: same(`a${deep(']', 50)}=1`) },
+    { name: 'a[x\\n[][y]=1 (newline anchors)', query: same('a[x\n[][y]=1') },
+    { name: 'a(\\n[])*20=1 (newline anchors)', query: same(`a${deep('\n[]', 20)}=1`) },
+    { name: 'a(\\n[])*98=1 (newline anchors)', query: same(`a${deep('\n[]', 98)}=1`) },
+    { name: 'a[](x\\n)*20=1', query: same(`a[]${deep('x\n', 20)}=1`) },
+    { name: 'a(\\n[][x])*30=1', query: same(`a${deep('\n[][x]', 30)}=1`) },
+    { name: 'spaces after separators', query: fill(() => '  a=1') },
+    { name: 'long-name[]=1', query: same(`${'a'.repeat(26)}[]=1`) },
+  ];
+}
+
+/**
+ * Random hostile queries for the oracle: pieces drawn from the shapes'
+ * building blocks, nested deep and repeated, up to `bytes`.
+ */
+export function randomHostileQuery(random: () => number, bytes: number): string {
+  const pick = <T>(choices: readonly T[]): T => choices[Math.floor(random() * choices.length)] as T;
+  const groups = ['[]', '[b]', '[c]', '[][x]', '[][y]', '[', ']', '\n[]', '\n', '[0]', '[%5B]', 'x', '[\n]'];
+  const bases = ['a', 'a', 'b', '0', '%61', '[a]', '\na'];
+  const values = ['1', '', '%22', '%E2%80%A8', 'x+y'];
+  const pieces: string[] = [];
+  const families = 1 + Math.floor(random() * 3);
+  for (let f = 0; f < families; f++) {
+    let name = pick(bases);
+    const depth = Math.floor(random() * (random() < 0.2 ? 99 : 8));
+    for (let d = 0; d < depth; d++) name += pick(groups);
+    pieces.push(random() < 0.1 ? name : `${name}=${pick(values)}`);
+  }
+  return repeatPieces((i) => pieces[i % pieces.length] ?? '', bytes);
+}
