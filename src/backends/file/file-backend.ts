@@ -14,8 +14,8 @@ import type { Flavor } from '../../flavor';
 import type { Line } from '../../line';
 import { logger } from '../../log';
 import { BackendCounters, type Backend } from '../backend';
-import { realFileOps, type FileOps } from './ops';
-import { FileWriter, type WriterEvents } from './writer';
+import { realFileOps, type FileOps } from '../../io/file-ops';
+import { FileWriter, type WriterEvents } from '../../io/file-writer';
 
 const log = logger('file');
 const UPKEEP_MS = 1_000;

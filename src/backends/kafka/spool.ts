@@ -28,8 +28,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../../log';
-import { realFileOps, type FileOps } from '../file/ops';
-import { FileWriter } from '../file/writer';
+import { realFileOps, type FileOps } from '../../io/file-ops';
+import { FileWriter } from '../../io/file-writer';
 
 export interface SpoolEntry {
   timeMs: number;

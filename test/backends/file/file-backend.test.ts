@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { FileBackend } from '../../../src/backends/file/file-backend';
-import { realFileOps, type FileOps } from '../../../src/backends/file/ops';
+import { realFileOps, type FileOps } from '../../../src/io/file-ops';
 import type { FileConfig } from '../../../src/config/types';
 import { FlavorTable, type Flavor } from '../../../src/flavor';
 import { makeLine, type Line } from '../../../src/line';

@@ -7,10 +7,10 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { realFileOps, type FileOps } from '../../../src/backends/file/ops';
-import { FileWriter, type WriterEvents } from '../../../src/backends/file/writer';
-import { logger } from '../../../src/log';
-import { tempDir } from '../../support/scratchd';
+import { realFileOps, type FileOps } from '../../src/io/file-ops';
+import { FileWriter, type WriterEvents } from '../../src/io/file-writer';
+import { logger } from '../../src/log';
+import { tempDir } from '../support/scratchd';
 
 const OPTIONS = { mode: 0o640, maxBatchBytes: 1024 * 1024, retryMaxDelayMs: 40, writeIntervalMs: 0 };
 

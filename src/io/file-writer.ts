@@ -21,8 +21,8 @@
  * - `close(deadline)` writes what is held, fsyncs and closes; at the
  *   deadline it gives up and reports the lines it could not write.
  */
-import type { Logger } from '../../log';
-import type { FileOps } from './ops';
+import type { Logger } from '../log';
+import type { FileOps } from './file-ops';
 
 const REOPEN_ERRORS = new Set(['EBADF', 'ESTALE', 'EIO', 'ENXIO', 'ENOENT']);
 

@@ -1,7 +1,7 @@
 /**
  * The file-system calls a FileWriter makes, as one replaceable object: tests
  * pass a wrapper that injects failures which cannot be provoked for real
- * (EAGAIN, EIO) — DESIGN.md convention 10. Everything here runs on libuv's
+ * (EAGAIN, EIO): only the failure is faked, the files stay real. Everything here runs on libuv's
  * thread pool, never on the event loop.
  */
 import * as fs from 'node:fs';
