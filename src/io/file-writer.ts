@@ -1,33 +1,47 @@
 /**
- * FileWriter: one append-only file, written by one actor.
+ * FileWriter: one append-only file, written by one actor. Used by the file
+ * backend (one per flavor and day) and by the Kafka spool (its head segment).
  *
  * Contract:
  * - `append(record)` is synchronous and never blocks: `record` is one line
- *   without its "\n"; it is held in memory until written.
+ *   without its "\n"; it is held in memory (a BoundedQueue charged to the
+ *   caller's Budget) until written. It returns false, holding nothing, when
+ *   the budget is full. The budget stays charged for a line until its last
+ *   byte is in the file, so `budget.bytes` is what memory holds.
  * - Every fd operation (open, write, fsync, reopen, close) runs in one async
  *   loop (`pump`), so at most one write is in flight, writes start at most
- *   every `writeIntervalMs` (sooner when 64 KiB wait), a batch is finished
- *   (partial writes continued) before anything else touches the fd, and a
- *   line is never split or interleaved. (After pinojs/sonic-boom's
+ *   every `writeIntervalMs` (sooner when 64 KiB wait), and a line is never
+ *   interleaved with another. (After pinojs/sonic-boom's
  *   actualWrite/release/reopen, with the fd operations serialized instead of
  *   guarded by flags.)
+ * - A batch is at most `maxBatchBytes` bytes (UTF-8, as written). `written`
+ *   is reported after every write for the lines whose "\n" it wrote, so the
+ *   count never lags the file.
  * - A failed open or write is counted and retried with a doubling backoff,
- *   keeping the bytes; errors that mean "this fd is no good" (EBADF, ESTALE,
- *   EIO, ENXIO) reopen the path (creating its folder) before the retry;
- *   "try again" errors (EAGAIN, ENOSPC, EDQUOT, …) retry on the same fd so
- *   the rest of a partial line lands in the same file.
- * - `reopen()` (SIGHUP) opens the path anew after the current batch: new fd
- *   first, then the old one is closed.
+ *   keeping the bytes. Errors that mean "this fd is no good" (EBADF, ESTALE,
+ *   EIO, ENXIO, ENOENT) reopen the path (creating its folder) before the
+ *   retry. Other errors (ENOSPC, EDQUOT, EAGAIN, …) retry on the same fd,
+ *   unless the file was deleted or moved meanwhile (st_nlink == 0 or another
+ *   inode at the path): then the path is reopened, which also lets the kernel
+ *   free the space a deleted file held.
+ * - No torn line: when a line was half written to one file and the writer
+ *   moves to another (a different inode), the whole line is written again to
+ *   the new one; when the reopened path is the same file, the rest follows
+ *   the half already there.
+ * - `reopen()` (SIGHUP) opens the path anew at the next line boundary, or at
+ *   once while writes are failing: new fd first, then the old one is closed.
  * - `close(deadline)` writes what is held, fsyncs and closes; at the
  *   deadline it gives up and reports the lines it could not write.
  */
 import type { Logger } from '../log';
-import type { FileOps } from './file-ops';
+import { Budget, BoundedQueue } from './bounded-queue';
+import { sameId, type FileId, type FileOps } from './file-ops';
 
 const REOPEN_ERRORS = new Set(['EBADF', 'ESTALE', 'EIO', 'ENXIO', 'ENOENT']);
+const NEWLINE = 10;
 
 export interface WriterEvents {
-  /** `lines` whole lines (`bytes` bytes) reached the file. */
+  /** `lines` whole lines (`bytes` bytes, a line's start may be among them) reached the file. */
   written(lines: number, bytes: number): void;
   /** An open/write/fsync failed; it will be retried. */
   failed(operation: string, err: NodeJS.ErrnoException): void;
@@ -35,6 +49,7 @@ export interface WriterEvents {
 
 export interface WriterOptions {
   readonly mode: number;
+  /** Bytes (UTF-8, newlines included) per write at most; one longer line is written alone. */
   readonly maxBatchBytes: number;
   readonly retryMaxDelayMs: number;
   /** A write starts at most this often (0: as soon as lines are there), unless WRITE_NOW_BYTES are waiting. */
@@ -44,19 +59,27 @@ export interface WriterOptions {
 /** This much waiting is written at once, whatever writeIntervalMs says. */
 const WRITE_NOW_BYTES = 64 * 1024;
 
+/** The bytes being written: taken from the queue, kept until all reached a file. */
+interface Batch {
+  readonly buffer: Buffer;
+  /** Bytes written so far. */
+  offset: number;
+  /** Lines whose "\n" is not written yet. */
+  lines: number;
+}
+
 export class FileWriter {
-  /** Lines appended and not yet written. */
-  pendingLines = 0;
   /** When the last byte reached the file (or the writer was made). */
   lastWriteAt = Date.now();
 
-  /** Records waiting, from index `head` on (taken batches advance `head`, not splice). */
-  private pending: string[] = [];
-  private head = 0;
-  private pendingChars = 0;
+  private readonly pending: BoundedQueue<string>;
+  private batch: Batch | null = null;
   private lastBatchAt = 0;
   private fd: number | null = null;
-  private running = false;
+  /** The file `fd` is, and the file the last bytes went to (a half line may be there). */
+  private fdId: FileId | null = null;
+  private writtenId: FileId | null = null;
+  private pumping: Promise<void> | null = null;
   private dirty = false;
   private wantReopen = false;
   private wantFsync = false;
@@ -72,24 +95,32 @@ export class FileWriter {
     private readonly ops: FileOps,
     private readonly events: WriterEvents,
     private readonly log: Logger,
-  ) {}
+    /** What this writer holds is charged here; shared by the writers of one backend. */
+    private readonly budget: Budget = new Budget(),
+  ) {
+    this.pending = new BoundedQueue<string>(budget);
+  }
+
+  /** Lines appended and not yet (entirely) written. */
+  get pendingLines(): number {
+    return this.pending.length + (this.batch?.lines ?? 0);
+  }
 
   get idle(): boolean {
-    return !this.running && this.pendingLines === 0;
+    return this.pumping === null && this.pendingLines === 0;
   }
 
-  /** Appends one line; `record` has no newline, the writer adds it. */
-  append(record: string): void {
-    this.pending.push(record);
-    this.pendingChars += record.length + 1;
-    this.pendingLines++;
+  /** Appends one line (the writer adds its "\n"); false, nothing held, when the budget is full. */
+  append(record: string): boolean {
+    if (!this.pending.tryPush(record, Buffer.byteLength(record) + 1)) return false;
     this.kick();
+    return true;
   }
 
-  /** SIGHUP: open the path anew once the batch in flight is done. */
+  /** SIGHUP: open the path anew (at the next line boundary, or at once while writes fail). */
   reopen(): void {
-    if (this.fd === null) return;
     this.wantReopen = true;
+    this.wake?.(); // a retry's backoff may be long: the reopen should not wait for it
     this.kick();
   }
 
@@ -113,124 +144,144 @@ export class FileWriter {
   }
 
   private kick(): void {
-    if (this.running || this.closing) return;
-    this.running = true;
+    if (this.pumping !== null || this.closing) return;
     // setImmediate: lines appended during this turn of the event loop join one batch.
-    setImmediate(() => void this.pump());
+    this.pumping = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.pump())
+      .catch((err: unknown) => this.log.error(`${this.path}: writer stopped on an unexpected error: ${String(err)}`))
+      .finally(() => {
+        this.pumping = null;
+      });
   }
 
   private async pump(): Promise<void> {
-    try {
-      for (;;) {
-        if (this.wantReopen) {
-          // Before the next batch: lines that arrive after SIGHUP go to the new file.
-          this.wantReopen = false;
-          await this.swapFd('reopened');
-        } else if (this.pendingLines > 0) {
-          // Pace writes: at low rates every line would otherwise cost a
-          // thread-pool round trip of its own (sonic-boom's minLength idea).
-          const wait = this.closing || this.pendingChars >= WRITE_NOW_BYTES ? 0 : this.lastBatchAt + this.options.writeIntervalMs - Date.now();
-          if (wait > 0) {
-            await this.sleep(wait);
-            continue;
-          }
-          this.lastBatchAt = Date.now();
-          if (!(await this.writeBatch())) return;
-        } else if (this.wantFsync) {
-          this.wantFsync = false;
-          this.dirty = false;
-          const fd = this.fd;
-          if (fd !== null) await this.attempt('fsync', () => this.ops.fsync(fd));
-        } else if (this.wantCheck) {
-          this.wantCheck = false;
-          const fd = this.fd;
-          const same = fd === null || (await this.ops.sameFile(fd, this.path).catch(() => true));
-          if (!same) await this.swapFd('moved or deleted: reopened');
-        } else {
-          return;
+    for (;;) {
+      if (this.wantReopen && this.batch === null) {
+        // Before the next batch: lines that arrive after SIGHUP go to the new file.
+        this.wantReopen = false;
+        if (this.fd !== null) await this.swapFd('reopened');
+      } else if (this.batch !== null || this.pending.length > 0) {
+        // Pace writes: at low rates every line would otherwise cost a
+        // thread-pool round trip of its own (sonic-boom's minLength idea).
+        const wait =
+          this.closing || this.batch !== null || this.pending.bytes >= WRITE_NOW_BYTES ? 0 : this.lastBatchAt + this.options.writeIntervalMs - Date.now();
+        if (wait > 0) {
+          await this.backoff(wait);
+          continue;
         }
+        this.lastBatchAt = Date.now();
+        if (!(await this.writeBatch())) return;
+      } else if (this.wantFsync) {
+        this.wantFsync = false;
+        this.dirty = false;
+        const fd = this.fd;
+        if (fd !== null) await this.attempt('fsync', () => this.ops.fsync(fd));
+      } else if (this.wantCheck) {
+        this.wantCheck = false;
+        const fd = this.fd;
+        if (fd !== null && !(await this.ops.sameFile(fd, this.path).catch(() => true))) await this.swapFd('moved or deleted: reopened');
+      } else {
+        return;
       }
-    } finally {
-      this.running = false;
     }
   }
 
-  /** Writes one batch, retrying failures; false when closing ran out of time. */
+  /** Writes the current batch (or takes one), retrying failures; false when closing ran out of time. */
   private async writeBatch(): Promise<boolean> {
-    const lines = this.takeBatch();
-    const buffer = Buffer.from(lines.text, 'utf8');
-    let offset = 0;
+    const batch = (this.batch ??= this.takeBatch());
     let delay = 50;
-    while (offset < buffer.length) {
-      if (this.fd === null && !(await this.openWithRetry())) {
-        this.giveBack(lines);
-        return false;
+    let failing = false;
+    while (batch.offset < batch.buffer.length) {
+      // SIGHUP inside a batch: at a line boundary, or at once when the fd fails
+      // (the operator may be freeing a deleted file's space).
+      if (this.wantReopen && this.fd !== null && (failing || atLineStart(batch))) {
+        this.wantReopen = false;
+        await this.swapFd('reopened');
       }
+      if (this.fd === null && !(await this.openWithRetry())) return false;
       try {
-        offset += await this.ops.write(this.fd!, buffer, offset, buffer.length - offset);
+        const n = await this.ops.write(this.fd!, batch.buffer, batch.offset, batch.buffer.length - batch.offset);
+        this.wrote(batch, n);
         delay = 50;
+        failing = false;
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
+        failing = true;
         this.events.failed('write', e);
-        if (REOPEN_ERRORS.has(e.code ?? '') && offset === 0) await this.dropFd();
-        if (!(await this.backoff(delay))) {
-          // Out of time: give back what is unwritten so close() counts it.
-          const rest = buffer.subarray(offset);
-          const unwritten = offset === 0 ? lines.count : countNewlines(rest);
-          if (unwritten < lines.count) this.events.written(lines.count - unwritten, offset);
-          this.giveBack({ text: offset === 0 ? lines.text : rest.toString('utf8'), count: unwritten });
-          return false;
-        }
+        if (REOPEN_ERRORS.has(e.code ?? '')) await this.dropFd();
+        else if (!(await this.ops.sameFile(this.fd!, this.path).catch(() => true))) await this.swapFd('moved or deleted: reopened');
+        if (!(await this.backoff(delay))) return false;
         delay = Math.min(delay * 2, this.options.retryMaxDelayMs);
       }
     }
-    this.dirty = true;
-    this.lastWriteAt = Date.now();
-    this.events.written(lines.count, buffer.length);
+    this.batch = null;
     return true;
   }
 
-  private takeBatch(): { text: string; count: number } {
-    if (this.pendingChars <= this.options.maxBatchBytes) {
-      const records = this.head === 0 ? this.pending : this.pending.slice(this.head);
-      const count = this.pendingLines;
-      this.pending = [];
-      this.head = 0;
-      this.pendingChars = 0;
-      this.pendingLines = 0;
-      return { text: records.join('\n') + '\n', count };
-    }
-    // A backlog: take up to maxBatchBytes from the head without moving the rest.
-    let chars = 0;
-    let end = this.head;
-    while (end < this.pending.length && (end === this.head || chars + this.pending[end]!.length + 1 <= this.options.maxBatchBytes)) {
-      chars += this.pending[end]!.length + 1;
-      end++;
-    }
-    const taken = this.pending.slice(this.head, end);
-    this.head = end;
-    if (this.head > 65_536 && this.head * 2 > this.pending.length) {
-      this.pending = this.pending.slice(this.head);
-      this.head = 0;
-    }
-    this.pendingChars -= chars;
-    this.pendingLines -= taken.length;
-    return { text: taken.join('\n') + '\n', count: taken.length };
+  /** Accounts `n` bytes of `batch` as written. */
+  private wrote(batch: Batch, n: number): void {
+    if (n <= 0) return;
+    const end = batch.offset + n;
+    let lines = 0;
+    for (let at = batch.buffer.indexOf(NEWLINE, batch.offset); at !== -1 && at < end; at = batch.buffer.indexOf(NEWLINE, at + 1)) lines++;
+    batch.offset = end;
+    batch.lines -= lines;
+    this.writtenId = this.fdId;
+    this.dirty = true;
+    this.lastWriteAt = Date.now();
+    this.budget.release(lines, n);
+    this.events.written(lines, n);
   }
 
-  /** Puts newline-terminated text back at the head of the queue (as one record). */
-  private giveBack(batch: { text: string; count: number }): void {
-    this.pending = [batch.text.endsWith('\n') ? batch.text.slice(0, -1) : batch.text, ...this.pending.slice(this.head)];
-    this.head = 0;
-    this.pendingChars += batch.text.length;
-    this.pendingLines += batch.count;
+  /** Up to maxBatchBytes of the oldest lines (at least one), encoded once into one buffer. */
+  private takeBatch(): Batch {
+    const records: string[] = [];
+    let bytes = 0;
+    while (this.pending.length > 0 && (records.length === 0 || bytes + this.pending.peekBytes() <= this.options.maxBatchBytes)) {
+      bytes += this.pending.peekBytes();
+      records.push(this.pending.shift()!);
+    }
+    // Still held until written: the queue released it, the batch holds it now.
+    this.budget.charge(records.length, bytes);
+    const buffer = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (const record of records) {
+      at += buffer.write(record, at, 'utf8');
+      buffer[at++] = NEWLINE;
+    }
+    return { buffer, offset: 0, lines: records.length };
+  }
+
+  /**
+   * After a new fd: if the current batch stopped inside a line and the new fd
+   * is another file, start that line again from its beginning (its first part
+   * stays behind in the old file, which is gone or moved away).
+   */
+  private realign(): void {
+    const batch = this.batch;
+    if (batch === null || atLineStart(batch) || sameId(this.fdId, this.writtenId)) return;
+    const start = batch.buffer.lastIndexOf(NEWLINE, batch.offset - 1) + 1;
+    this.budget.charge(0, batch.offset - start);
+    batch.offset = start;
+  }
+
+  private async open(): Promise<number> {
+    const fd = await this.ops.openAppend(this.path, this.options.mode);
+    try {
+      this.fdId = await this.ops.identify(fd);
+    } catch {
+      this.fdId = null; // unknown: a half line is then written again in full
+    }
+    return fd;
   }
 
   private async openWithRetry(): Promise<boolean> {
     let delay = 50;
     for (;;) {
       try {
-        this.fd = await this.ops.openAppend(this.path, this.options.mode);
+        this.fd = await this.open();
+        this.wantReopen = false; // a fresh open is what SIGHUP asked for
+        this.realign();
         return true;
       } catch (err) {
         this.events.failed('open', err as NodeJS.ErrnoException);
@@ -240,22 +291,25 @@ export class FileWriter {
     }
   }
 
-  /** Opens the path again, then closes the old fd (SIGHUP, or the file was moved). */
+  /** Opens the path again, then closes the old fd (SIGHUP, or the file was moved or deleted). */
   private async swapFd(reason: string): Promise<void> {
+    const oldId = this.fdId;
     let fd: number;
     try {
-      fd = await this.ops.openAppend(this.path, this.options.mode);
+      fd = await this.open();
     } catch (err) {
+      this.fdId = oldId;
       this.events.failed('open', err as NodeJS.ErrnoException);
       return; // keep writing to the old fd; the next SIGHUP or check tries again
     }
     const old = this.fd;
     this.fd = fd;
-    this.dirty = false;
+    this.realign();
     if (old !== null) {
-      await this.ops.fsync(old).catch(() => undefined);
+      if (this.dirty) await this.ops.fsync(old).catch(() => undefined);
       await this.ops.close(old).catch(() => undefined);
     }
+    this.dirty = false;
     this.log.info(`${reason} ${this.path}`);
   }
 
@@ -273,12 +327,7 @@ export class FileWriter {
     }
   }
 
-  /** Waits for pacing; close() cuts it short. */
-  private async sleep(ms: number): Promise<void> {
-    await this.backoff(ms);
-  }
-
-  /** Sleeps before a retry; false if closing and the deadline has passed. */
+  /** Sleeps (pacing or a retry's backoff); false if closing and the deadline has passed. reopen() and close() cut it short. */
   private backoff(ms: number): Promise<boolean> {
     const left = this.deadline - Date.now();
     if (left <= 0) return Promise.resolve(false);
@@ -287,7 +336,6 @@ export class FileWriter {
         this.wake = null;
         resolve(true);
       }, Math.min(ms, left));
-      // close() cuts a long backoff short so the last attempt happens before the deadline.
       this.wake = () => {
         clearTimeout(timer);
         this.wake = null;
@@ -297,28 +345,25 @@ export class FileWriter {
   }
 
   private async finish(): Promise<number> {
-    // Wait for the running pump (it sees `closing` and stops kicking new rounds).
-    while (this.running) await new Promise((r) => setTimeout(r, 5));
-    this.running = true;
+    // The running pump sees `closing`, stops pacing, and returns when done or out of time.
+    await this.pumping;
     while (this.pendingLines > 0 && Date.now() < this.deadline) {
       if (!(await this.writeBatch())) break;
     }
     if (this.fd !== null) {
-      if (this.dirty) await this.attempt('fsync', () => this.ops.fsync(this.fd!));
-      await this.attempt('close', () => this.ops.close(this.fd!));
+      const fd = this.fd;
+      if (this.dirty) await this.attempt('fsync', () => this.ops.fsync(fd));
+      await this.attempt('close', () => this.ops.close(fd));
       this.fd = null;
     }
     const lost = this.pendingLines;
-    this.pending = [];
-    this.head = 0;
-    this.pendingLines = 0;
-    this.pendingChars = 0;
+    if (this.batch !== null) this.budget.release(this.batch.lines, this.batch.buffer.length - this.batch.offset);
+    this.batch = null;
+    this.pending.drain();
     return lost;
   }
 }
 
-function countNewlines(buffer: Buffer): number {
-  let n = 0;
-  for (let at = buffer.indexOf(10); at !== -1; at = buffer.indexOf(10, at + 1)) n++;
-  return n;
+function atLineStart(batch: Batch): boolean {
+  return batch.offset === 0 || batch.buffer[batch.offset - 1] === NEWLINE;
 }

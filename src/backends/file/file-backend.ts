@@ -14,6 +14,7 @@ import type { Flavor } from '../../flavor';
 import type { Line } from '../../line';
 import { logger } from '../../log';
 import { BackendCounters, type Backend } from '../backend';
+import { Budget } from '../../io/bounded-queue';
 import { realFileOps, type FileOps } from '../../io/file-ops';
 import { FileWriter, type WriterEvents } from '../../io/file-writer';
 
@@ -31,6 +32,8 @@ export class FileBackend implements Backend {
   private readonly currentDate: string[];
   private readonly events: WriterEvents;
   private readonly upkeep: NodeJS.Timeout;
+  /** What all writers hold in memory, bounded by `file.queue`. */
+  private readonly held: Budget;
   private lastFsyncAt = Date.now();
   private closing = false;
 
@@ -39,6 +42,7 @@ export class FileBackend implements Backend {
     flavors: readonly Flavor[],
     private readonly ops: FileOps = realFileOps,
   ) {
+    this.held = new Budget(config.queue);
     this.currentWriter = flavors.map(() => undefined);
     this.currentDate = flavors.map(() => '');
     this.events = {
@@ -56,7 +60,7 @@ export class FileBackend implements Backend {
   }
 
   push(line: Line): void {
-    if (this.counters.queued >= this.config.queue || this.closing) {
+    if (this.closing) {
       this.counters.dropped.queue_full++;
       return;
     }
@@ -65,7 +69,10 @@ export class FileBackend implements Backend {
     if (writer === undefined || this.currentDate[index] !== line.date) {
       writer = this.writerFor(line.flavor, line.date);
     }
-    writer.append(line.record);
+    if (!writer.append(line.record)) {
+      this.counters.dropped.queue_full++;
+      return;
+    }
     this.counters.queued++;
   }
 
@@ -100,7 +107,7 @@ export class FileBackend implements Backend {
     let writer = this.writers.get(path);
     if (writer === undefined) {
       const { fileMode: mode, maxBatchBytes, retryMaxDelayMs, writeIntervalMs } = this.config;
-      writer = new FileWriter(path, { mode, maxBatchBytes, retryMaxDelayMs, writeIntervalMs }, this.ops, this.events, log);
+      writer = new FileWriter(path, { mode, maxBatchBytes, retryMaxDelayMs, writeIntervalMs }, this.ops, this.events, log, this.held);
       this.writers.set(path, writer);
     }
     // Only move "current" forward: a late line of yesterday must not make
