@@ -110,6 +110,11 @@ export class FileWriter {
     return this.pumping === null && this.pendingLines === 0;
   }
 
+  /** Resolves when the writer has nothing left to do right now (written all, or closing gave up). */
+  async settled(): Promise<void> {
+    while (this.pumping !== null) await this.pumping;
+  }
+
   /** Appends one line (the writer adds its "\n"); false, nothing held, when the budget is full. */
   append(record: string): boolean {
     if (!this.pending.tryPush(record, Buffer.byteLength(record) + 1)) return false;

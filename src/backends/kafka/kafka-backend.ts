@@ -38,6 +38,7 @@ import { producerSettings } from './settings';
 import { InFlight as InFlightTracker } from './in-flight';
 import { partitionFor, StickyPartition } from './partitioner';
 import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
+import { Signal } from '../../io/signal';
 
 const log = logger('kafka');
 const PROBE_MS = 1_000;
@@ -102,7 +103,10 @@ export class KafkaBackend implements Backend {
   private flushScheduled = false;
   private readonly inFlight = new InFlightTracker<InFlight>(
     (message, report) => report.timestamp === message.timeMs && report.size === Buffer.byteLength(message.record),
+    (message) => Buffer.byteLength(message.record),
   );
+  /** Notified when a delivery report or the end of a drain may have met what close()/drain() wait for. */
+  private readonly progress = new Signal();
   private lastAckAt = Date.now();
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
@@ -207,6 +211,7 @@ export class KafkaBackend implements Backend {
   async close(deadline: number): Promise<void> {
     this.closing = true;
     this.closeDeadline = deadline;
+    this.progress.notify(); // waiters re-arm their timers with the deadline
     clearInterval(this.upkeep);
     if (this.state === 'up') this.flushMemory();
     await this.until(() => this.inFlight.size === 0 && !this.draining, () => deadline);
@@ -306,6 +311,7 @@ export class KafkaBackend implements Backend {
       if (this.state !== 'up') this.goUp('delivered');
     }
     if (message.batch !== null) message.batch.remaining--;
+    this.progress.notify();
   }
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
@@ -403,7 +409,7 @@ export class KafkaBackend implements Backend {
           if (i % DRAIN_SLICE === DRAIN_SLICE - 1) await new Promise((r) => setImmediate(r));
         }
         await this.until(() => drain.remaining === 0, () => this.closeDeadline);
-        await this.until(() => this.spool.headIdle, () => this.closeDeadline);
+        await this.spool.headSettled();
         // Not committed when closing with entries unconfirmed: they stay in their
         // segment and are read again at the next start.
         if (drain.remaining > 0) break;
@@ -417,6 +423,7 @@ export class KafkaBackend implements Backend {
       log.error(`spool drain: ${(err as Error).message}`);
     } finally {
       this.draining = false;
+      this.progress.notify();
     }
   }
 
@@ -433,6 +440,6 @@ export class KafkaBackend implements Backend {
   }
 
   private async until(condition: () => boolean, deadline: () => number): Promise<void> {
-    while (!condition() && Date.now() < deadline()) await new Promise((r) => setTimeout(r, 5));
+    await this.progress.until(condition, deadline);
   }
 }
