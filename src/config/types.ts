@@ -28,6 +28,7 @@ export interface FileConfig {
   /** Absolute path template with {flavor} and optionally {date}. */
   readonly path: string;
   readonly queue: number;
+  readonly queueMaxBytes: number;
   readonly maxBatchBytes: number;
   readonly writeIntervalMs: number;
   readonly fsyncIntervalMs: number;
@@ -42,6 +43,7 @@ export interface KafkaConfig {
   readonly topic: string;
   readonly key: string | null;
   readonly queue: number;
+  readonly queueMaxBytes: number;
   readonly downAfterMs: number;
   readonly spool: {
     /** Absolute folder. */

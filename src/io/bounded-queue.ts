@@ -128,8 +128,12 @@ export class BoundedQueue<T> {
     return this.count === 0 ? 0 : this.sizes[this.head]!;
   }
 
-  /** Takes the oldest item out (undefined when empty). */
-  shift(): T | undefined {
+  /**
+   * Takes the oldest item out (undefined when empty). `release: false` leaves
+   * its bytes charged to the budget: the caller still holds the item and
+   * releases them itself (a writer, once the bytes are on disk).
+   */
+  shift(release = true): T | undefined {
     if (this.count === 0) return undefined;
     const item = this.items[this.head];
     const bytes = this.sizes[this.head]!;
@@ -138,7 +142,7 @@ export class BoundedQueue<T> {
     this.count--;
     this.bytes -= bytes;
     if (this.count === 0) this.reset();
-    this.budget.release(1, bytes);
+    if (release) this.budget.release(1, bytes);
     return item;
   }
 

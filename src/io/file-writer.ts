@@ -244,10 +244,9 @@ export class FileWriter {
     let bytes = 0;
     while (this.pending.length > 0 && (records.length === 0 || bytes + this.pending.peekBytes() <= this.options.maxBatchBytes)) {
       bytes += this.pending.peekBytes();
-      records.push(this.pending.shift()!);
+      // Still charged to the budget: the batch holds it until written (wrote()).
+      records.push(this.pending.shift(false)!);
     }
-    // Still held until written: the queue released it, the batch holds it now.
-    this.budget.charge(records.length, bytes);
     const buffer = Buffer.allocUnsafe(bytes);
     let at = 0;
     for (const record of records) {

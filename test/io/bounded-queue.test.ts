@@ -65,6 +65,12 @@ describe('BoundedQueue', () => {
     a.shift();
     assert.equal(budget.bytes, 30);
     assert.equal(b.tryPush('c', 70), true);
+    assert.equal(b.shift(false), 'b', 'taken out, still charged: the caller holds it');
+    assert.equal(b.bytes, 70);
+    assert.equal(budget.bytes, 100);
+    assert.equal(b.tryPush('d', 1), false);
+    budget.release(1, 30);
+    assert.equal(b.tryPush('d', 1), true);
   });
 
   test('whenAtMost resolves once the bytes held fall to the level, not before', async () => {

@@ -5,8 +5,8 @@
  *
  * push() finds the writer for the line's flavor and date (a two-field check on
  * the hot path; a Map lookup only at a new day) and hands the record over.
- * Lines beyond `file.queue` held in memory are dropped and counted
- * (queue_full). A 1 s upkeep timer fsyncs (file.fsyncIntervalMs), notices
+ * Lines beyond `file.queue` lines or `file.queueMaxBytes` bytes held in
+ * memory are dropped and counted (queue_full). A 1 s upkeep timer fsyncs (file.fsyncIntervalMs), notices
  * files moved or deleted underneath, and closes yesterday's files once idle.
  */
 import type { FileConfig } from '../../config/types';
@@ -32,8 +32,8 @@ export class FileBackend implements Backend {
   private readonly currentDate: string[];
   private readonly events: WriterEvents;
   private readonly upkeep: NodeJS.Timeout;
-  /** What all writers hold in memory, bounded by `file.queue`. */
-  private readonly held: Budget;
+  /** What all writers hold in memory (lines and bytes), bounded by `file.queue` and `file.queueMaxBytes`. */
+  readonly held: Budget;
   private lastFsyncAt = Date.now();
   private closing = false;
 
@@ -42,7 +42,7 @@ export class FileBackend implements Backend {
     flavors: readonly Flavor[],
     private readonly ops: FileOps = realFileOps,
   ) {
-    this.held = new Budget(config.queue);
+    this.held = new Budget(config.queue, config.queueMaxBytes);
     this.currentWriter = flavors.map(() => undefined);
     this.currentDate = flavors.map(() => '');
     this.events = {
@@ -94,7 +94,7 @@ export class FileBackend implements Backend {
   }
 
   details(): Record<string, number> {
-    return { open_files: this.writers.size, bytes: this.bytesWritten };
+    return { open_files: this.writers.size, bytes: this.bytesWritten, queued_bytes: this.held.bytes };
   }
 
   /** The path for a flavor and date: config values only. */

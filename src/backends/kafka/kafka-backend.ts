@@ -38,6 +38,7 @@ import { producerSettings } from './settings';
 import { InFlight as InFlightTracker } from './in-flight';
 import { partitionFor, StickyPartition } from './partitioner';
 import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
+import type { Budget } from '../../io/bounded-queue';
 import { Signal } from '../../io/signal';
 
 const log = logger('kafka');
@@ -192,7 +193,7 @@ export class KafkaBackend implements Backend {
       seq: `${this.boot}-${this.nextSeq++}`,
       batch: null,
     };
-    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue) {
+    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.inFlight.held.bytes >= this.config.queueMaxBytes) {
       this.toSpool(message);
       return;
     }
@@ -236,10 +237,16 @@ export class KafkaBackend implements Backend {
     if (this.producer.isConnected()) await new Promise<void>((resolve) => this.producer.disconnect(2_000, () => resolve()));
   }
 
+  /** Lines and bytes held in memory in flight to Kafka (bounded by kafka.queue and kafka.queueMaxBytes). */
+  get held(): Budget {
+    return this.inFlight.held;
+  }
+
   details(): Record<string, number> {
     return {
       up: this.state === 'up' ? 1 : 0,
       in_flight: this.inFlight.size,
+      in_flight_bytes: this.inFlight.held.bytes,
       delivery_report_mismatches: this.inFlight.mismatches,
       spooled: this.spooled,
       spool_bytes: this.spool.bytes,
