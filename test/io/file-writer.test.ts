@@ -4,6 +4,7 @@
  * FileOps; everything else (missing folders, moved files) is done for real.
  */
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
@@ -420,4 +421,44 @@ describe('FileWriter', () => {
     assert.equal(fs.readFileSync(file, 'utf8'), lines.slice(complete.length).join('\n') + '\n');
     for (const line of fs.readFileSync(file, 'utf8').trimEnd().split('\n')) JSON.parse(line);
   });
+});
+
+/**
+ * A real full disk: a 2 MiB tmpfs mounted by the test (root only, as in CI).
+ * The operator deletes the day's file to make room, with or without SIGHUP:
+ * the writer must let go of the deleted inode (so the kernel frees its space)
+ * and go on in a new file, with no line torn.
+ */
+describe('FileWriter on a real full filesystem', { skip: process.getuid?.() === 0 ? false : 'mounting a tmpfs needs root' }, () => {
+  for (const sighup of [true, false]) {
+    test(`ENOSPC, the file deleted${sighup ? ' and SIGHUP' : ' (noticed by st_nlink == 0)'}: space is freed, writing resumes, no line torn`, async () => {
+      const dir = tempDir();
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
+      try {
+        const file = path.join(dir, 'day.log');
+        const events = recorder();
+        const writer = new FileWriter(file, { ...OPTIONS, retryMaxDelayMs: 100 }, realFileOps, events, log);
+        // 300 lines of ~10 KB: 3 MB, more than the filesystem holds.
+        const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(10_000) }));
+        for (const line of lines) writer.append(line);
+        await until(() => events.failures.filter((f) => f === 'write:ENOSPC').length >= 2);
+        const freeBefore = fs.statfsSync(dir).bavail;
+        const before = events.lines;
+        assert.ok(before > 100 && before < 300, `${before} lines fit`);
+        fs.rmSync(file);
+        if (sighup) writer.reopen();
+        await until(() => events.lines === 300, 10_000);
+        assert.equal(await writer.close(Date.now() + 5000), 0);
+        assert.ok(fs.statfsSync(dir).bavail > freeBefore, 'the deleted file no longer holds its space');
+        const text = fs.readFileSync(file, 'utf8');
+        const written = text.trimEnd().split('\n');
+        for (const line of written) JSON.parse(line);
+        // The new file holds the rest, from the line that was cut by ENOSPC on.
+        assert.deepEqual(written, lines.slice(300 - written.length));
+        assert.ok(300 - written.length <= before);
+      } finally {
+        execFileSync('umount', ['-l', dir]);
+      }
+    });
+  }
 });
