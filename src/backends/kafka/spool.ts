@@ -29,6 +29,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../../log';
+import { Budget } from '../../io/bounded-queue';
 import { realFileOps, type FileOps } from '../../io/file-ops';
 import { FileWriter } from '../../io/file-writer';
 
@@ -58,6 +59,8 @@ export interface SpoolEvents {
 const SEGMENT = /^segment-(\d{12})\.spool$/;
 const SEQ = /^[0-9a-z]{1,16}-\d{1,16}$/;
 const READ_CHUNK = 1024 * 1024;
+/** Bytes waiting in memory for the spool's disk, at most (while its writes fail). */
+export const SPOOL_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
 
 export class Spool {
   /** Bytes on disk (and on their way there) not yet drained. */
@@ -81,6 +84,8 @@ export class Spool {
     private readonly events: SpoolEvents,
     private readonly log: Logger,
     private readonly ops: FileOps = realFileOps,
+    /** What the head segment's writer holds in memory: bounded, so a failing spool disk cannot exhaust the heap. */
+    private readonly memory: Budget = new Budget(Infinity, SPOOL_MEMORY_MAX_BYTES),
   ) {
     this.lockPath = path.join(dir, 'lock');
   }
@@ -154,14 +159,14 @@ export class Spool {
     await this.head?.writer.settled();
   }
 
-  /** Appends one entry; false (nothing written) when the spool is full. */
+  /** Appends one entry; false (nothing written) when the spool is full (maxBytes on disk, or its memory while the disk fails). */
   append(entry: SpoolEntry): boolean {
     const text = formatEntry(entry);
     const size = Buffer.byteLength(text) + 1;
     if (this.bytes + size > this.maxBytes) return false;
-    this.bytes += size;
     if (this.head === null) this.head = this.newHead();
-    this.head.writer.append(text);
+    if (!this.head.writer.append(text)) return false;
+    this.bytes += size;
     this.head.lines++;
     return true;
   }
@@ -225,6 +230,7 @@ export class Spool {
       this.ops,
       { written: (lines, bytes) => this.events.persisted(lines, bytes), failed: (op, err) => this.events.failed(`spool ${op}`, err) },
       this.log,
+      this.memory,
     );
     return { seq, writer, lines: 0 };
   }
