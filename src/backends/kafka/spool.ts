@@ -146,6 +146,7 @@ export class Spool {
       if (Date.now() >= deadline) {
         throw new Error(`spool ${this.dir} is in use by pid ${owner} (${this.lockPath}); give each scratchd its own kafka.spool.path`);
       }
+      // No event says another process let go (it may be on its way out): poll, at start-up only.
       await new Promise((r) => setTimeout(r, 100));
     }
   }
