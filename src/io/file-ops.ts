@@ -20,6 +20,8 @@ export interface FileOps {
   sameFile(fd: number, path: string): Promise<boolean>;
   /** Device and inode of the open fd: which file a write went to. */
   identify(fd: number): Promise<FileId>;
+  /** Cuts the last `bytes` bytes off the file open as `fd` (the start of a line that will be written elsewhere). */
+  truncateTail(fd: number, bytes: number): Promise<void>;
 }
 
 export interface FileId {
@@ -60,6 +62,13 @@ export const realFileOps: FileOps = {
         });
       });
     }),
+  truncateTail: (fd, bytes) =>
+    new Promise((resolve, reject) =>
+      fs.fstat(fd, (err, stat) => {
+        if (err) return reject(err);
+        fs.ftruncate(fd, Math.max(0, stat.size - bytes), (truncErr) => (truncErr ? reject(truncErr) : resolve()));
+      }),
+    ),
   identify: (fd) =>
     new Promise((resolve, reject) => fs.fstat(fd, (err, stat) => (err ? reject(err) : resolve({ dev: stat.dev, ino: stat.ino })))),
 };

@@ -258,15 +258,17 @@ export class FileWriter {
 
   /**
    * After a new fd: if the current batch stopped inside a line and the new fd
-   * is another file, start that line again from its beginning (its first part
-   * stays behind in the old file, which is gone or moved away).
+   * is another file, start that line again from its beginning. Returns how
+   * many bytes of it went to the old file (0: nothing to undo there).
    */
-  private realign(): void {
+  private realign(): number {
     const batch = this.batch;
-    if (batch === null || atLineStart(batch) || sameId(this.fdId, this.writtenId)) return;
+    if (batch === null || atLineStart(batch) || sameId(this.fdId, this.writtenId)) return 0;
     const start = batch.buffer.lastIndexOf(NEWLINE, batch.offset - 1) + 1;
-    this.budget.charge(0, batch.offset - start);
+    const cut = batch.offset - start;
+    this.budget.charge(0, cut);
     batch.offset = start;
+    return cut;
   }
 
   private async open(): Promise<number> {
@@ -308,8 +310,11 @@ export class FileWriter {
     }
     const old = this.fd;
     this.fd = fd;
-    this.realign();
+    const cut = this.realign();
     if (old !== null) {
+      // The old file (moved away, or deleted) keeps only whole lines: the cut
+      // line's start is removed there, as it is written whole to the new file.
+      if (cut > 0) await this.ops.truncateTail(old, cut).catch(() => undefined);
       if (this.dirty) await this.ops.fsync(old).catch(() => undefined);
       await this.ops.close(old).catch(() => undefined);
     }

@@ -358,6 +358,7 @@ describe('FileWriter', () => {
     const file = path.join(tempDir(), 'hup.log');
     let firstFd = -1;
     const { ops, calls } = instrumented({
+      // The first fd fails (the same file reopened works): one reopen, so its number is not reused meanwhile.
       write: (call, length, fd) => {
         if (call === 1) {
           firstFd = fd;
@@ -379,6 +380,34 @@ describe('FileWriter', () => {
     assert.equal(await writer.close(Date.now() + 5000), 0);
     // Same file (same inode) after the reopen: the half line is continued, not repeated.
     assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+  });
+
+  test('ENOSPC mid-line, the file rotated and SIGHUP: both files hold only whole lines', async () => {
+    const file = path.join(tempDir(), 'rotated.log');
+    let firstIno = -1;
+    const { ops } = instrumented({
+      // By inode, not fd number: a closed fd's number is reused by the next open.
+      write: (call, length, fd) => {
+        if (call === 1) {
+          firstIno = fs.fstatSync(fd).ino;
+          return Math.floor(length / 2);
+        }
+        return fs.fstatSync(fd).ino === firstIno ? errno('ENOSPC') : undefined;
+      },
+    });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    const lines = records(30);
+    for (const line of lines) writer.append(line);
+    await until(() => events.failures.length >= 2);
+    fs.renameSync(file, `${file}.1`); // logrotate
+    writer.reopen();
+    await until(() => events.lines === 30);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    const old = fs.readFileSync(`${file}.1`, 'utf8');
+    const now = fs.readFileSync(file, 'utf8');
+    assert.ok(old.endsWith('\n'), 'no torn line left at the end of the rotated file');
+    assert.equal(old + now, lines.join('\n') + '\n');
   });
 
   test('EIO after a partial write: the path is reopened and the line continued in the same file', async () => {
