@@ -5,8 +5,9 @@
  *
  * push() finds the writer for the line's flavor and date (a two-field check on
  * the hot path; a Map lookup only at a new day) and hands the record over.
- * Lines beyond `file.queue` held in memory are dropped and counted
- * (queue_full); lines pushed once close() began, as shutdown. A 1 s upkeep timer fsyncs (file.fsyncIntervalMs), notices
+ * Lines beyond `file.queue` lines or `file.queueMaxBytes` bytes held in
+ * memory are dropped and counted (queue_full); lines pushed once close()
+ * began, as shutdown. A 1 s upkeep timer fsyncs (file.fsyncIntervalMs), notices
  * files moved or deleted underneath, and closes yesterday's files once idle.
  */
 import { ScratchError } from '../../errors';
@@ -14,9 +15,10 @@ import type { Flavor } from '../../flavor';
 import type { Line } from '../../line';
 import { logger } from '../../log';
 import { BackendCounters, type Backend } from '../backend';
-import { realFileOps, type FileOps } from './ops';
+import { Budget } from '../../io/bounded-queue';
+import { realFileOps, type FileOps } from '../../io/file-ops';
+import { FileWriter, type WriterEvents } from '../../io/file-writer';
 import type { FileConfig } from './types';
-import { FileWriter, type WriterEvents } from './writer';
 
 const log = logger('file');
 const UPKEEP_MS = 1_000;
@@ -32,6 +34,8 @@ export class FileBackend implements Backend {
   private readonly currentDate: string[];
   private readonly events: WriterEvents;
   private readonly upkeep: NodeJS.Timeout;
+  /** What all writers hold in memory (lines and bytes), bounded by `file.queue` and `file.queueMaxBytes`. */
+  readonly held: Budget;
   private lastFsyncAt = Date.now();
   private closing = false;
 
@@ -40,6 +44,7 @@ export class FileBackend implements Backend {
     flavors: readonly Flavor[],
     private readonly ops: FileOps = realFileOps,
   ) {
+    this.held = new Budget(config.queue, config.queueMaxBytes);
     this.currentWriter = flavors.map(() => undefined);
     this.currentDate = flavors.map(() => '');
     this.events = {
@@ -62,9 +67,8 @@ export class FileBackend implements Backend {
   }
 
   push(line: Line): void {
-    if (this.counters.queued >= this.config.queue || this.closing) {
-      if (this.closing) this.counters.dropped.shutdown++;
-      else this.counters.dropped.queue_full++;
+    if (this.closing) {
+      this.counters.dropped.shutdown++;
       return;
     }
     const index = line.flavor.index;
@@ -72,7 +76,10 @@ export class FileBackend implements Backend {
     if (writer === undefined || this.currentDate[index] !== line.date) {
       writer = this.writerFor(line.flavor, line.date);
     }
-    writer.append(line.record);
+    if (!writer.append(line.record)) {
+      this.counters.dropped.queue_full++;
+      return;
+    }
     this.counters.queued++;
   }
 
@@ -94,7 +101,7 @@ export class FileBackend implements Backend {
   }
 
   details(): Record<string, number> {
-    return { open_files: this.writers.size, bytes: this.bytesWritten };
+    return { open_files: this.writers.size, bytes: this.bytesWritten, queued_bytes: this.held.bytes };
   }
 
   /** The path for a flavor and date: config values only. */
@@ -107,7 +114,7 @@ export class FileBackend implements Backend {
     let writer = this.writers.get(path);
     if (writer === undefined) {
       const { fileMode: mode, maxBatchBytes, retryMaxDelayMs, writeIntervalMs } = this.config;
-      writer = new FileWriter(path, { mode, maxBatchBytes, retryMaxDelayMs, writeIntervalMs }, this.ops, this.events, log);
+      writer = new FileWriter(path, { mode, maxBatchBytes, retryMaxDelayMs, writeIntervalMs }, this.ops, this.events, log, this.held);
       this.writers.set(path, writer);
     }
     // Only move "current" forward: a late line of yesterday must not make

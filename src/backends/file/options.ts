@@ -10,6 +10,7 @@ export const fileSchema = {
   properties: {
     path: { type: 'string', minLength: 1, description: 'Path template with {flavor} and optionally {date} (YYYY-MM-DD in the flavor timezone).' },
     queue: positiveInt(100_000_000, 100_000, 'Lines held in memory, waiting for the disk; beyond it new lines are dropped and counted.'),
+    queueMaxBytes: positiveInt(Number.MAX_SAFE_INTEGER, 64 * 1024 ** 2, 'Bytes held in memory, waiting for the disk (all files together); beyond it new lines are dropped and counted.'),
     maxBatchBytes: positiveInt(64 * 1024 * 1024, 1024 * 1024, 'Largest single write.'),
     writeIntervalMs: nonNegativeInt(1_000, 10, 'A file is written at most this often (0: at once), sooner when 64 KiB wait: lines then share a write.'),
     fsyncIntervalMs: nonNegativeInt(DAY_MS, 1_000, 'fsync open files this often (0: only when closing).'),

@@ -4,6 +4,7 @@
 export interface FileSection {
   path: string;
   queue: number;
+  queueMaxBytes: number;
   maxBatchBytes: number;
   writeIntervalMs: number;
   fsyncIntervalMs: number;
@@ -17,6 +18,7 @@ export interface FileConfig {
   /** Absolute path template with {flavor} and optionally {date}. */
   readonly path: string;
   readonly queue: number;
+  readonly queueMaxBytes: number;
   readonly maxBatchBytes: number;
   readonly writeIntervalMs: number;
   readonly fsyncIntervalMs: number;

@@ -15,10 +15,7 @@
  * (the `unrouted` set), as before.
  */
 
-interface Fifo<T> {
-  items: T[];
-  head: number;
-}
+import { Budget, BoundedQueue } from '../../io/bounded-queue';
 
 export interface Reported {
   topic: string;
@@ -31,14 +28,19 @@ export interface Reported {
 export class InFlight<T> {
   /** Reports whose message did not match the FIFO's oldest (should stay 0). */
   mismatches = 0;
-  private readonly fifos = new Map<string, Fifo<T>>();
-  private readonly unrouted = new Set<T>();
-  private count = 0;
+  /** Lines and bytes in flight (routed and unrouted), for bounds and /stats. */
+  readonly held = new Budget();
+  private readonly fifos = new Map<string, BoundedQueue<T>>();
+  private readonly unrouted = new Map<T, number>();
 
-  constructor(private readonly matches: (message: T, report: Reported) => boolean) {}
+  constructor(
+    private readonly matches: (message: T, report: Reported) => boolean,
+    /** The bytes a message holds in memory (its record, UTF-8). */
+    private readonly sizeOf: (message: T) => number = () => 0,
+  ) {}
 
   get size(): number {
-    return this.count + this.unrouted.size;
+    return this.held.items;
   }
 
   /** A message produced to an explicit partition. */
@@ -46,48 +48,42 @@ export class InFlight<T> {
     const key = `${topic}\u0000${partition}`;
     let fifo = this.fifos.get(key);
     if (fifo === undefined) {
-      fifo = { items: [], head: 0 };
+      fifo = new BoundedQueue<T>(this.held);
       this.fifos.set(key, fifo);
     }
-    fifo.items.push(message);
-    this.count++;
+    fifo.push(message, this.sizeOf(message));
   }
 
   /** A message produced with itself as opaque (partition left to librdkafka). */
   addUnrouted(message: T): void {
-    this.unrouted.add(message);
+    const bytes = this.sizeOf(message);
+    this.unrouted.set(message, bytes);
+    this.held.charge(1, bytes);
   }
 
   /** The message a delivery report is about, removed; undefined if unknown (already taken at close). */
   take(report: Reported): T | undefined {
     if (report.opaque !== undefined && report.opaque !== null) {
       const message = report.opaque as T;
-      return this.unrouted.delete(message) ? message : undefined;
+      const bytes = this.unrouted.get(message);
+      if (bytes === undefined) return undefined;
+      this.unrouted.delete(message);
+      this.held.release(1, bytes);
+      return message;
     }
-    const fifo = this.fifos.get(`${report.topic}\u0000${report.partition}`);
-    if (fifo === undefined || fifo.head >= fifo.items.length) return undefined;
-    const message = fifo.items[fifo.head]!;
-    fifo.items[fifo.head] = undefined as T;
-    fifo.head++;
-    this.count--;
-    if (fifo.head === fifo.items.length) {
-      fifo.items = [];
-      fifo.head = 0;
-    } else if (fifo.head > 1024 && fifo.head * 2 > fifo.items.length) {
-      fifo.items = fifo.items.slice(fifo.head);
-      fifo.head = 0;
-    }
+    const message = this.fifos.get(`${report.topic}\u0000${report.partition}`)?.shift();
+    if (message === undefined) return undefined;
     if (!this.matches(message, report)) this.mismatches++;
     return message;
   }
 
   /** Everything still in flight, oldest first per partition; the tracker is empty afterwards. */
   takeAll(): T[] {
-    const all: T[] = [...this.unrouted];
+    const all: T[] = [...this.unrouted.keys()];
+    for (const bytes of this.unrouted.values()) this.held.release(1, bytes);
     this.unrouted.clear();
-    for (const fifo of this.fifos.values()) all.push(...fifo.items.slice(fifo.head));
+    for (const fifo of this.fifos.values()) all.push(...fifo.drain());
     this.fifos.clear();
-    this.count = 0;
     return all;
   }
 }

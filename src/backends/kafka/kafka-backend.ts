@@ -39,6 +39,8 @@ import type { KafkaConfig } from './types';
 import { InFlight as InFlightTracker } from './in-flight';
 import { partitionFor, StickyPartition } from './partitioner';
 import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
+import type { Budget } from '../../io/bounded-queue';
+import { Signal } from '../../io/signal';
 
 const log = logger('kafka');
 const PROBE_MS = 1_000;
@@ -103,7 +105,10 @@ export class KafkaBackend implements Backend {
   private flushScheduled = false;
   private readonly inFlight = new InFlightTracker<InFlight>(
     (message, report) => report.timestamp === message.timeMs && report.size === Buffer.byteLength(message.record),
+    (message) => Buffer.byteLength(message.record),
   );
+  /** Notified when a delivery report or the end of a drain may have met what close()/drain() wait for. */
+  private readonly progress = new Signal();
   private lastAckAt = Date.now();
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
@@ -200,7 +205,7 @@ export class KafkaBackend implements Backend {
       seq: `${this.boot}-${this.nextSeq++}`,
       batch: null,
     };
-    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue) {
+    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.inFlight.held.bytes >= this.config.queueMaxBytes) {
       this.toSpool(message);
       return;
     }
@@ -219,6 +224,7 @@ export class KafkaBackend implements Backend {
   async close(deadline: number): Promise<void> {
     this.closing = true;
     this.closeDeadline = deadline;
+    this.progress.notify(); // waiters re-arm their timers with the deadline
     clearInterval(this.upkeep);
     if (this.state === 'up') this.flushMemory();
     await this.until(() => this.inFlight.size === 0 && !this.draining, () => deadline);
@@ -245,10 +251,16 @@ export class KafkaBackend implements Backend {
     if (this.producer.isConnected()) await new Promise<void>((resolve) => this.producer.disconnect(2_000, () => resolve()));
   }
 
+  /** Lines and bytes held in memory in flight to Kafka (bounded by kafka.queue and kafka.queueMaxBytes). */
+  get held(): Budget {
+    return this.inFlight.held;
+  }
+
   details(): Record<string, number> {
     return {
       up: this.state === 'up' ? 1 : 0,
       in_flight: this.inFlight.size,
+      in_flight_bytes: this.inFlight.held.bytes,
       delivery_report_mismatches: this.inFlight.mismatches,
       spooled: this.spooled,
       spool_bytes: this.spool.bytes,
@@ -320,6 +332,7 @@ export class KafkaBackend implements Backend {
       if (this.state !== 'up') this.goUp('delivered');
     }
     if (message.batch !== null) message.batch.remaining--;
+    this.progress.notify();
   }
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
@@ -417,7 +430,7 @@ export class KafkaBackend implements Backend {
           if (i % DRAIN_SLICE === DRAIN_SLICE - 1) await new Promise((r) => setImmediate(r));
         }
         await this.until(() => drain.remaining === 0, () => this.closeDeadline);
-        await this.until(() => this.spool.headIdle, () => this.closeDeadline);
+        await this.spool.headSettled();
         // Not committed when closing with entries unconfirmed: they stay in their
         // segment and are read again at the next start.
         if (drain.remaining > 0) break;
@@ -431,6 +444,7 @@ export class KafkaBackend implements Backend {
       log.error(`spool drain: ${(err as Error).message}`);
     } finally {
       this.draining = false;
+      this.progress.notify();
     }
   }
 
@@ -447,6 +461,6 @@ export class KafkaBackend implements Backend {
   }
 
   private async until(condition: () => boolean, deadline: () => number): Promise<void> {
-    while (!condition() && Date.now() < deadline()) await new Promise((r) => setTimeout(r, 5));
+    await this.progress.until(condition, deadline);
   }
 }

@@ -12,6 +12,7 @@ export const kafkaSchema = {
     topic: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._{}-]+$', default: 'scratch.{flavor}', description: 'Topic template; {flavor} is the flavor name.' },
     key: { type: ['string', 'null'], minLength: 1, default: null, description: 'Top-level query parameter whose value (a string) becomes the message key (null: no key).' },
     queue: positiveInt(10_000_000, 20_000, 'Lines in memory or in flight to Kafka; beyond it new lines go to the spool.'),
+    queueMaxBytes: positiveInt(Number.MAX_SAFE_INTEGER, 64 * 1024 ** 2, 'Bytes in flight to Kafka; beyond it new lines go to the spool.'),
     downAfterMs: positiveInt(600_000, 5_000, 'Kafka counts as down when nothing in flight was acknowledged for this long.'),
     spool: {
       type: 'object',

@@ -27,10 +27,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { ScratchError } from '../../errors';
 import type { Logger } from '../../log';
-import { realFileOps, type FileOps } from '../file/ops';
-import { FileWriter } from '../file/writer';
+import { Budget } from '../../io/bounded-queue';
+import { realFileOps, type FileOps } from '../../io/file-ops';
+import { FileWriter } from '../../io/file-writer';
 import { isRecordOf, recordHead } from '../../record';
 
 export interface SpoolEntry {
@@ -59,6 +61,8 @@ export interface SpoolEvents {
 const SEGMENT = /^segment-(\d{12})\.spool$/;
 const SEQ = /^[0-9a-z]{1,16}-\d{1,16}$/;
 const READ_CHUNK = 1024 * 1024;
+/** Bytes waiting in memory for the spool's disk, at most (while its writes fail). */
+export const SPOOL_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
 
 export class Spool {
   /** Bytes on disk (and on their way there) not yet drained. */
@@ -82,6 +86,8 @@ export class Spool {
     private readonly events: SpoolEvents,
     private readonly log: Logger,
     private readonly ops: FileOps = realFileOps,
+    /** What the head segment's writer holds in memory: bounded, so a failing spool disk cannot exhaust the heap. */
+    private readonly memory: Budget = new Budget(Infinity, SPOOL_MEMORY_MAX_BYTES),
   ) {
     this.lockPath = path.join(dir, 'lock');
   }
@@ -92,19 +98,18 @@ export class Spool {
    * first). Runs once at start-up, before any append.
    */
   async open(waitMs = 0): Promise<void> {
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o750 });
     const uncleanStop = await this.lock(Date.now() + waitMs);
-    const found = fs
-      .readdirSync(this.dir)
+    const found = (await fs.promises.readdir(this.dir))
       .map((name) => SEGMENT.exec(name))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
     for (const seq of found) {
-      const size = fs.statSync(this.segmentPath(seq)).size;
-      const offset = this.readCursor(seq);
+      const size = (await fs.promises.stat(this.segmentPath(seq))).size;
+      const offset = await this.readCursor(seq);
       if (offset >= size) {
-        this.removeSegment(seq);
+        await this.removeSegment(seq);
         continue;
       }
       this.sealed.push(seq);
@@ -129,22 +134,21 @@ export class Spool {
   private async lock(deadline: number): Promise<boolean> {
     for (;;) {
       try {
-        const fd = fs.openSync(this.lockPath, 'wx', 0o640);
-        fs.writeSync(fd, `${process.pid}\n`);
-        fs.closeSync(fd);
+        await fs.promises.writeFile(this.lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o640 });
         return false;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const owner = Number(fs.readFileSync(this.lockPath, 'utf8').trim());
+      const owner = Number((await fs.promises.readFile(this.lockPath, 'utf8')).trim());
       if (!isAlive(owner) || owner === process.pid) {
         // Left by a process that is gone: take it over.
-        fs.writeFileSync(this.lockPath, `${process.pid}\n`);
+        await fs.promises.writeFile(this.lockPath, `${process.pid}\n`);
         return true;
       }
       if (Date.now() >= deadline) {
         throw new ScratchError('SPOOL_LOCKED', `${this.dir} is in use by pid ${owner} (${this.lockPath}); give each scratchd its own kafka.spool.path`);
       }
+      // No event says another process let go (it may be on its way out): poll, at start-up only.
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -153,19 +157,19 @@ export class Spool {
     return this.bytes === 0;
   }
 
-  /** No entry is waiting to be written to the head segment. */
-  get headIdle(): boolean {
-    return this.head === null || this.head.writer.idle;
+  /** Resolves once the head segment's writer has written what it was given (or given up at close). */
+  async headSettled(): Promise<void> {
+    await this.head?.writer.settled();
   }
 
-  /** Appends one entry; false (nothing written) when the spool is full. */
+  /** Appends one entry; false (nothing written) when the spool is full (maxBytes on disk, or its memory while the disk fails). */
   append(entry: SpoolEntry): boolean {
     const text = formatEntry(entry);
     const size = Buffer.byteLength(text) + 1;
     if (this.bytes + size > this.maxBytes) return false;
-    this.bytes += size;
     if (this.head === null) this.head = this.newHead();
-    this.head.writer.append(text);
+    if (!this.head.writer.append(text)) return false;
+    this.bytes += size;
     this.head.lines++;
     return true;
   }
@@ -188,7 +192,7 @@ export class Spool {
       if (batch.entries.length > 0) return batch;
       if (this.reading.offset >= this.reading.size) {
         // Fully read: nothing in flight from it, so it can go.
-        this.finishSegment();
+        await this.finishSegment();
         continue;
       }
     }
@@ -201,7 +205,7 @@ export class Spool {
     const drained = batch.endOffset - reading.offset;
     reading.offset = batch.endOffset;
     this.bytes = Math.max(0, this.bytes - drained);
-    if (reading.offset >= reading.size && reading.leftover === '') this.finishSegment();
+    if (reading.offset >= reading.size && reading.leftover === '') await this.finishSegment();
     else await this.writeCursor(reading.seq, reading.offset);
   }
 
@@ -210,12 +214,14 @@ export class Spool {
     let lost = 0;
     if (this.head !== null) lost = await this.head.writer.close(deadline);
     if (this.reading !== null) {
-      await this.writeCursor(this.reading.seq, this.reading.offset);
-      fs.closeSync(this.reading.fd);
+      const reading = this.reading;
       this.reading = null;
+      await this.writeCursor(reading.seq, reading.offset);
+      await closeFd(reading.fd);
     }
     // Only our own lock: a successor may have taken over a stale one.
-    if (fs.readFileSync(this.lockPath, 'utf8').trim() === String(process.pid)) fs.rmSync(this.lockPath, { force: true });
+    const owner = await fs.promises.readFile(this.lockPath, 'utf8').catch(() => '');
+    if (owner.trim() === String(process.pid)) await fs.promises.rm(this.lockPath, { force: true });
     return lost;
   }
 
@@ -227,6 +233,7 @@ export class Spool {
       this.ops,
       { written: (lines, bytes) => this.events.persisted(lines, bytes), failed: (op, err) => this.events.failed(`spool ${op}`, err) },
       this.log,
+      this.memory,
     );
     return { seq, writer, lines: 0 };
   }
@@ -242,9 +249,9 @@ export class Spool {
   private async openOldest(): Promise<void> {
     const seq = this.sealed[0]!;
     const file = this.segmentPath(seq);
-    const fd = await new Promise<number>((resolve, reject) => fs.open(file, 'r', (err, n) => (err ? reject(err) : resolve(n))));
-    const size = fs.fstatSync(fd).size;
-    const offset = Math.min(this.readCursor(seq), size);
+    const fd = await openFd(file, 'r');
+    const size = (await fstat(fd)).size;
+    const offset = Math.min(await this.readCursor(seq), size);
     this.reading = { seq, fd, offset, size, leftover: '', dirty: this.uncleanStop && offset > 0 };
     this.readPosition = offset;
   }
@@ -299,22 +306,22 @@ export class Spool {
     return { entries, segment: reading.seq, endOffset };
   }
 
-  private finishSegment(): void {
+  private async finishSegment(): Promise<void> {
     const reading = this.reading!;
     this.reading = null;
-    fs.closeSync(reading.fd);
     this.sealed.shift();
-    this.removeSegment(reading.seq);
+    await closeFd(reading.fd);
+    await this.removeSegment(reading.seq);
   }
 
-  private removeSegment(seq: number): void {
-    fs.rmSync(this.segmentPath(seq), { force: true });
-    fs.rmSync(this.cursorPath(seq), { force: true });
+  private async removeSegment(seq: number): Promise<void> {
+    await fs.promises.rm(this.segmentPath(seq), { force: true });
+    await fs.promises.rm(this.cursorPath(seq), { force: true });
   }
 
-  private readCursor(seq: number): number {
+  private async readCursor(seq: number): Promise<number> {
     try {
-      const offset = Number(fs.readFileSync(this.cursorPath(seq), 'utf8').trim());
+      const offset = Number((await fs.promises.readFile(this.cursorPath(seq), 'utf8')).trim());
       return Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
     } catch {
       return 0;
@@ -335,6 +342,12 @@ export class Spool {
     return path.join(this.dir, `segment-${String(seq).padStart(12, '0')}.cursor`);
   }
 }
+
+// The callback API, not fs.promises' FileHandle: a handle
+// closes "its" fd when garbage-collected, and a segment's fd outlives any one call.
+const openFd = (file: string, flags: string): Promise<number> => new Promise((resolve, reject) => fs.open(file, flags, (err, fd) => (err ? reject(err) : resolve(fd))));
+const fstat = (fd: number): Promise<fs.Stats> => new Promise((resolve, reject) => fs.fstat(fd, (err, stats) => (err ? reject(err) : resolve(stats))));
+const closeFd = promisify(fs.close);
 
 function isAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;

@@ -10,6 +10,7 @@ export interface KafkaConfig {
   /** The top-level query parameter whose value is the message key; null: no key. */
   readonly key: string | null;
   readonly queue: number;
+  readonly queueMaxBytes: number;
   readonly downAfterMs: number;
   readonly spool: {
     /** Absolute folder once resolved. */

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { FileBackend } from '../../../src/backends/file/file-backend';
-import { realFileOps, type FileOps } from '../../../src/backends/file/ops';
+import { realFileOps, type FileOps } from '../../../src/io/file-ops';
 import type { FileConfig } from '../../../src/backends/file/types';
 import { FlavorTable, type Flavor } from '../../../src/flavor';
 import { makeLine, type Line } from '../../../src/line';
@@ -14,6 +14,7 @@ function config(dir: string, overrides: Partial<FileConfig> = {}): FileConfig {
   return {
     path: path.join(dir, '{flavor}', '{date}.log'),
     queue: 100_000,
+    queueMaxBytes: 64 * 1024 * 1024,
     maxBatchBytes: 1024 * 1024,
     writeIntervalMs: 0,
     fsyncIntervalMs: 0,
@@ -98,6 +99,29 @@ describe('FileBackend', () => {
     assert.deepEqual({ ...backend.counters.dropped }, { queue_full: 0, shutdown: 1 });
     assert.equal(backend.counters.written, 1);
     assert.deepEqual(readLines(path.join(dir, 'skroutz', '2026-11-29.log')), ['{"flavor":"skroutz","n":1}']);
+  });
+
+  test('beyond `queueMaxBytes` bytes in memory, new lines are dropped and counted; queued_bytes shows what is held', async () => {
+    const dir = tempDir();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const stalled: FileOps = { ...realFileOps, write: async (...args) => (await gate, realFileOps.write(...args)) };
+    const backend = new FileBackend(config(dir, { queueMaxBytes: 100_000 }), flavors.all, stalled);
+    // ~10 KB lines of 3-byte characters: the bound is on bytes, not characters.
+    const fat = (n: number): Line => ({ ...lineOn(flavor('alve'), '2026-11-29', n), record: JSON.stringify({ flavor: 'alve', n, pad: '€'.repeat(3300) }) });
+    const size = Buffer.byteLength(fat(0).record) + 1;
+    for (let i = 0; i < 20; i++) backend.push(fat(i));
+    const held = Math.floor(100_000 / size);
+    assert.equal(backend.counters.queued, held);
+    assert.equal(backend.counters.dropped.queue_full, 20 - held);
+    assert.equal(backend.details().queued_bytes, held * size);
+    const below = backend.held.whenAtMost(0);
+    release();
+    await below;
+    assert.equal(backend.counters.written, held);
+    assert.equal(backend.details().queued_bytes, 0);
+    await backend.close(Date.now() + 5000);
+    assert.equal(readLines(path.join(dir, 'alve', '2026-11-29.log')).length, held);
   });
 
   test("yesterday's file is closed once idle, today's stays open", async () => {

@@ -53,3 +53,23 @@ test('opaque messages, takeAll, and long queues', () => {
   assert.deepEqual(rest.map((m) => m.id), [99, ...many.slice(3000).map((m) => m.id)]);
   assert.equal(t.size, 0);
 });
+
+test('bytes in flight are accounted per message and released by its report, routed or not', () => {
+  const t = new InFlight<M>((m, r) => m.timeMs === r.timestamp && m.size === r.size, (m) => m.size);
+  const ms = Array.from({ length: 4 }, (_, i) => ({ id: i, timeMs: 2000 + i, size: 100 * (i + 1) }));
+  t.addRouted(ms[0]!, 'a', 0);
+  t.addRouted(ms[1]!, 'a', 0);
+  t.addUnrouted(ms[2]!);
+  t.addRouted(ms[3]!, 'b', 2);
+  assert.equal(t.held.bytes, 1000);
+  assert.equal(t.size, 4);
+  t.take(report(ms[0]!, 'a', 0));
+  assert.equal(t.held.bytes, 900);
+  t.take({ ...report(ms[2]!, 'x', -1), opaque: ms[2] });
+  assert.equal(t.held.bytes, 600);
+  assert.equal(t.take({ ...report(ms[2]!, 'x', -1), opaque: ms[2] }), undefined, 'a second report for it is unknown');
+  assert.equal(t.held.bytes, 600);
+  assert.deepEqual(t.takeAll(), [ms[1], ms[3]]);
+  assert.equal(t.held.bytes, 0);
+  assert.equal(t.size, 0);
+});

@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { formatEntry, parseEntry, Spool, type SpoolEntry } from '../../../src/backends/kafka/spool';
+import { Budget } from '../../../src/io/bounded-queue';
+import { realFileOps, type FileOps } from '../../../src/io/file-ops';
 import { logger } from '../../../src/log';
 import { tempDir } from '../../support/scratchd';
 
@@ -32,6 +34,28 @@ async function drainAll(spool: Spool, batchSize = 100): Promise<SpoolEntry[]> {
 }
 
 describe('Spool', () => {
+  test('while the spool disk fails, memory is bounded: appends beyond it are refused, the held entries reach the disk later', async () => {
+    const dir = tempDir();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const stalled: FileOps = { ...realFileOps, write: async (...args) => (await gate, realFileOps.write(...args)) };
+    const memory = new Budget(Infinity, 2000);
+    const counts = { persisted: 0 };
+    const spool = new Spool(dir, 1 << 30, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => undefined }, log, stalled, memory);
+    await spool.open();
+    const size = Buffer.byteLength(formatEntry(entry(10))) + 1;
+    let accepted = 0;
+    for (let i = 10; i < 60; i++) if (spool.append(entry(i))) accepted++;
+    assert.equal(accepted, Math.floor(2000 / size));
+    assert.ok(memory.bytes <= 2000);
+    assert.equal(spool.bytes, accepted * size);
+    release();
+    await memory.whenAtMost(0);
+    assert.equal(counts.persisted, accepted);
+    assert.deepEqual((await drainAll(spool)).map((e) => e.seq), Array.from({ length: accepted }, (_, i) => `k1x2-${10 + i}`));
+    await spool.close(Date.now() + 1000);
+  });
+
   test('entries come back in order, exactly, across segments; drained segments are deleted', async () => {
     const dir = tempDir();
     const { spool, counts } = await open(dir);

@@ -4,13 +4,15 @@
  * FileOps; everything else (missing folders, moved files) is done for real.
  */
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { realFileOps, type FileOps } from '../../../src/backends/file/ops';
-import { FileWriter, type WriterEvents } from '../../../src/backends/file/writer';
-import { logger } from '../../../src/log';
-import { tempDir } from '../../support/scratchd';
+import { Budget } from '../../src/io/bounded-queue';
+import { realFileOps, type FileOps } from '../../src/io/file-ops';
+import { FileWriter, type WriterEvents } from '../../src/io/file-writer';
+import { logger } from '../../src/log';
+import { tempDir } from '../support/scratchd';
 
 const OPTIONS = { mode: 0o640, maxBatchBytes: 1024 * 1024, retryMaxDelayMs: 40, writeIntervalMs: 0 };
 
@@ -35,7 +37,7 @@ function recorder(): Recorder {
 }
 
 /** Real ops with hooks: `before(op)` may throw an errno error to fail that call. */
-function instrumented(hooks: { write?: (call: number, length: number) => number | Error | undefined; open?: (call: number) => Error | undefined } = {}) {
+function instrumented(hooks: { write?: (call: number, length: number, fd: number) => number | Error | undefined; open?: (call: number) => Error | undefined } = {}) {
   const calls = { open: 0, write: 0, fsync: 0, close: 0, writes: [] as Buffer[] };
   const ops: FileOps = {
     ...realFileOps,
@@ -47,7 +49,7 @@ function instrumented(hooks: { write?: (call: number, length: number) => number 
     },
     async write(fd, buffer, offset, length) {
       calls.write++;
-      const verdict = hooks.write?.(calls.write, length);
+      const verdict = hooks.write?.(calls.write, length, fd);
       if (verdict instanceof Error) throw verdict;
       const n = verdict === undefined ? length : Math.min(length, verdict);
       calls.writes.push(Buffer.from(buffer.subarray(offset, offset + n)));
@@ -273,4 +275,219 @@ describe('FileWriter', () => {
     assert.ok(Date.now() - started < 1500, 'close respects its deadline');
     assert.equal(events.lines, 0);
   });
+
+  test('maxBatchBytes counts UTF-8 bytes, not characters', async () => {
+    const file = path.join(tempDir(), 'utf8.log');
+    const { ops, calls } = instrumented();
+    const writer = new FileWriter(file, { ...OPTIONS, maxBatchBytes: 1000 }, ops, recorder(), log);
+    // 2-, 3- and 4-byte characters: ~3 bytes per character.
+    const lines = Array.from({ length: 100 }, (_, i) => JSON.stringify({ i, text: 'é€😀'.repeat(20 + (i % 7)) }));
+    for (const line of lines) writer.append(line);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+    assert.ok(calls.writes.length > 10);
+    for (const buffer of calls.writes) assert.ok(buffer.length <= 1000, `write of ${buffer.length} bytes`);
+  });
+
+  test('written is reported after every write, for exactly the lines whose newline it wrote', async () => {
+    const file = path.join(tempDir(), 'exact.log');
+    const { ops, calls } = instrumented({ write: (call) => (call % 3 === 0 ? 5 : 13) });
+    const checks: string[] = [];
+    const events = recorder();
+    const counting: WriterEvents = {
+      ...events,
+      written: (lines, bytes) => {
+        events.written(lines, bytes);
+        const newlines = Buffer.concat(calls.writes).toString('utf8').split('\n').length - 1;
+        if (newlines !== events.lines) checks.push(`after write ${calls.write}: ${events.lines} reported, ${newlines} in the file`);
+      },
+    };
+    const writer = new FileWriter(file, OPTIONS, ops, counting, log);
+    for (const line of records(60)) writer.append(line);
+    assert.equal(await writer.close(Date.now() + 10_000), 0);
+    assert.deepEqual(checks, []);
+    assert.equal(events.lines, 60);
+    assert.equal(events.bytes, fs.statSync(file).size);
+  });
+
+  test('the budget holds a line until its last byte is written; append refuses when it is full', async () => {
+    const file = path.join(tempDir(), 'budget.log');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gated: FileOps = { ...realFileOps, write: async (...args) => (await gate, realFileOps.write(...args)) };
+    const budget = new Budget(Infinity, 100);
+    const writer = new FileWriter(file, OPTIONS, gated, recorder(), log, budget);
+    assert.equal(writer.append('x'.repeat(39)), true); // 40 bytes with its newline
+    assert.equal(writer.append('é'.repeat(20)), true); // 41 bytes
+    assert.equal(writer.append('y'.repeat(19)), false, '20 bytes more would make 101');
+    assert.equal(writer.append('y'.repeat(18)), true); // 19 bytes: 100 in all
+    await new Promise((r) => setTimeout(r, 20)); // the batch is taken, its write waits on the gate
+    assert.equal(budget.bytes, 100);
+    assert.equal(budget.items, 3);
+    assert.equal(writer.append('z'), false, 'full while the batch is being written');
+    release();
+    await budget.whenAtMost(0);
+    assert.equal(writer.append('z'), true);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    assert.equal(budget.bytes, 0);
+    assert.equal(budget.items, 0);
+  });
+
+  test('ENOSPC on a file deleted underneath: noticed (st_nlink 0), reopened, no line torn or lost', async () => {
+    const file = path.join(tempDir(), 'deleted.log');
+    let full = true;
+    // Half of the first write goes through (ending inside a line), then the disk is full.
+    const { ops, calls } = instrumented({ write: (call, length) => (call === 1 ? Math.floor(length / 2) : full ? errno('ENOSPC') : undefined) });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    const lines = records(40);
+    for (const line of lines) writer.append(line);
+    await until(() => events.failures.length >= 2);
+    const before = events.lines;
+    assert.ok(before > 0 && before < 40);
+    fs.rmSync(file); // the operator frees space; scratchd must let go of the inode
+    await until(() => calls.open === 2);
+    full = false;
+    await until(() => events.lines === 40);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    // The new file starts with the line that was cut in two, written whole.
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.slice(before).join('\n') + '\n');
+  });
+
+  test('reopen() (SIGHUP) acts at once while writes keep failing, even in a long backoff', async () => {
+    const file = path.join(tempDir(), 'hup.log');
+    let firstFd = -1;
+    const { ops, calls } = instrumented({
+      // The first fd fails (the same file reopened works): one reopen, so its number is not reused meanwhile.
+      write: (call, length, fd) => {
+        if (call === 1) {
+          firstFd = fd;
+          return Math.floor(length / 2);
+        }
+        return fd === firstFd ? errno('ENOSPC') : undefined;
+      },
+    });
+    const events = recorder();
+    const writer = new FileWriter(file, { ...OPTIONS, retryMaxDelayMs: 60_000 }, ops, events, log);
+    const lines = records(30);
+    for (const line of lines) writer.append(line);
+    await until(() => events.failures.length >= 4); // the backoff has grown to 400 ms and more
+    const started = Date.now();
+    writer.reopen();
+    await until(() => events.lines === 30);
+    assert.ok(Date.now() - started < 1000, `written ${Date.now() - started} ms after SIGHUP`);
+    assert.equal(calls.open, 2);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    // Same file (same inode) after the reopen: the half line is continued, not repeated.
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+  });
+
+  test('ENOSPC mid-line, the file rotated and SIGHUP: both files hold only whole lines', async () => {
+    const file = path.join(tempDir(), 'rotated.log');
+    let firstIno = -1;
+    const { ops } = instrumented({
+      // By inode, not fd number: a closed fd's number is reused by the next open.
+      write: (call, length, fd) => {
+        if (call === 1) {
+          firstIno = fs.fstatSync(fd).ino;
+          return Math.floor(length / 2);
+        }
+        return fs.fstatSync(fd).ino === firstIno ? errno('ENOSPC') : undefined;
+      },
+    });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    const lines = records(30);
+    for (const line of lines) writer.append(line);
+    await until(() => events.failures.length >= 2);
+    fs.renameSync(file, `${file}.1`); // logrotate
+    writer.reopen();
+    await until(() => events.lines === 30);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    const old = fs.readFileSync(`${file}.1`, 'utf8');
+    const now = fs.readFileSync(file, 'utf8');
+    assert.ok(old.endsWith('\n'), 'no torn line left at the end of the rotated file');
+    assert.equal(old + now, lines.join('\n') + '\n');
+  });
+
+  test('EIO after a partial write: the path is reopened and the line continued in the same file', async () => {
+    const file = path.join(tempDir(), 'eio.log');
+    const { ops, calls } = instrumented({ write: (call, length) => (call === 1 ? Math.floor(length / 3) : call === 2 ? errno('EIO') : undefined) });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    const lines = records(20);
+    for (const line of lines) writer.append(line);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    assert.equal(calls.open, 2);
+    assert.deepEqual(events.failures, ['write:EIO']);
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+  });
+
+  test('EIO after a partial write with another file at the path: the cut line is written whole to it', async () => {
+    const file = path.join(tempDir(), 'eio-moved.log');
+    let moved = false;
+    const { ops } = instrumented({
+      write: (call, length) => {
+        if (call === 1) return Math.floor(length / 3);
+        if (call === 2) {
+          fs.renameSync(file, `${file}.1`);
+          moved = true;
+          return errno('EIO');
+        }
+        return undefined;
+      },
+    });
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, ops, events, log);
+    const lines = records(20);
+    for (const line of lines) writer.append(line);
+    assert.equal(await writer.close(Date.now() + 5000), 0);
+    assert.ok(moved);
+    const old = fs.readFileSync(`${file}.1`, 'utf8');
+    const whole = old.slice(0, old.lastIndexOf('\n') + 1);
+    const complete = whole === '' ? [] : whole.slice(0, -1).split('\n');
+    assert.deepEqual(complete, lines.slice(0, complete.length));
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.slice(complete.length).join('\n') + '\n');
+    for (const line of fs.readFileSync(file, 'utf8').trimEnd().split('\n')) JSON.parse(line);
+  });
+});
+
+/**
+ * A real full disk: a 2 MiB tmpfs mounted by the test (root only, as in CI).
+ * The operator deletes the day's file to make room, with or without SIGHUP:
+ * the writer must let go of the deleted inode (so the kernel frees its space)
+ * and go on in a new file, with no line torn.
+ */
+describe('FileWriter on a real full filesystem', { skip: process.getuid?.() === 0 ? false : 'mounting a tmpfs needs root' }, () => {
+  for (const sighup of [true, false]) {
+    test(`ENOSPC, the file deleted${sighup ? ' and SIGHUP' : ' (noticed by st_nlink == 0)'}: space is freed, writing resumes, no line torn`, async () => {
+      const dir = tempDir();
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
+      try {
+        const file = path.join(dir, 'day.log');
+        const events = recorder();
+        const writer = new FileWriter(file, { ...OPTIONS, retryMaxDelayMs: 100 }, realFileOps, events, log);
+        // 300 lines of ~10 KB: 3 MB, more than the filesystem holds.
+        const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(10_000) }));
+        for (const line of lines) writer.append(line);
+        await until(() => events.failures.filter((f) => f === 'write:ENOSPC').length >= 2);
+        const freeBefore = fs.statfsSync(dir).bavail;
+        const before = events.lines;
+        assert.ok(before > 100 && before < 300, `${before} lines fit`);
+        fs.rmSync(file);
+        if (sighup) writer.reopen();
+        await until(() => events.lines === 300, 10_000);
+        assert.equal(await writer.close(Date.now() + 5000), 0);
+        assert.ok(fs.statfsSync(dir).bavail > freeBefore, 'the deleted file no longer holds its space');
+        const text = fs.readFileSync(file, 'utf8');
+        const written = text.trimEnd().split('\n');
+        for (const line of written) JSON.parse(line);
+        // The new file holds the rest, from the line that was cut by ENOSPC on.
+        assert.deepEqual(written, lines.slice(300 - written.length));
+        assert.ok(300 - written.length <= before);
+      } finally {
+        execFileSync('umount', ['-l', dir]);
+      }
+    });
+  }
 });

@@ -1,7 +1,7 @@
 /**
  * The file-system calls a FileWriter makes, as one replaceable object: tests
  * pass a wrapper that injects failures which cannot be provoked for real
- * (EAGAIN, EIO) — DESIGN.md convention 10. Everything here runs on libuv's
+ * (EAGAIN, EIO): only the failure is faked, the files stay real. Everything here runs on libuv's
  * thread pool, never on the event loop.
  */
 import * as fs from 'node:fs';
@@ -13,8 +13,24 @@ export interface FileOps {
   write(fd: number, buffer: Buffer, offset: number, length: number): Promise<number>;
   fsync(fd: number): Promise<void>;
   close(fd: number): Promise<void>;
-  /** Inode of the open fd and of whatever is at `path` now (null if nothing). */
+  /**
+   * Whether `path` still names the file open as `fd`: false when the file was
+   * deleted (st_nlink == 0, or nothing at `path`) or moved (another inode there).
+   */
   sameFile(fd: number, path: string): Promise<boolean>;
+  /** Device and inode of the open fd: which file a write went to. */
+  identify(fd: number): Promise<FileId>;
+  /** Cuts the last `bytes` bytes off the file open as `fd` (the start of a line that will be written elsewhere). */
+  truncateTail(fd: number, bytes: number): Promise<void>;
+}
+
+export interface FileId {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+export function sameId(a: FileId | null, b: FileId | null): boolean {
+  return a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
 }
 
 const APPEND = fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_WRONLY;
@@ -39,12 +55,22 @@ export const realFileOps: FileOps = {
     new Promise((resolve, reject) => {
       fs.fstat(fd, (err, open) => {
         if (err) return reject(err);
+        if (open.nlink === 0) return resolve(false);
         fs.stat(file, (statErr, current) => {
           if (statErr) return (statErr.code === 'ENOENT' ? resolve(false) : reject(statErr));
           resolve(open.ino === current.ino && open.dev === current.dev);
         });
       });
     }),
+  truncateTail: (fd, bytes) =>
+    new Promise((resolve, reject) =>
+      fs.fstat(fd, (err, stat) => {
+        if (err) return reject(err);
+        fs.ftruncate(fd, Math.max(0, stat.size - bytes), (truncErr) => (truncErr ? reject(truncErr) : resolve()));
+      }),
+    ),
+  identify: (fd) =>
+    new Promise((resolve, reject) => fs.fstat(fd, (err, stat) => (err ? reject(err) : resolve({ dev: stat.dev, ino: stat.ino })))),
 };
 
 // The callback API, not fs.promises: a FileHandle would close "its" fd when
