@@ -300,10 +300,8 @@ export class HeadParser implements RequestHead {
             if (c < 48 || c > 57) return this.fail(HeadError.badRequest);
             if (at === 5) this.versionMajor = c - 48;
             else this.http10 = c === 48;
-            if (at === 7 && (this.versionMajor !== 1 || c > 49)) {
-              // Well-formed but not 1.0/1.1: known only once the line is read.
-              this.versionMajor = -1;
-            }
+            // Not 1.0 or 1.1, whatever follows.
+            if (at === 7 && (this.versionMajor !== 1 || c > 49)) return this.fail(HeadError.versionNotSupported);
           }
           this.versionAt = at + 1;
           i++;
@@ -311,7 +309,6 @@ export class HeadParser implements RequestHead {
         }
         case S_LINE_LF:
           if (buf[i] !== LF) return this.fail(HeadError.badRequest);
-          if (this.versionMajor === -1) return this.fail(HeadError.versionNotSupported);
           state = S_FIELD_START;
           i++;
           break;
