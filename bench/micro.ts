@@ -31,6 +31,7 @@ import { RequestCounters } from '../src/telemetry';
 import type { Logger } from '../src/log';
 import { makeBeacons, requestHead } from './beacons';
 import { FLAVORS } from './servers';
+import { bigHead } from './split-head';
 import { median } from './stats';
 import { fmt, renderTable } from './table';
 
@@ -64,13 +65,6 @@ function time(op: (i: number) => number, roundMs: number, rounds: number): numbe
     results.push(Number(now - start) / ops);
   }
   return results;
-}
-
-/** A valid head of about `bytes` bytes: a beacon request line, Host, and many ordinary headers. */
-export function bigHead(bytes: number): string {
-  let head = 'GET /track?a=1&b=2 HTTP/1.1\r\nHost: www.skroutz.gr\r\n';
-  for (let n = 0; head.length + 2 < bytes - 60; n++) head += `X-Filler-${n}: ${'v'.repeat(50)}\r\n`;
-  return `${head}\r\n`;
 }
 
 function summarize(name: string, samples: number[], note: string): MicroResult {
