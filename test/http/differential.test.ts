@@ -20,7 +20,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { FAILED, HeadParser, NEED_MORE } from '../../src/http/request-head';
-import { testFile } from '../support/paths';
+import { repoRoot, testFile } from '../support/paths';
+import * as path from 'node:path';
 import { prng } from '../support/prng';
 import { reference, type RefOutcome } from './reference';
 
@@ -315,6 +316,14 @@ describe('differential: scratchd vs llhttp (node:http, strict)', () => {
     report(t, 'mutations', tally);
     merge(all, tally);
     assert.deepEqual(tally.unexplained.slice(0, 20), []);
+  });
+
+  test('docs/http.md lists the same deviations', () => {
+    const doc = fs.readFileSync(path.join(repoRoot, 'docs', 'http.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## Deliberate deviations from llhttp'));
+    const table = section.slice(0, section.indexOf('\n\n', section.indexOf('| deviation |')));
+    const names = [...table.matchAll(/^\| ([^|]+?) \|/gm)].map((m) => m[1]!).filter((n) => n !== 'deviation' && !n.startsWith('---'));
+    assert.deepEqual(names.sort(), DEVIATIONS.map((d) => d.name).sort());
   });
 
   test('the list of deviations is exact: each one occurs', (t) => {
