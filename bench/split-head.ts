@@ -14,6 +14,11 @@
  * minimal server's; the extra is its parsing. `--module PATH` points the
  * scratchd child at another build of server.js (before/after comparisons).
  *
+ * A second table is the everyday cost: browser-like beacon heads
+ * (bench/beacons.ts), 8 keep-alive connections pipelining 16 at a time,
+ * server CPU per request, median of 5 rounds; with `--module`, the other
+ * build is measured too, in alternating rounds.
+ *
  *   node build/bench/split-head.js [heads per mode, default 40] [--module PATH]
  *
  * Prints a table; never passes or fails on a time.
@@ -21,6 +26,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { makeBeacons, requestHead } from './beacons';
+import { median } from './stats';
 import { fmt, renderTable, type Row } from './table';
 
 const HEAD_BYTES = 16_000;
@@ -118,7 +125,7 @@ function sendHead(port: number, head: Buffer, piece: number): Promise<string> {
   });
 }
 
-async function measure(kind: Kind, heads: number, modulePath: string): Promise<Row[]> {
+async function measure(label: string, kind: Kind, heads: number, modulePath: string): Promise<Row[]> {
   const child = spawn(process.execPath, [__filename, '--serve', kind, modulePath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port } = await new Promise<{ port: number }>((resolve) => child.once('message', (m) => resolve(m as { port: number })));
   const head = Buffer.from(bigHead(HEAD_BYTES), 'latin1');
@@ -136,19 +143,87 @@ async function measure(kind: Kind, heads: number, modulePath: string): Promise<R
     const usage = await ask<Usage>(child, 'usage');
     const us = usage.cpuUs / heads;
     perHead.push(us);
-    rows.push([kind, mode, fmt(usage.reads / heads, 0), fmt(us, 0), perHead.length === 2 ? `${fmt(us / perHead[0]!, 1)}×` : '', [...statuses].join(',')]);
+    rows.push([label, mode, fmt(usage.reads / heads, 0), fmt(us, 0), perHead.length === 2 ? `${fmt(us / perHead[0]!, 1)}×` : '', [...statuses].join(',')]);
   }
   child.send('exit');
   return rows;
 }
 
-export async function splitHeadTable(heads: number, modulePath = path.join(__dirname, '..', 'src', 'http', 'server.js')): Promise<string> {
+/** `builds`: label → path of a server.js to measure (this build by default); the minimal server is always measured. */
+export async function splitHeadTable(heads: number, builds: Record<string, string> = defaultBuilds()): Promise<string> {
   const rows: Row[] = [];
-  for (const kind of ['scratchd', 'minimal'] as const) rows.push(...(await measure(kind, heads, modulePath)));
+  for (const [label, modulePath] of Object.entries(builds)) rows.push(...(await measure(label, 'scratchd', heads, modulePath)));
+  rows.push(...(await measure('minimal', 'minimal', heads, '')));
   return renderTable(
     `A ${HEAD_BYTES} B request head in one write and in ${PIECE}-byte pieces: server CPU per head (${heads} heads each, over TCP)`,
     ['server', 'sent as', 'reads/head', 'CPU µs/head', 'pieces/one', 'status'],
     rows,
+  );
+}
+
+/** Sends `total` beacon heads over 8 connections, 16 pipelined per write, and waits for every answer. */
+async function beaconLoad(port: number, heads: readonly Buffer[], total: number): Promise<void> {
+  let sent = 0;
+  let next = 0;
+  const connection = () =>
+    new Promise<void>((resolve, reject) => {
+      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+      let pending = 0;
+      let seen = 0;
+      const send = () => {
+        if (sent >= total) {
+          socket.destroy();
+          resolve();
+          return;
+        }
+        const batch: Buffer[] = [];
+        for (let k = 0; k < 16; k++) batch.push(heads[next++ % heads.length]!);
+        sent += 16;
+        pending = 16;
+        seen = 0;
+        socket.write(Buffer.concat(batch));
+      };
+      socket.on('connect', send);
+      socket.on('error', reject);
+      socket.on('data', (c: Buffer) => {
+        // Each answer starts with "HTTP/1.1 "; the GIF body holds no such bytes.
+        for (let at = c.indexOf('HTTP/1.1 '); at !== -1; at = c.indexOf('HTTP/1.1 ', at + 1)) seen++;
+        if (seen >= pending) send();
+      });
+    });
+  await Promise.all(Array.from({ length: 8 }, connection));
+}
+
+function defaultBuilds(): Record<string, string> {
+  return { scratchd: path.join(__dirname, '..', 'src', 'http', 'server.js') };
+}
+
+export async function beaconTable(builds: Record<string, string> = defaultBuilds()): Promise<string> {
+  const heads = makeBeacons(1024).map((b) => Buffer.from(requestHead(b), 'latin1'));
+  const servers: Record<string, { child: ChildProcess; port: number }> = {};
+  for (const [name, modulePath] of Object.entries(builds)) {
+    const child = spawn(process.execPath, [__filename, '--serve', 'scratchd', modulePath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const { port } = await new Promise<{ port: number }>((resolve) => child.once('message', (m) => resolve(m as { port: number })));
+    servers[name] = { child, port };
+    await beaconLoad(port, heads, 20_000); // warm-up
+    await ask<Usage>(child, 'usage');
+  }
+  const perRequest: Record<string, number[]> = {};
+  const total = 40_000;
+  for (let round = 0; round < 5; round++) {
+    const names = Object.keys(servers);
+    for (const name of round % 2 === 0 ? names : names.reverse()) {
+      const { child, port } = servers[name]!;
+      await beaconLoad(port, heads, total);
+      (perRequest[name] ??= []).push((await ask<Usage>(child, 'usage')).cpuUs / total);
+    }
+  }
+  for (const { child } of Object.values(servers)) child.send('exit');
+  const avg = Math.round(heads.reduce((a, h) => a + h.length, 0) / heads.length);
+  return renderTable(
+    `Beacon heads (~${avg} B), 8 connections pipelining 16: server CPU per request, HTTP layer only (median of 5 rounds)`,
+    ['build', 'CPU µs/request', 'rounds'],
+    Object.entries(perRequest).map(([name, xs]) => [name, fmt(median(xs), 2), xs.map((x) => fmt(x, 2)).join(' ')]),
   );
 }
 
@@ -160,8 +235,10 @@ if (require.main === module) {
     const m = args.indexOf('--module');
     const modulePath = m === -1 ? undefined : path.resolve(args[m + 1]!);
     const heads = Number(args.find((a, i) => /^\d+$/.test(a) && args[i - 1] !== '--module') ?? 40);
-    splitHeadTable(heads, modulePath).then(
-      (table) => console.log(table),
+    const builds = defaultBuilds();
+    if (modulePath !== undefined) builds[`scratchd ${path.relative(process.cwd(), modulePath)}`] = modulePath;
+    splitHeadTable(heads, builds).then(
+      async (table) => console.log(`${table}\n\n${await beaconTable(builds)}`),
       (err: unknown) => {
         console.error(err);
         process.exit(1);
