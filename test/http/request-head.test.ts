@@ -256,6 +256,12 @@ describe('HeadParser: limits', () => {
     assert.deepEqual(parse(head(1001).slice(0, 1000), { maxHead: 1000 }), 'incomplete', 'not yet over');
   });
 
+  test('a version other than 1.0/1.1 is known at its minor digit: 505 before the line ends', () => {
+    assert.deepEqual(parse('GET / HTTP/5.6'), { error: HeadError.versionNotSupported });
+    assert.deepEqual(parse('GET / HTTP/1.2'), { error: HeadError.versionNotSupported });
+    assert.equal(parse('GET / HTTP/1.1'), 'incomplete');
+  });
+
   test('leading empty lines count against the head, not against the request line', () => {
     assert.deepEqual(parse(`${'\r\n'.repeat(600)}GET / HTTP/1.1\r\nHost: h\r\n\r\n`, { maxHead: 1000, maxLine: 20 }), { error: HeadError.headerTooLarge });
     parsed(`${'\r\n'.repeat(100)}GET / HTTP/1.1\r\nHost: h\r\n\r\n`, { maxLine: 14 });
