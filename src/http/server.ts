@@ -207,10 +207,13 @@ export class PublicServer {
     if (!connection.ending && connection.socket.writableLength > MAX_UNSENT_BYTES) connection.socket.pause();
   }
 
-  /** Whether another complete head starts at buf[from] (draining only: those bytes are read twice). */
+  /**
+   * Whether another head, complete or failed (it will be answered too), follows
+   * at buf[from] (draining only: those bytes are read twice).
+   */
   private completeHeadAt(buf: Buffer, from: number): boolean {
     this.lookahead.reset();
-    return this.lookahead.execute(buf, from, buf.length) >= 0;
+    return this.lookahead.execute(buf, from, buf.length) !== NEED_MORE;
   }
 
   private failHead(connection: Connection, error: HeadError): void {

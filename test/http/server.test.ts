@@ -188,3 +188,46 @@ describe('PublicServer: empty lines and slow heads', () => {
     }
   });
 });
+
+describe('PublicServer: draining', () => {
+  /** Opens a connection, starts drain(), then writes `raw` in one write; resolves with what came back. */
+  async function whileDraining(raw: string): Promise<{ text: string; closed: boolean }> {
+    const s = await startServer();
+    const socket = net.connect(s.port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    await new Promise((r) => setTimeout(r, 50));
+    const drained = s.server.drain(Date.now() + 3000, 2000);
+    await new Promise((r) => setTimeout(r, 20));
+    const result = await new Promise<{ text: string; closed: boolean }>((resolve) => {
+      let text = '';
+      const timer = setTimeout(() => resolve({ text, closed: false }), 2500);
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      socket.on('end', () => {
+        clearTimeout(timer);
+        resolve({ text, closed: true });
+      });
+      socket.write(raw);
+    });
+    socket.destroy();
+    await drained;
+    return result;
+  }
+
+  test('pipelined requests received while draining are all answered; only the last says "Connection: close"', async () => {
+    const reply = await whileDraining(head('/track?a=1') + head('/track?a=2'));
+    assert.deepEqual(statuses(reply.text), ['200', '200']);
+    const answers = reply.text.split('HTTP/1.1 ').slice(1);
+    assert.doesNotMatch(answers[0]!, /Connection: close/);
+    assert.match(answers[1]!, /Connection: close/);
+    assert.equal(reply.closed, true);
+  });
+
+  test('a refused head behind a good one while draining: both answered, the refusal closes', async () => {
+    const reply = await whileDraining(head('/track?a=1') + head('/track', 'Host: a:xyz\r\n'));
+    assert.deepEqual(statuses(reply.text), ['200', '400']);
+    const answers = reply.text.split('HTTP/1.1 ').slice(1);
+    assert.doesNotMatch(answers[0]!, /Connection: close/);
+    assert.match(answers[1]!, /Connection: close/);
+    assert.equal(reply.closed, true);
+  });
+});
