@@ -105,6 +105,8 @@ interface Results {
   soak?: SoakResult;
   micro?: MicroResult[];
   queryBench?: string;
+  /** bench/split-head.ts: a 16 KB head in one write vs 10-byte pieces (its table). */
+  splitHead?: string;
   microOthersCpuPercent?: number;
 }
 
@@ -449,6 +451,9 @@ async function microPhase(options: BenchOptions, results: Results): Promise<void
     const q = await runPinned(options.serverCpu, process.execPath, [queryBench, String(options.quick ? 200 : 1000)]);
     results.queryBench = q.code === 0 ? q.stdout.trimEnd() : `query.bench.js failed (exit ${q.code}): ${q.stderr}`;
   }
+  // The split-head cost over TCP (server and clients share the server core: it is the server's CPU that is counted).
+  const split = await runPinned(options.serverCpu, process.execPath, [path.join(__dirname, 'split-head.js'), String(options.quick ? 10 : 40)]);
+  results.splitHead = split.code === 0 ? split.stdout.trimEnd() : `split-head.js failed (exit ${split.code}): ${split.stderr}`;
 }
 
 function machineLine(m: MachineInfo): string {
@@ -476,6 +481,7 @@ function report(r: Results): string {
     parts.push(microTable(r.micro));
     if (others > DISTURBED_PERCENT) parts.push(`(DISTURBED: other processes used ${fmt(others)}% of a core while these ran)`);
   }
+  if (r.splitHead !== undefined) parts.push(r.splitHead);
   if (r.queryBench !== undefined) parts.push(`queryToJson by input shape (bench/query.bench.ts, best of 10 rounds)\n${r.queryBench}`);
   return `\n${parts.join('\n\n')}`;
 }

@@ -17,6 +17,10 @@ export const Answer = {
   badRequest: 2,
   notFound: 3,
   unknownHost: 4,
+  /** A transfer coding other than chunked (RFC 9112 §6.1). */
+  notImplemented: 11,
+  /** An HTTP version other than 1.0 and 1.1 (RFC 9110 §15.6.6). */
+  versionNotSupported: 12,
   malformedQuery: 5,
   method: 6,
   timeout: 7,
@@ -54,6 +58,8 @@ const SPECS: Record<Answer, Spec> = {
   [Answer.badRequest]: { status: '400 Bad Request', type: TEXT, body: text('bad request') },
   [Answer.notFound]: { status: '404 Not Found', type: TEXT, body: text('not found') },
   [Answer.unknownHost]: { status: '404 Not Found', type: TEXT, body: text('unknown host') },
+  [Answer.notImplemented]: { status: '501 Not Implemented', type: TEXT, body: text('transfer coding not implemented') },
+  [Answer.versionNotSupported]: { status: '505 HTTP Version Not Supported', type: TEXT, body: text('HTTP version not supported') },
   [Answer.malformedQuery]: { status: '400 Bad Request', type: TEXT, body: text('malformed query string') },
   [Answer.method]: { status: '405 Method Not Allowed', type: TEXT, body: text('method not allowed'), extra: 'Allow: GET, HEAD\r\n' },
   [Answer.timeout]: { status: '408 Request Timeout', type: TEXT, body: text('request timeout') },
@@ -63,7 +69,8 @@ const SPECS: Record<Answer, Spec> = {
 };
 
 const CONNECTION = ['', 'Connection: keep-alive\r\n', 'Connection: close\r\n'] as const;
-const ANSWERS = Object.keys(SPECS).length;
+/** Answers are numbered sparsely; the table has a slot for every number up to the largest. */
+const ANSWERS = Math.max(...Object.values(Answer)) + 1;
 
 export class ResponseTable {
   private table: Buffer[] = [];
@@ -85,8 +92,8 @@ export class ResponseTable {
   private rebuild(): void {
     const date = `Date: ${new Date().toUTCString()}\r\n`;
     const table: Buffer[] = new Array<Buffer>(ANSWERS * 3);
-    for (let answer = 0; answer < ANSWERS; answer++) {
-      const spec = SPECS[answer as Answer];
+    for (const answer of Object.values(Answer)) {
+      const spec = SPECS[answer];
       for (let persistence = 0; persistence < 3; persistence++) {
         const head =
           `HTTP/1.1 ${spec.status}\r\n` +

@@ -5,8 +5,11 @@
  * ServerResponse, header arrays) cost more than all of scratchd's own work;
  * a beacon needs a fraction of HTTP: a GET/HEAD head in, a prebuilt answer
  * out. What is supported: keep-alive and pipelining (answers in order),
- * HTTP/1.0 and 1.1, bare-LF heads. Requests with a body are answered and the
- * connection closed (a beacon has none, and we never read one).
+ * HTTP/1.0 and 1.1, absolute-form targets. Heads are read incrementally and
+ * strictly (request-head.ts; the rules in docs/http.md); a head that fails
+ * is answered 400/414/431/501/505 and the connection closed. Requests with a
+ * body are answered and the connection closed (a beacon has none, and we
+ * never read one).
  *
  * Limits, each answered and counted: request line > http.maxRequestLineBytes
  * → 414; head > http.maxHeaderBytes → 431; head not complete within
@@ -24,7 +27,7 @@ import * as net from 'node:net';
 import type { HttpConfig, ListenConfig } from '../config/types';
 import type { ConnectionCounters, RequestCounters } from '../telemetry';
 import { logger } from '../log';
-import { findHeadEnd, HeadError, Method, parseHead, requestLineTooLong, type RequestHead } from './request-head';
+import { FAILED, HeadError, HeadParser, Method, NEED_MORE } from './request-head';
 import { Answer, Persistence, ResponseTable } from './responses';
 
 const log = logger('http');
@@ -45,8 +48,8 @@ export interface ClientAddress {
 }
 
 class Connection implements ClientAddress {
-  /** Bytes of a request head not complete yet. */
-  partial: Buffer | null = null;
+  /** The head being read: its parser keeps its place between chunks. */
+  readonly parser: HeadParser;
   /** When the first byte of the head being received arrived (0: none pending). */
   headStartedAt = 0;
   lastActivityAt: number;
@@ -58,14 +61,22 @@ class Connection implements ClientAddress {
   constructor(
     readonly socket: net.Socket,
     now: number,
+    config: HttpConfig,
   ) {
     this.lastActivityAt = now;
+    this.parser = new HeadParser(config.maxRequestLineBytes, config.maxHeaderBytes, config.trustForwardedFor);
   }
 
+  /**
+   * The last X-Forwarded-For entry (the one our proxy added), else the peer.
+   * An empty last entry (`X-Forwarded-For: 1.2.3.4,`) falls back to the peer
+   * address too: clients must not all share the address ''.
+   */
   address(): string {
     if (this.forwardedFor !== undefined) {
       const comma = this.forwardedFor.lastIndexOf(',');
-      return this.forwardedFor.slice(comma + 1).trim();
+      const last = this.forwardedFor.slice(comma + 1).trim();
+      if (last !== '') return last;
     }
     return (this.remote ??= this.socket.remoteAddress ?? '');
   }
@@ -75,9 +86,8 @@ export class PublicServer {
   readonly server: net.Server;
   private readonly connections = new Set<Connection>();
   private readonly responses = new ResponseTable();
-  private readonly head: RequestHead = {
-    method: Method.get, target: '', http10: false, host: undefined, forwardedFor: undefined, wantsClose: false, hasBody: false,
-  };
+  /** While draining: looks ahead for another complete head in a chunk (so only the last answer says "close"). */
+  private readonly lookahead: HeadParser;
   private readonly sweeper: NodeJS.Timeout;
   private readonly beaconPath: string;
   private draining = false;
@@ -92,6 +102,7 @@ export class PublicServer {
     private readonly connectionCounters: ConnectionCounters,
   ) {
     this.beaconPath = config.path;
+    this.lookahead = new HeadParser(config.maxRequestLineBytes, config.maxHeaderBytes, false);
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = config.maxConnections;
     this.server.on('drop', () => {
@@ -155,7 +166,7 @@ export class PublicServer {
   }
 
   private accept(socket: net.Socket): void {
-    const connection = new Connection(socket, Date.now());
+    const connection = new Connection(socket, Date.now(), this.config);
     this.connections.add(connection);
     this.connectionCounters.accepted++;
     this.connectionCounters.open++;
@@ -172,52 +183,56 @@ export class PublicServer {
     if (connection.ending) return;
     const now = Date.now();
     connection.lastActivityAt = now;
-    let buf = chunk;
-    if (connection.partial !== null) {
-      buf = Buffer.concat([connection.partial, chunk]);
-      connection.partial = null;
-    }
+    const parser = connection.parser;
     let start = 0;
-    while (start < buf.length && !connection.ending) {
-      const end = findHeadEnd(buf, start);
-      if (end === -1) {
-        this.keepPartial(connection, buf, start, now);
+    while (start < chunk.length && !connection.ending) {
+      const end = parser.execute(chunk, start, chunk.length);
+      if (end === NEED_MORE) {
+        // Empty lines between requests (a trailing CRLF) are not a head under way.
+        if (parser.started && connection.headStartedAt === 0) connection.headStartedAt = now;
         break;
       }
       connection.headStartedAt = 0;
-      if (end - start > this.config.maxHeaderBytes) {
-        this.fail(connection, Answer.headerTooLarge, 'header_too_large');
+      if (end === FAILED) {
+        this.failHead(connection, parser.error);
         break;
       }
       // While draining, answer every request already received; only the
       // last complete one carries "Connection: close".
-      const last = !this.draining || findHeadEnd(buf, end) === -1;
-      this.handleHead(connection, buf, start, end, last);
+      const last = !this.draining || !this.completeHeadAt(chunk, end);
+      this.handleHead(connection, last);
+      parser.reset();
       start = end;
     }
     if (!connection.ending && connection.socket.writableLength > MAX_UNSENT_BYTES) connection.socket.pause();
   }
 
-  private keepPartial(connection: Connection, buf: Buffer, start: number, now: number): void {
-    if (requestLineTooLong(buf, start, this.config.maxRequestLineBytes)) {
-      this.fail(connection, Answer.uriTooLong, 'uri_too_long');
-    } else if (buf.length - start > this.config.maxHeaderBytes) {
-      this.fail(connection, Answer.headerTooLarge, 'header_too_large');
-    } else {
-      // Copy: holding a slice would pin the whole (possibly large) chunk.
-      connection.partial = Buffer.from(buf.subarray(start));
-      if (connection.headStartedAt === 0) connection.headStartedAt = now;
+  /**
+   * Whether another head, complete or failed (it will be answered too), follows
+   * at buf[from] (draining only: those bytes are read twice).
+   */
+  private completeHeadAt(buf: Buffer, from: number): boolean {
+    this.lookahead.reset();
+    return this.lookahead.execute(buf, from, buf.length) !== NEED_MORE;
+  }
+
+  private failHead(connection: Connection, error: HeadError): void {
+    switch (error) {
+      case HeadError.uriTooLong:
+        return this.fail(connection, Answer.uriTooLong, 'uri_too_long');
+      case HeadError.headerTooLarge:
+        return this.fail(connection, Answer.headerTooLarge, 'header_too_large');
+      case HeadError.notImplemented:
+        return this.fail(connection, Answer.notImplemented, 'bad_request');
+      case HeadError.versionNotSupported:
+        return this.fail(connection, Answer.versionNotSupported, 'bad_request');
+      default:
+        return this.fail(connection, Answer.badRequest, 'bad_request');
     }
   }
 
-  private handleHead(connection: Connection, buf: Buffer, start: number, end: number, last: boolean): void {
-    const head = this.head;
-    const error = parseHead(buf, start, end, this.config.maxRequestLineBytes, this.config.trustForwardedFor, head);
-    if (error !== 0) {
-      if (error === HeadError.uriTooLong) this.fail(connection, Answer.uriTooLong, 'uri_too_long');
-      else this.fail(connection, Answer.badRequest, 'bad_request');
-      return;
-    }
+  private handleHead(connection: Connection, last: boolean): void {
+    const head = connection.parser;
     const close = head.wantsClose || head.hasBody || (this.draining && last);
     const persistence = close ? Persistence.close : head.http10 ? Persistence.keepAlive10 : Persistence.keepAlive;
     let answer: Answer;
@@ -227,10 +242,6 @@ export class PublicServer {
     } else if (!this.isBeaconPath(head.target)) {
       this.requests.not_found++;
       answer = Answer.notFound;
-    } else if (head.host === undefined && !head.http10) {
-      // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
-      this.requests.bad_request++;
-      answer = Answer.badRequest;
     } else {
       const q = head.target.indexOf('?');
       connection.forwardedFor = head.forwardedFor;
@@ -253,6 +264,7 @@ export class PublicServer {
     return target.startsWith(path) && (target.length === path.length || target.charCodeAt(path.length) === 63 /* ? */);
   }
 
+  /** An answer to a head that could not be used: the connection closes (its framing cannot be trusted). */
   private fail(connection: Connection, answer: Answer, outcome: 'header_too_large' | 'uri_too_long' | 'bad_request' | 'timeout' | 'internal_error'): void {
     this.requests[outcome]++;
     connection.socket.write(this.responses.get(answer, Persistence.close));
@@ -261,7 +273,6 @@ export class PublicServer {
 
   private end(connection: Connection): void {
     connection.ending = true;
-    connection.partial = null;
     connection.socket.end();
     // A peer that never reads would hold the socket open: destroy after a while.
     setTimeout(() => connection.socket.destroy(), this.config.keepAliveTimeoutMs).unref();
@@ -269,7 +280,7 @@ export class PublicServer {
 
   private closeIdle(): void {
     for (const connection of this.connections) {
-      if (!connection.ending && connection.partial === null && connection.socket.writableLength === 0) this.end(connection);
+      if (!connection.ending && !connection.parser.started && connection.socket.writableLength === 0) this.end(connection);
     }
   }
 

@@ -317,9 +317,19 @@ export function escapeBytes(text: string, max = 300): string {
   return text.length > max ? `${out}…` : out;
 }
 
-/** The bytes of a request as replay sends it: HTTP/1.1 (for keep-alive), the logged Host, no other header. */
+/**
+ * The bytes of a request as replay sends it: HTTP/1.1 (for keep-alive), the
+ * logged Host, no other header. Target bytes outside visible ASCII (a log
+ * may hold raw UTF-8 or a space) are percent-encoded, as a browser sends
+ * them: the beacon port refuses them raw (docs/http.md), and the query
+ * decodes to the same values either way.
+ */
 export function requestBytes(method: 'GET' | 'HEAD', target: string, host: string): Buffer {
-  return Buffer.from(`${method} ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`, 'latin1');
+  return Buffer.from(`${method} ${visibleTarget(target)} HTTP/1.1\r\nHost: ${host}\r\n\r\n`, 'latin1');
+}
+
+function visibleTarget(target: string): string {
+  return target.replace(/[^\x21-\x7e]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
 export interface LineBatch {

@@ -133,7 +133,7 @@ describe('replay against a local server', () => {
     await target.close();
   });
 
-  test('every line arrives once, byte for byte, with its Host; malformed lines are skipped, reported and counted', async () => {
+  test('every line arrives once, byte for byte (bytes outside visible ASCII percent-encoded), with its Host; malformed lines are skipped, reported and counted', async () => {
     target.received.length = 0;
     const raw = Buffer.concat([Buffer.from('www.skroutz.gr /track?raw='), Buffer.from([0xce, 0xb1, 0xff]), Buffer.from('&p=%ZZ+%2F&a[b][]=1')]);
     const file = writeLog([
@@ -154,13 +154,13 @@ describe('replay against a local server', () => {
     const { code, report, stderr } = await replayJson(['--target', target.url, '--host', 'default.example', file]);
     assert.equal(code, 0, stderr);
 
-    const latin1 = (b: Buffer) => b.toString('latin1');
     const expected = [
       ['GET /track?foo=bar HTTP/1.1', 'www.skroutz.gr'],
-      [`GET /track?q=${latin1(Buffer.from([0xce, 0xb1]))}&a[]=1 HTTP/1.1`, 'default.example'],
+      // Bytes outside visible ASCII go out percent-encoded (the beacon port refuses them raw).
+      ['GET /track?q=%CE%B1&a[]=1 HTTP/1.1', 'default.example'],
       ['HEAD /track?h=1 HTTP/1.1', 'www.alve.com'],
-      [`GET /track?status=404&x=${latin1(Buffer.from('é'))} HTTP/1.1`, 'www.scrooge.co.uk'],
-      [`GET ${latin1(raw.subarray('www.skroutz.gr '.length))} HTTP/1.1`, 'www.skroutz.gr'],
+      ['GET /track?status=404&x=%C3%A9 HTTP/1.1', 'www.scrooge.co.uk'],
+      ['GET /track?raw=%CE%B1%FF&p=%ZZ+%2F&a[b][]=1 HTTP/1.1', 'www.skroutz.gr'],
       ['GET /track?status=400&a=1&a[]=2 HTTP/1.1', 'www.skroutz.gr'],
       ['GET /track?dup=1 HTTP/1.1', 'www.skroutz.gr'],
       ['GET /track?dup=1 HTTP/1.1', 'www.skroutz.gr'],
