@@ -3,7 +3,7 @@
  * plain fields bumped in place; rare events go through a method that counts
  * and logs. /stats and /metrics only render what is here (http/admin.ts).
  */
-import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 
 /** How a request on the public port ended. The keys are the /stats names. */
@@ -67,7 +67,7 @@ export class RuntimeMonitor {
   private gcTotalMs = 0;
   private gcMaxMs = 0;
   private readonly observer: PerformanceObserver;
-  private readonly delay: IntervalHistogram;
+  private readonly delay: ReturnType<typeof monitorEventLoopDelay>;
   private readonly window: NodeJS.Timeout;
   private lastP99Ms = 0;
   private lastMaxMs = 0;
