@@ -62,7 +62,7 @@ const commands: Record<string, Command> = {
   replay: (args) => replayCommand(args),
   diff: (args) => diffCommand(args),
   version: () => {
-    process.stdout.write(`scratchd ${VERSION}\n`);
+    process.stdout.write(`scratchd ${VERSION} (node ${process.version})\n`);
     return Promise.resolve(Exit.ok);
   },
 };

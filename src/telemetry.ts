@@ -48,6 +48,8 @@ export class ConnectionCounters {
 }
 
 export interface RuntimeStats {
+  /** The Node.js that runs scratchd, e.g. "v24.22.3". */
+  node: string;
   rss: number;
   heap_used: number;
   heap_total: number;
@@ -94,6 +96,7 @@ export class RuntimeMonitor {
     const mem = memoryUsage();
     const current = this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : 0;
     return {
+      node: process.version,
       rss: mem.rss,
       heap_used: mem.heapUsed,
       heap_total: mem.heapTotal,
