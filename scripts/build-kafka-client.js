@@ -121,8 +121,9 @@ function main() {
   const cacheDir = path.resolve(pkgDir, '..', '..', '.cache', 'scratchd');
   // What the addon was last built for: a Node upgrade (even a patch, whose
   // ABI is the same) rebuilds it, so it always matches the headers exactly.
+  // The real path: a node_modules reached through a symlink is the same one.
   const stampPath = path.join(cacheDir, 'kafka-javascript-build.json');
-  const stamp = { package: pkgVersion, node: nodeVersion, nodedir: runtime.dir };
+  const stamp = { package: pkgVersion, node: nodeVersion, nodedir: fs.realpathSync(runtime.dir) };
 
   if (!force) {
     const found = probe(pkgDir);
