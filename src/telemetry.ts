@@ -3,7 +3,7 @@
  * plain fields bumped in place; rare events go through a method that counts
  * and logs. /stats and /metrics only render what is here (http/admin.ts).
  */
-import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 
 /** How a request on the public port ended. The keys are the /stats names. */
@@ -49,6 +49,8 @@ export class ConnectionCounters {
 }
 
 export interface RuntimeStats {
+  /** The Node.js that runs scratchd, e.g. "v24.22.3". */
+  node: string;
   rss: number;
   heap_used: number;
   heap_total: number;
@@ -68,7 +70,7 @@ export class RuntimeMonitor {
   private gcTotalMs = 0;
   private gcMaxMs = 0;
   private readonly observer: PerformanceObserver;
-  private readonly delay: IntervalHistogram;
+  private readonly delay: ReturnType<typeof monitorEventLoopDelay>;
   private readonly window: NodeJS.Timeout;
   private lastP99Ms = 0;
   private lastMaxMs = 0;
@@ -95,6 +97,7 @@ export class RuntimeMonitor {
     const mem = memoryUsage();
     const current = this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : 0;
     return {
+      node: process.version,
       rss: mem.rss,
       heap_used: mem.heapUsed,
       heap_total: mem.heapTotal,

@@ -21,6 +21,8 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+// The tests run on the project's Node (scripts/runtime.js), whichever node runs this file.
+const { nodeBin } = require('../scripts/runtime');
 
 const root = path.resolve(__dirname, '..');
 
@@ -63,6 +65,8 @@ if (deps.status !== 0 && process.env.CI === 'true') process.exit(deps.status ?? 
 // 3. One Kafka broker for the whole run (tests that break brokers start their
 //    own). Its own state dir, so a broker a developer runs is left alone.
 const env = { ...process.env };
+// `node` in what the tests spawn (scripts, npx) is the project's too.
+env.PATH = `${path.dirname(nodeBin())}${path.delimiter}${env.PATH ?? ''}`;
 const brokerEnv = { ...process.env, KAFKA_STATE_DIR: path.join(root, '.cache', 'kafka', 'npm-test') };
 const broker = path.join(root, 'test', 'kafka', 'broker.sh');
 let startedBroker = false;
@@ -79,7 +83,7 @@ if (env.KAFKA_BROKERS === undefined) {
 
 let status;
 try {
-  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=3', ...files], { stdio: 'inherit', cwd: root, env });
+  const result = spawnSync(nodeBin(), ['--test', '--test-concurrency=3', ...files], { stdio: 'inherit', cwd: root, env });
   status = result.status ?? 1;
 } finally {
   if (startedBroker) spawnSync('bash', [broker, 'stop'], { env: brokerEnv, stdio: ['ignore', 'ignore', 'inherit'] });
