@@ -20,6 +20,7 @@ import { FlavorTable } from './flavor';
 import { GraphitePusher } from './graphite';
 import { AdminServer, type StatsSource } from './http/admin';
 import { PublicServer } from './http/server';
+import { PostDoor } from './http/post';
 import { TrackHandler } from './http/track';
 import { logger } from './log';
 import { takeListenFd } from './systemd';
@@ -48,7 +49,7 @@ export class Scratchd implements StatsSource {
   private stopping: Promise<void> | null = null;
 
   constructor(readonly config: Config) {
-    this.flavors = new FlavorTable(config.flavors);
+    this.flavors = new FlavorTable(config.flavors, config.http.path);
     // A previous scratchd still draining may hold a backend's resources for up to its two drain phases.
     const context = { flavors: this.flavors.all, startWaitMs: 2 * config.shutdown.drainTimeoutMs + 1_000 };
     for (const { name, config: section } of config.backends) {
@@ -58,7 +59,8 @@ export class Scratchd implements StatsSource {
     }
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
-    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections);
+    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.flavors.paths);
+    this.publicServer.acceptBodies((end) => new PostDoor(config.http, this.flavors, handler, this.requests, end));
     this.admin = config.admin === null ? null : new AdminServer(this);
     this.graphite = config.graphite === null ? null : new GraphitePusher(config.graphite, () => this.snapshot());
   }

@@ -21,6 +21,10 @@ export const Outcomes = [
   'bad_request',
   'timeout',
   'internal_error',
+  'post',
+  'preflight',
+  'too_large',
+  'forbidden_origin',
 ] as const;
 export type Outcome = (typeof Outcomes)[number];
 
@@ -39,6 +43,14 @@ export class RequestCounters implements Record<Outcome, number> {
   timeout = 0;
   /** The handler threw (a bug): answered 500, logged. */
   internal_error = 0;
+  /** POST beacons accepted (their lines are also counted in `tracked`). */
+  post = 0;
+  /** CORS preflights (and other OPTIONS) answered 204. */
+  preflight = 0;
+  /** Bodies over http.maxBodyBytes (on the wire or decompressed), or batches over http.maxBatch: 413. */
+  too_large = 0;
+  /** A POST or preflight whose Origin the flavor does not allow: 403. */
+  forbidden_origin = 0;
 }
 
 export class ConnectionCounters {

@@ -23,7 +23,7 @@ const validate = ajv.compile(configSchema);
 interface RawConfig {
   listen: string;
   admin: string | null;
-  flavors: { name: string; hosts: string[]; timezone: string }[];
+  flavors: { name: string; hosts: string[]; timezone: string; paths?: string[]; cors?: { origins: string[] }; postStatus?: 200 | 204 }[];
   http: Config['http'];
   checks: Config['checks'];
   shutdown: Config['shutdown'];

@@ -55,6 +55,40 @@ export const coreSchema = {
             description: 'Host header values (without port, case-insensitive) that map to this flavor.',
           },
           timezone: { type: 'string', minLength: 1, description: 'IANA timezone for the line time and the file date.' },
+          paths: {
+            type: 'array',
+            minItems: 1,
+            uniqueItems: true,
+            items: {
+              type: 'string',
+              pattern: '^/[^?#\\s]*$',
+              patternReason: 'must start with "/" and contain no "?", "#" or spaces',
+            },
+            description: 'The beacon paths of this flavor; absent: [http.path].',
+          },
+          cors: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['origins'],
+            properties: {
+              origins: {
+                type: 'array',
+                items: {
+                  type: 'string',
+                  pattern: '^(\\*|https?://(\\*\\.)?[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?)$',
+                  patternReason: 'must be "*", "scheme://host[:port]" or "scheme://*.domain[:port]" (http or https)',
+                },
+                description: 'Origins whose pages may send beacons (exact, or "https://*.example.com"); absent: https:// and http:// of each host.',
+              },
+            },
+            description: 'Cross-origin rules for POST beacons and preflights; absent: derived from hosts.',
+          },
+          postStatus: {
+            type: 'integer',
+            enum: [200, 204],
+            default: 204,
+            description: 'Status of the answer to an accepted POST beacon.',
+          },
         },
       },
     },
@@ -75,6 +109,9 @@ export const coreSchema = {
         keepAliveTimeoutMs: positiveInt(600_000, 5_000, 'An idle keep-alive connection is closed after this time.'),
         maxRequestLineBytes: positiveInt(65_536, 8_192, 'A longer request line is answered 414.'),
         maxHeaderBytes: positiveInt(1_048_576, 16_384, 'A larger request head is answered 431.'),
+        maxBodyBytes: positiveInt(1_048_576, 65_536, 'A larger POST body (on the wire, or decompressed) is answered 413.'),
+        maxBatch: positiveInt(10_000, 100, 'A JSON array body with more beacons than this is answered 413.'),
+        bodyTimeoutMs: positiveInt(600_000, 10_000, 'A POST body must arrive completely within this time after its head (else 408).'),
         trustForwardedFor: {
           type: 'boolean',
           default: false,

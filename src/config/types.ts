@@ -10,6 +10,12 @@ export interface FlavorConfig {
   readonly name: string;
   readonly hosts: readonly string[];
   readonly timezone: string;
+  /** Absent: [http.path]. */
+  readonly paths?: readonly string[];
+  /** Absent: https:// and http:// of each host (http/cors.ts). */
+  readonly cors?: { readonly origins: readonly string[] };
+  /** Absent: 204. */
+  readonly postStatus?: 200 | 204;
 }
 
 export type ListenConfig =
@@ -23,6 +29,9 @@ export interface HttpConfig {
   readonly keepAliveTimeoutMs: number;
   readonly maxRequestLineBytes: number;
   readonly maxHeaderBytes: number;
+  readonly maxBodyBytes: number;
+  readonly maxBatch: number;
+  readonly bodyTimeoutMs: number;
   readonly trustForwardedFor: boolean;
 }
 

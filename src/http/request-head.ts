@@ -27,10 +27,12 @@
  *
  * Strings are made only for the target and the few header values used
  * (Host, Connection, Content-Length, Transfer-Encoding, X-Forwarded-For when
- * asked); everything else is compared as bytes.
+ * asked; for POST beacons and preflights Content-Type, Content-Encoding,
+ * Origin, Expect, Access-Control-Request-Method); everything else is
+ * compared as bytes. The body itself is read by body.ts.
  */
 
-export const Method = { get: 0, head: 1, other: 2 } as const;
+export const Method = { get: 0, head: 1, other: 2, post: 3, options: 4 } as const;
 export type Method = (typeof Method)[keyof typeof Method];
 
 export interface RequestHead {
@@ -43,8 +45,17 @@ export interface RequestHead {
   forwardedFor: string | undefined;
   /** Connection: close, or HTTP/1.0 without keep-alive. */
   wantsClose: boolean;
-  /** A body follows (Content-Length > 0 or Transfer-Encoding: chunked): we do not read bodies. */
+  /** A body follows (Content-Length > 0 or Transfer-Encoding: chunked): read only for POST (body.ts). */
   hasBody: boolean;
+  /** The last value of each, when sent once (a second one is 400). */
+  contentType: string | undefined;
+  contentEncoding: string | undefined;
+  origin: string | undefined;
+  expect: string | undefined;
+  /** Access-Control-Request-Method: the request is a CORS preflight. */
+  preflightMethod: string | undefined;
+  /** The body's framing: -1 chunked, else its Content-Length (0: none). */
+  readonly bodyLength: number;
 }
 
 /** Why a head could not be used; the server maps each to an answer, and closes. */
@@ -96,13 +107,18 @@ const F_CONNECTION = 2;
 const F_CONTENT_LENGTH = 3;
 const F_TRANSFER_ENCODING = 4;
 const F_FORWARDED_FOR = 5;
+const F_CONTENT_TYPE = 6;
+const F_CONTENT_ENCODING = 7;
+const F_ORIGIN = 8;
+const F_EXPECT = 9;
+const F_PREFLIGHT_METHOD = 10;
 
 /** Spans shorter than this are checked byte by byte (a typed-array view costs an allocation). */
 const SWAR_MIN = 32;
 /** "HTTP/" */
 const VERSION_PREFIX = [72, 84, 84, 80, 47];
 /** Longest field name we look for; longer names are F_OTHER without being kept. */
-const MAX_KNOWN_NAME = 17;
+const MAX_KNOWN_NAME = 29;
 
 export class HeadParser implements RequestHead {
   method: Method = Method.other;
@@ -112,6 +128,11 @@ export class HeadParser implements RequestHead {
   forwardedFor: string | undefined = undefined;
   wantsClose = false;
   hasBody = false;
+  contentType: string | undefined = undefined;
+  contentEncoding: string | undefined = undefined;
+  origin: string | undefined = undefined;
+  expect: string | undefined = undefined;
+  preflightMethod: string | undefined = undefined;
   /** Set when execute() returns FAILED. */
   error: HeadError = HeadError.badRequest;
 
@@ -120,8 +141,10 @@ export class HeadParser implements RequestHead {
   private headBytes = 0;
   /** Bytes of the request line so far (without its CRLF). */
   private lineBytes = 0;
-  /** The first (up to) 4 bytes of the method, for GET/HEAD. */
+  /** The first (up to) 4 bytes of the method, for GET/HEAD/POST. */
   private methodBits = 0;
+  /** Bytes 5–8 of the method, for OPTIONS. */
+  private methodBits2 = 0;
   /** Position in "HTTP/d.d". */
   private versionAt = 0;
   private versionMajor = 0;
@@ -164,6 +187,17 @@ export class HeadParser implements RequestHead {
     this.forwardedFor = undefined;
     this.hasBody = false;
     this.target = '';
+    this.methodBits2 = 0;
+    this.contentType = undefined;
+    this.contentEncoding = undefined;
+    this.origin = undefined;
+    this.expect = undefined;
+    this.preflightMethod = undefined;
+  }
+
+  /** The body's framing: -1 chunked, else its Content-Length (0: none). */
+  get bodyLength(): number {
+    return this.chunked > 0 ? -1 : this.contentLength > 0 ? this.contentLength : 0;
   }
 
   /** A byte of a request line has been read (a head is under way, not just empty lines between requests). */
@@ -227,7 +261,8 @@ export class HeadParser implements RequestHead {
           for (; j < limit; j++) {
             const c = buf[j]!;
             if (!(CLASS[c]! & C_TOKEN)) break;
-            bits = ++length <= 4 ? (bits << 8) | c : -1;
+            if (++length <= 4) bits = (bits << 8) | c;
+            else if (length <= 8) this.methodBits2 = (this.methodBits2 << 8) | c;
           }
           this.methodBits = bits;
           this.lineBytes = length;
@@ -235,7 +270,7 @@ export class HeadParser implements RequestHead {
           if (j === end) break;
           if (buf[j] === SP && length > 0) {
             if (++this.lineBytes > this.maxLineBytes) return this.fail(HeadError.uriTooLong);
-            this.method = bits === 0x474554 ? Method.get : bits === 0x48454144 ? Method.head : Method.other;
+            this.method = methodOf(bits, length, this.methodBits2);
             state = S_TARGET;
             i = j + 1;
             spanStart = i;
@@ -446,6 +481,27 @@ export class HeadParser implements RequestHead {
       case F_FORWARDED_FOR:
         this.forwardedFor = this.forwardedFor === undefined ? value : `${this.forwardedFor},${value}`;
         return 0;
+      // Each of these at most once: two would be ambiguous.
+      case F_CONTENT_TYPE:
+        if (this.contentType !== undefined) return HeadError.badRequest;
+        this.contentType = value;
+        return 0;
+      case F_CONTENT_ENCODING:
+        if (this.contentEncoding !== undefined) return HeadError.badRequest;
+        this.contentEncoding = value;
+        return 0;
+      case F_ORIGIN:
+        if (this.origin !== undefined) return HeadError.badRequest;
+        this.origin = value;
+        return 0;
+      case F_EXPECT:
+        if (this.expect !== undefined) return HeadError.badRequest;
+        this.expect = value;
+        return 0;
+      case F_PREFLIGHT_METHOD:
+        if (this.preflightMethod !== undefined) return HeadError.badRequest;
+        this.preflightMethod = value;
+        return 0;
     }
     return 0;
   }
@@ -529,19 +585,40 @@ function wordsOf(buf: Buffer): Int32Array {
   return view;
 }
 
+/** GET, HEAD, POST, OPTIONS (case-sensitive, RFC 9110 §9.1), else other. */
+function methodOf(bits: number, length: number, bits2: number): Method {
+  switch (length) {
+    case 3:
+      return bits === 0x474554 ? Method.get : Method.other;
+    case 4:
+      return bits === 0x48454144 ? Method.head : bits === 0x504f5354 ? Method.post : Method.other;
+    case 7:
+      return bits === 0x4f505449 && bits2 === 0x4f4e53 ? Method.options : Method.other;
+  }
+  return Method.other;
+}
+
 /** Which field a name (a token, any case) is. */
 function fieldOf(buf: Buffer, at: number, length: number): number {
   switch (length) {
     case 4:
       return nameIs(buf, at, 'host') ? F_HOST : F_OTHER;
+    case 6:
+      return nameIs(buf, at, 'origin') ? F_ORIGIN : nameIs(buf, at, 'expect') ? F_EXPECT : F_OTHER;
     case 10:
       return nameIs(buf, at, 'connection') ? F_CONNECTION : F_OTHER;
+    case 12:
+      return nameIs(buf, at, 'content-type') ? F_CONTENT_TYPE : F_OTHER;
     case 14:
       return nameIs(buf, at, 'content-length') ? F_CONTENT_LENGTH : F_OTHER;
     case 15:
       return nameIs(buf, at, 'x-forwarded-for') ? F_FORWARDED_FOR : F_OTHER;
+    case 16:
+      return nameIs(buf, at, 'content-encoding') ? F_CONTENT_ENCODING : F_OTHER;
     case 17:
       return nameIs(buf, at, 'transfer-encoding') ? F_TRANSFER_ENCODING : F_OTHER;
+    case 29:
+      return nameIs(buf, at, 'access-control-request-method') ? F_PREFLIGHT_METHOD : F_OTHER;
   }
   return F_OTHER;
 }

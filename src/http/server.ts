@@ -7,9 +7,10 @@
  * out. What is supported: keep-alive and pipelining (answers in order),
  * HTTP/1.0 and 1.1, absolute-form targets. Heads are read incrementally and
  * strictly (request-head.ts; the rules in docs/http.md); a head that fails
- * is answered 400/414/431/501/505 and the connection closed. Requests with a
- * body are answered and the connection closed (a beacon has none, and we
- * never read one).
+ * is answered 400/414/431/501/505 and the connection closed. POST and
+ * OPTIONS go to the BodyHandler (post.ts: bodies, CORS), which reads the
+ * body from the following bytes; other requests with a body are answered
+ * and the connection closed (a GET beacon has none, and we never read one).
  *
  * Limits, each answered and counted: request line > http.maxRequestLineBytes
  * → 414; head > http.maxHeaderBytes → 431; head not complete within
@@ -27,6 +28,7 @@ import * as net from 'node:net';
 import type { HttpConfig, ListenConfig } from '../config/types';
 import type { ConnectionCounters, RequestCounters } from '../telemetry';
 import { logger } from '../log';
+import type { BodyConnection, PendingBody, PostDoor } from './post';
 import { FAILED, HeadError, HeadParser, Method, NEED_MORE } from './request-head';
 import { Answer, Persistence, ResponseTable } from './responses';
 
@@ -38,16 +40,22 @@ const ACCEPT_BACKLOG_MAX_MS = 1000;
 
 /** What the server asks of the beacon logic (http/track.ts). */
 export interface BeaconHandler {
-  /** A GET/HEAD on the beacon path; returns the answer to send. */
-  track(isHead: boolean, query: string, host: string | undefined, client: ClientAddress): Answer;
+  /**
+   * A GET/HEAD on a beacon path; returns the answer to send. `path` is given
+   * only when flavors have different paths (the handler checks the flavor's).
+   */
+  track(isHead: boolean, query: string, host: string | undefined, client: ClientAddress, path?: string): Answer;
 }
+
+/** POST and OPTIONS (post.ts); without one, they are answered 405 like any other method. */
+export type BodyHandler = Pick<PostDoor, 'begin' | 'feed' | 'sweep'>;
 
 /** The client's address, computed only when a check needs it. */
 export interface ClientAddress {
   address(): string;
 }
 
-class Connection implements ClientAddress {
+class Connection implements BodyConnection {
   /** The head being read: its parser keeps its place between chunks. */
   readonly parser: HeadParser;
   /** When the first byte of the head being received arrived (0: none pending). */
@@ -56,6 +64,8 @@ class Connection implements ClientAddress {
   /** No more requests are read; the socket ends after the answers are sent. */
   ending = false;
   forwardedFor: string | undefined = undefined;
+  /** A POST whose body is being read (post.ts). */
+  body: PendingBody | null = null;
   private remote: string | undefined;
 
   constructor(
@@ -90,6 +100,9 @@ export class PublicServer {
   private readonly lookahead: HeadParser;
   private readonly sweeper: NodeJS.Timeout;
   private readonly beaconPath: string;
+  /** All beacon paths, when flavors do not all have exactly http.path (null: only beaconPath). */
+  private readonly beaconPaths: ReadonlySet<string> | null;
+  private bodies: BodyHandler | null = null;
   private draining = false;
   /** The listening socket came from systemd, which keeps it open after we close ours. */
   private sharedListener = false;
@@ -100,8 +113,10 @@ export class PublicServer {
     private readonly handler: BeaconHandler,
     private readonly requests: RequestCounters,
     private readonly connectionCounters: ConnectionCounters,
+    paths?: ReadonlySet<string>,
   ) {
     this.beaconPath = config.path;
+    this.beaconPaths = paths === undefined || (paths.size === 1 && paths.has(config.path)) ? null : paths;
     this.lookahead = new HeadParser(config.maxRequestLineBytes, config.maxHeaderBytes, false);
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = config.maxConnections;
@@ -126,6 +141,11 @@ export class PublicServer {
       if (listen.kind === 'systemd') this.server.listen({ fd: systemdFd ?? 3 }, done);
       else this.server.listen({ host: listen.host, port: listen.port, backlog: 4096 }, done);
     });
+  }
+
+  /** Serve POST and OPTIONS with `bodies` (post.ts), which writes its answers and ends connections through `end`. */
+  acceptBodies(make: (end: (connection: BodyConnection) => void) => BodyHandler): void {
+    this.bodies = make((connection) => this.end(connection as Connection));
   }
 
   get openConnections(): number {
@@ -186,6 +206,11 @@ export class PublicServer {
     const parser = connection.parser;
     let start = 0;
     while (start < chunk.length && !connection.ending) {
+      if (connection.body !== null) {
+        start = this.bodies!.feed(connection, chunk, start);
+        if (start < 0) break;
+        continue;
+      }
       const end = parser.execute(chunk, start, chunk.length);
       if (end === NEED_MORE) {
         // Empty lines between requests (a trailing CRLF) are not a head under way.
@@ -233,20 +258,26 @@ export class PublicServer {
 
   private handleHead(connection: Connection, last: boolean): void {
     const head = connection.parser;
+    if (head.method > Method.other && this.bodies !== null) {
+      connection.forwardedFor = head.forwardedFor;
+      this.bodies.begin(connection, head, head.wantsClose || this.draining);
+      return;
+    }
     const close = head.wantsClose || head.hasBody || (this.draining && last);
     const persistence = close ? Persistence.close : head.http10 ? Persistence.keepAlive10 : Persistence.keepAlive;
     let answer: Answer;
     if (head.method === Method.other) {
       this.requests.method++;
       answer = Answer.method;
-    } else if (!this.isBeaconPath(head.target)) {
+    } else if (this.beaconPaths === null ? !this.isBeaconPath(head.target) : !this.beaconPaths.has(pathOf(head.target))) {
       this.requests.not_found++;
       answer = Answer.notFound;
     } else {
       const q = head.target.indexOf('?');
       connection.forwardedFor = head.forwardedFor;
       try {
-        answer = this.handler.track(head.method === Method.head, q === -1 ? '' : head.target.slice(q + 1), head.host, connection);
+        const path = this.beaconPaths === null ? undefined : pathOf(head.target);
+        answer = this.handler.track(head.method === Method.head, q === -1 ? '' : head.target.slice(q + 1), head.host, connection, path);
       } catch (err) {
         // A bug, not the client's fault: answer 500, count it, keep serving.
         log.every('internal', 10_000, `internal error: ${(err as Error).stack ?? String(err)}`);
@@ -280,7 +311,7 @@ export class PublicServer {
 
   private closeIdle(): void {
     for (const connection of this.connections) {
-      if (!connection.ending && !connection.parser.started && connection.socket.writableLength === 0) this.end(connection);
+      if (!connection.ending && !connection.parser.started && connection.body === null && connection.socket.writableLength === 0) this.end(connection);
     }
   }
 
@@ -288,13 +319,21 @@ export class PublicServer {
     const now = Date.now();
     for (const connection of this.connections) {
       if (connection.ending) continue;
-      if (connection.headStartedAt !== 0) {
+      if (connection.body !== null) {
+        this.bodies!.sweep(connection, now);
+      } else if (connection.headStartedAt !== 0) {
         if (now - connection.headStartedAt > this.config.headersTimeoutMs) this.fail(connection, Answer.timeout, 'timeout');
       } else if (now - connection.lastActivityAt > this.config.keepAliveTimeoutMs) {
         this.end(connection);
       }
     }
   }
+}
+
+/** The path of an origin-form target, without its query. */
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
 }
 
 function formatAddress(address: net.AddressInfo): string {

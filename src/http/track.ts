@@ -11,10 +11,11 @@
  */
 import type { Backend } from '../backends/backend';
 import type { SanityChecks } from '../checks';
-import type { FlavorTable } from '../flavor';
+import type { Flavor, FlavorTable } from '../flavor';
 import { isScratchError } from '../errors';
 import { makeLine } from '../line';
 import { queryToJson } from '../query';
+import { formBodyToJson, jsonBodyToJson } from '../query/body-to-json';
 import type { RequestCounters } from '../telemetry';
 import { Answer } from './responses';
 import type { BeaconHandler, ClientAddress } from './server';
@@ -32,11 +33,16 @@ export class TrackHandler implements BeaconHandler {
     this.checks = checks?.enabled === true ? checks : null;
   }
 
-  track(isHead: boolean, query: string, host: string | undefined, client: ClientAddress): Answer {
+  track(isHead: boolean, query: string, host: string | undefined, client: ClientAddress, path?: string): Answer {
     const flavor = host === undefined ? undefined : this.flavors.byHost(host);
     if (flavor === undefined) {
       this.requests.unknown_flavor++;
       return Answer.unknownHost;
+    }
+    // Given only when flavors have different paths.
+    if (path !== undefined && !flavor.paths.has(path)) {
+      this.requests.not_found++;
+      return Answer.notFound;
     }
     if (isHead) {
       this.requests.head++;
@@ -64,4 +70,73 @@ export class TrackHandler implements BeaconHandler {
     this.requests.tracked++;
     return Answer.gif;
   }
+
+  /**
+   * A POST beacon's body (decoded) for its flavor: one line per object, the
+   * query's params merged with each (query/body-to-json.ts), through the
+   * same checks and backends as a GET. The body type decides the parser:
+   * form-encoded (or no Content-Type) → Rack's form rules; application/json
+   * → JSON; text/plain → JSON if it starts with '{' or '[', else form.
+   */
+  post(flavor: Flavor, query: string, contentType: BodyType, body: Buffer, maxBatch: number, client: ClientAddress): PostOutcome {
+    let lines: string[];
+    try {
+      if (body.length === 0) {
+        lines = [queryToJson(query)];
+      } else if (contentType === BodyType.json || (contentType === BodyType.text && (body[0] === 0x7b || body[0] === 0x5b))) {
+        const batch = jsonBodyToJson(query, body, maxBatch);
+        if (batch === null) {
+          this.requests.too_large++;
+          return PostOutcome.tooMany;
+        }
+        lines = batch;
+      } else {
+        lines = [formBodyToJson(query, body)];
+      }
+    } catch (err) {
+      if (!isScratchError(err, 'QUERY_MALFORMED')) throw err;
+      this.requests.malformed++;
+      return PostOutcome.malformed;
+    }
+    this.requests.post++;
+    const timeMs = this.now();
+    for (const values of lines) {
+      if (this.checks !== null) {
+        // The values stand for the query in the duplicate check.
+        const verdict = this.checks.judge(flavor.index, client.address(), values, timeMs);
+        if (verdict !== 'ok') {
+          this.requests[verdict]++;
+          continue;
+        }
+      }
+      const line = makeLine(flavor, timeMs, values);
+      for (let i = 0; i < this.backends.length; i++) this.backends[i]!.push(line);
+      flavor.tracked++;
+      this.requests.tracked++;
+    }
+    return PostOutcome.accepted;
+  }
 }
+
+/** How a POST body is parsed, from its Content-Type. */
+export const BodyType = { form: 0, json: 1, text: 2, unsupported: 3 } as const;
+export type BodyType = (typeof BodyType)[keyof typeof BodyType];
+
+/** The media type of a Content-Type value (RFC 9110 §8.3.1: parameters dropped, case-insensitive). */
+export function bodyTypeOf(contentType: string | undefined): BodyType {
+  if (contentType === undefined) return BodyType.form; // Rack: a POST without a type is form data
+  const semicolon = contentType.indexOf(';');
+  const media = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+  switch (media) {
+    case 'application/x-www-form-urlencoded':
+      return BodyType.form;
+    case 'application/json':
+      return BodyType.json;
+    case 'text/plain':
+      return BodyType.text;
+  }
+  return BodyType.unsupported;
+}
+
+export const PostOutcome = { accepted: 0, malformed: 1, tooMany: 2 } as const;
+export type PostOutcome = (typeof PostOutcome)[keyof typeof PostOutcome];

@@ -28,6 +28,9 @@ const BASE: HttpConfig = {
   keepAliveTimeoutMs: 3000,
   maxRequestLineBytes: 200,
   maxHeaderBytes: 1000,
+  maxBodyBytes: 65_536,
+  maxBatch: 100,
+  bodyTimeoutMs: 10_000,
   trustForwardedFor: true,
 };
 
