@@ -28,9 +28,10 @@ const { queryToJson } = queryModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 /**
- * Marks a value that holds a string which is not UTF-8: JSON.generate
- * raises on it, but only if it is still there when written (a later
- * duplicate key may replace it). A NUL never appears raw in a generated text.
+ * Marks a value that holds a string which is not UTF-8, or an infinite
+ * float: JSON.generate raises on it, but only if it is still there when
+ * written (a later duplicate key may replace it). A NUL never appears raw in
+ * a generated text.
  */
 const INVALID = '\u0000';
 
@@ -143,7 +144,8 @@ const ESCAPES: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b'
  *   ended by a LF (JSON_common's `ignore`);
  * - numbers are strict JSON; an integer is written as read (a bignum stays
  *   exact, "-0" is 0), a float as Ruby's Float#to_s (rubyFloat); a float out
- *   of range is Infinity, which the generator refuses;
+ *   of range is Infinity, which the generator refuses (if a later duplicate
+ *   key has not replaced it);
  * - strings: raw control characters are refused; `\` before any other
  *   character stands for that character (`\x` → x); `\u` needs four hex
  *   digits; a high surrogate takes the next `\uXXXX` as its pair whatever it
@@ -339,7 +341,9 @@ class RubyJson {
     this.i = i;
     const text = b.toString('latin1', start, i);
     if (!float) return text === '-0' ? '0' : text;
-    return rubyFloat(Number(text));
+    const x = Number(text);
+    // Out of range: Infinity, which the generator refuses, if it is still there then.
+    return Number.isFinite(x) ? rubyFloat(x) : INVALID;
   }
 
   /** A string → its generated text, or INVALID if it is not UTF-8. */
