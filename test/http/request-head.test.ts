@@ -16,7 +16,7 @@ const bytes = (s: string) => Buffer.from(s, 'latin1');
 
 type Outcome = { error: HeadError } | { head: RequestHead; end: number } | 'incomplete';
 
-const FIELDS = ['method', 'target', 'http10', 'host', 'forwardedFor', 'wantsClose', 'hasBody'] as const;
+const FIELDS = ['method', 'target', 'http10', 'host', 'forwardedFor', 'wantsClose', 'hasBody', 'contentType', 'contentEncoding', 'origin', 'expect', 'preflightMethod', 'bodyLength'] as const;
 
 function snapshot(p: HeadParser): RequestHead {
   return Object.fromEntries(FIELDS.map((k) => [k, p[k]])) as unknown as RequestHead;
@@ -53,13 +53,21 @@ describe('HeadParser: good heads', () => {
       expect: { method: Method.get, target: '/track?a=1', http10: false, host: 'www.skroutz.gr', wantsClose: false, hasBody: false, forwardedFor: undefined },
     },
     { why: 'HEAD', raw: 'HEAD /track HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.head, target: '/track' } },
-    { why: 'POST is other', raw: 'POST /track HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other } },
+    { why: 'POST', raw: 'POST /track HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.post } },
+    { why: 'POSTS is other', raw: 'POSTS /track HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other } },
+    { why: 'OPTIONX is other', raw: 'OPTIONX / HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other } },
+    { why: 'OPTIONSS is other', raw: 'OPTIONSS / HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other } },
+    {
+      why: 'the POST and CORS fields are read',
+      raw: 'POST /track HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain;charset=UTF-8\r\nCONTENT-ENCODING: gzip\r\nOrigin: https://b.example\r\nExpect: 100-continue\r\nAccess-Control-Request-Method: POST\r\nContent-Length: 3\r\n\r\n',
+      expect: { method: Method.post, contentType: 'text/plain;charset=UTF-8', contentEncoding: 'gzip', origin: 'https://b.example', expect: '100-continue', preflightMethod: 'POST', bodyLength: 3, hasBody: true },
+    },
     { why: 'lower-case get is other (methods are case-sensitive)', raw: 'get / HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other } },
     { why: 'GETS is other', raw: 'GETS / HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other } },
     { why: 'HEA is other', raw: 'HEA / HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other } },
     { why: 'HEADS is other', raw: 'HEADS / HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other } },
     { why: 'any token is a method', raw: "X-!#$%&'*+.^_`|~9 / HTTP/1.1\r\nHost: a\r\n\r\n", expect: { method: Method.other } },
-    { why: 'OPTIONS *', raw: 'OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.other, target: '*' } },
+    { why: 'OPTIONS *', raw: 'OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n', expect: { method: Method.options, target: '*' } },
     { why: 'HTTP/1.0 needs no Host', raw: 'GET / HTTP/1.0\r\n\r\n', expect: { host: undefined, http10: true } },
     // Persistence (RFC 9112 §9.3).
     { why: 'HTTP/1.1 keeps alive by default', raw: 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', expect: { http10: false, wantsClose: false } },
@@ -279,15 +287,15 @@ describe('HeadParser: chunks, pipelining and reuse', () => {
     const p = new HeadParser(MAX_LINE, MAX_HEAD, true);
     const end1 = p.execute(buf, 0, buf.length);
     assert.ok(end1 > 0);
-    assert.deepEqual(snapshot(p), { method: Method.get, target: '/1', http10: false, host: 'one', forwardedFor: '9.9.9.9', wantsClose: true, hasBody: true });
+    assert.deepEqual(snapshot(p), { method: Method.get, target: '/1', http10: false, host: 'one', forwardedFor: '9.9.9.9', wantsClose: true, hasBody: true, contentType: undefined, contentEncoding: undefined, origin: undefined, expect: undefined, preflightMethod: undefined, bodyLength: 5 });
     p.reset();
     const end2 = p.execute(buf, end1, buf.length);
     // Nothing of the first head is left over.
-    assert.deepEqual(snapshot(p), { method: Method.head, target: '/2', http10: true, host: undefined, forwardedFor: undefined, wantsClose: false, hasBody: false });
+    assert.deepEqual(snapshot(p), { method: Method.head, target: '/2', http10: true, host: undefined, forwardedFor: undefined, wantsClose: false, hasBody: false, contentType: undefined, contentEncoding: undefined, origin: undefined, expect: undefined, preflightMethod: undefined, bodyLength: 0 });
     p.reset();
     const end3 = p.execute(buf, end2, buf.length);
     assert.equal(end3, buf.length - 2);
-    assert.deepEqual(snapshot(p), { method: Method.get, target: '/3', http10: false, host: 'three', forwardedFor: undefined, wantsClose: false, hasBody: false });
+    assert.deepEqual(snapshot(p), { method: Method.get, target: '/3', http10: false, host: 'three', forwardedFor: undefined, wantsClose: false, hasBody: false, contentType: undefined, contentEncoding: undefined, origin: undefined, expect: undefined, preflightMethod: undefined, bodyLength: 0 });
     p.reset();
     // A trailing CRLF: consumed, and no head is under way.
     assert.equal(p.execute(buf, end3, buf.length), NEED_MORE);
