@@ -8,7 +8,7 @@
 set -euo pipefail
 
 case "${1:-}" in
-  test) needs=(ruby:ruby-rack '/usr/share/rubygems-integration/all/gems/rack-2.*/lib/rack.rb:ruby-rack' systemd-socket-activate:systemd kcat:kcat java:openjdk-17-jre-headless mvn:maven python3:python3 '/usr/lib/python3*/ensurepip/__init__.py:python3-venv' haproxy:haproxy h2load:nghttp2-client openssl:openssl curl:curl) ;;
+  test) needs=(ruby:ruby-rack '/usr/share/rubygems-integration/all/gems/rack-2.*/lib/rack.rb:ruby-rack' systemd-socket-activate:systemd kcat:kcat java:openjdk-17-jre-headless mvn:maven python3:python3 '/usr/lib/python3*/ensurepip/__init__.py:python3-venv' haproxy:haproxy h2load:nghttp2-client openssl:openssl curl:curl chromium:chromium) ;;
   bench) needs=(wrk:wrk nginx:nginx-light taskset:util-linux kcat:kcat java:openjdk-17-jre-headless mvn:maven) ;;
   deb) needs=(dpkg-deb:dpkg lintian:lintian debootstrap:debootstrap systemd-analyze:systemd fakeroot:fakeroot) ;;
   *) echo "usage: $0 test|bench|deb" >&2; exit 64 ;;
