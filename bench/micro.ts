@@ -2,7 +2,7 @@
  * Micro-benchmarks of the pieces of the request path alone, so that a change
  * in the load table can be traced to its cause: query → JSON, the time stamp,
  * the line, the request-head parser, the whole beacon handler without I/O,
- * and the file writer appending 1M lines to a real temp file.
+ * a POST beacon beside a GET one (bench/post.ts), and the file writer appending 1M lines to a real temp file.
  *
  * Contract:
  * - Imports the compiled code (build/src/...) at run time, the same code the
@@ -30,6 +30,7 @@ import { realFileOps } from '../src/io/file-ops';
 import { RequestCounters } from '../src/telemetry';
 import type { Logger } from '../src/log';
 import { makeBeacons, requestHead } from './beacons';
+import { postVsGet } from './post';
 import { FLAVORS } from './servers';
 import { bigHead } from './split-head';
 import { median } from './stats';
@@ -47,7 +48,7 @@ export interface MicroResult {
 let sink = 0;
 
 /** Runs `op(i)` in batches; returns ns per call for each round. */
-function time(op: (i: number) => number, roundMs: number, rounds: number): number[] {
+export function time(op: (i: number) => number, roundMs: number, rounds: number): number[] {
   const warmUntil = Date.now() + Math.max(100, roundMs);
   let i = 0;
   while (Date.now() < warmUntil) for (let k = 0; k < 1000; k++) sink += op(i++);
@@ -67,7 +68,7 @@ function time(op: (i: number) => number, roundMs: number, rounds: number): numbe
   return results;
 }
 
-function summarize(name: string, samples: number[], note: string): MicroResult {
+export function summarize(name: string, samples: number[], note: string): MicroResult {
   return { name, nsPerOp: median(samples), minNs: Math.min(...samples), maxNs: Math.max(...samples), note };
 }
 
@@ -193,6 +194,9 @@ export async function runMicro(roundMs: number, rounds: number, writerLines = 1_
       'Host lookup + queryToJson + makeLine + push',
     ),
   );
+
+  // POST beside GET (bench/post.ts): the same beacons with the head parsed, as form and JSON bodies.
+  results.push(...postVsGet(roundMs, rounds));
 
   const records = beacons.map((b, i) => makeLine(table.byHost(b.host)!, base + i, jsons[i]!).record);
   const writerRuns = Math.max(1, Math.min(3, rounds));
