@@ -1,6 +1,6 @@
 /**
  * An incremental parser of one HTTP/1.x request head (RFC 9112 §2–7), for
- * the beacon port: GET/HEAD without a body.
+ * the beacon port: GET/HEAD, and POST/OPTIONS whose body body.ts reads.
  *
  * It is a state machine fed the socket's chunks as they come: it keeps its
  * state between chunks and looks at each byte once, so reading a head costs
