@@ -102,7 +102,7 @@ export const coreSchema = {
           pattern: '^/[^?#\\s]*$',
           patternReason: 'must start with "/" and contain no "?", "#" or spaces',
           default: '/track',
-          description: 'The beacon path.',
+          description: 'The beacon path of the flavors without their own paths.',
         },
         maxConnections: positiveInt(1_000_000, 10_000, 'Open connections beyond this are closed at once and counted.'),
         headersTimeoutMs: positiveInt(600_000, 10_000, 'A request head must arrive completely within this time (else 408).'),
