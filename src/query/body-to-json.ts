@@ -353,9 +353,11 @@ class RubyJson {
     const start = this.i + 1;
     let i = start;
     let escapes = false;
+    let high = 0;
     for (;;) {
       if (i >= b.length) throw this.unexpected();
       const c = b[i]!;
+      high |= c;
       if (c === 0x22) break;
       if (c < 0x20) throw this.unexpected();
       if (c === 0x5c) {
@@ -374,7 +376,13 @@ class RubyJson {
     }
     const stop = i;
     this.i = stop + 1;
-    const bytes = escapes ? unescape(b, start, stop) : b.subarray(start, stop);
+    if (!escapes) {
+      // The common string: no backslash, no control byte (refused above), so
+      // the generator writes its bytes as they are, quotes included.
+      if (high >= 0x80 && !isWellFormedUtf8(b, start, stop)) return INVALID;
+      return b.toString('latin1', start - 1, stop + 1);
+    }
+    const bytes = unescape(b, start, stop);
     if (!isWellFormedUtf8(bytes, 0, bytes.length)) return INVALID;
     let out = '"';
     let from = 0;
