@@ -61,7 +61,7 @@ const SPECS: Record<Answer, Spec> = {
   [Answer.notImplemented]: { status: '501 Not Implemented', type: TEXT, body: text('transfer coding not implemented') },
   [Answer.versionNotSupported]: { status: '505 HTTP Version Not Supported', type: TEXT, body: text('HTTP version not supported') },
   [Answer.malformedQuery]: { status: '400 Bad Request', type: TEXT, body: text('malformed query string') },
-  [Answer.method]: { status: '405 Method Not Allowed', type: TEXT, body: text('method not allowed'), extra: 'Allow: GET, HEAD\r\n' },
+  [Answer.method]: { status: '405 Method Not Allowed', type: TEXT, body: text('method not allowed'), extra: 'Allow: GET, HEAD, POST, OPTIONS\r\n' },
   [Answer.timeout]: { status: '408 Request Timeout', type: TEXT, body: text('request timeout') },
   [Answer.uriTooLong]: { status: '414 URI Too Long', type: TEXT, body: text('request line too long') },
   [Answer.headerTooLarge]: { status: '431 Request Header Fields Too Large', type: TEXT, body: text('request head too large') },
