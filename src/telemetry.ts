@@ -21,6 +21,7 @@ export const Outcomes = [
   'bad_request',
   'timeout',
   'internal_error',
+  'unavailable',
 ] as const;
 export type Outcome = (typeof Outcomes)[number];
 
@@ -39,6 +40,8 @@ export class RequestCounters implements Record<Outcome, number> {
   timeout = 0;
   /** The handler threw (a bug): answered 500, logged. */
   internal_error = 0;
+  /** Answered 503 (Retry-After): a backend could not hold the line, or the server was refusing (docs/buffering.md). */
+  unavailable = 0;
 }
 
 export class ConnectionCounters {
@@ -146,6 +149,8 @@ export interface StatsSnapshot {
   requests: Record<Outcome, number>;
   flavors: Record<string, { tracked: number }>;
   connections: { open: number; accepted: number; rejected: number };
+  /** The public server's reading (http/backpressure.ts): state now, pauses and refusals since start, time not open. */
+  backpressure: { state: 'open' | 'paused' | 'refusing'; pauses: number; refusals: number; not_open_ms: number };
   backends: Record<string, BackendSnapshot>;
   checks: { enabled: boolean; store_keys: number; store_evicted: number };
   runtime: RuntimeStats;

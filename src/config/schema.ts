@@ -75,6 +75,9 @@ export const coreSchema = {
         keepAliveTimeoutMs: positiveInt(600_000, 5_000, 'An idle keep-alive connection is closed after this time.'),
         maxRequestLineBytes: positiveInt(65_536, 8_192, 'A longer request line is answered 414.'),
         maxHeaderBytes: positiveInt(1_048_576, 16_384, 'A larger request head is answered 431.'),
+        backpressureHighPercent: positiveInt(100, 50, 'Stop reading the sockets when a backend with whenFull "block" holds this share of its queue bounds (bytes or lines).'),
+        backpressureLowPercent: nonNegativeInt(99, 25, 'Read again once every such backend holds at most this share (below backpressureHighPercent).'),
+        blockTimeoutMs: nonNegativeInt(600_000, 5_000, 'Reading stopped this long means a backend is stuck: answer beacons 503 (Retry-After) and /ready 503 until it falls to the low mark.'),
         trustForwardedFor: {
           type: 'boolean',
           default: false,

@@ -24,6 +24,9 @@ export interface HttpConfig {
   readonly maxRequestLineBytes: number;
   readonly maxHeaderBytes: number;
   readonly trustForwardedFor: boolean;
+  readonly backpressureHighPercent: number;
+  readonly backpressureLowPercent: number;
+  readonly blockTimeoutMs: number;
 }
 
 export interface ChecksConfig {

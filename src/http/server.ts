@@ -17,6 +17,11 @@
  * closed; more than http.maxConnections → refused at accept; a client that
  * does not read its answers stops being read (backpressure).
  *
+ * Backends that hold too much stop all reading (backpressure.ts): every
+ * socket is paused, the rest of a chunk already read waits in `pending`,
+ * new connections are accepted but not read; while refusing, beacons are
+ * answered 503 (Retry-After) without reaching the handler.
+ *
  * drain(): accept what is already in the backlog, stop accepting, answer
  * what is in flight (the last request received on a connection with
  * "Connection: close"), give idle keep-alive connections `idleCloseGraceMs`
@@ -27,6 +32,7 @@ import * as net from 'node:net';
 import type { HttpConfig, ListenConfig } from '../config/types';
 import type { ConnectionCounters, RequestCounters } from '../telemetry';
 import { logger } from '../log';
+import { Backpressure, Pressure, type HeldSource } from './backpressure';
 import { FAILED, HeadError, HeadParser, Method, NEED_MORE } from './request-head';
 import { Answer, Persistence, ResponseTable } from './responses';
 
@@ -56,6 +62,8 @@ class Connection implements ClientAddress {
   /** No more requests are read; the socket ends after the answers are sent. */
   ending = false;
   forwardedFor: string | undefined = undefined;
+  /** Bytes read but not parsed because reading stopped (backpressure), parsed first on resume. */
+  pending: Buffer | null = null;
   private remote: string | undefined;
 
   constructor(
@@ -94,13 +102,19 @@ export class PublicServer {
   /** The listening socket came from systemd, which keeps it open after we close ours. */
   private sharedListener = false;
   private drainStartedAt = 0;
+  readonly pressure: Backpressure;
+  private readonly watchPressure: boolean;
 
   constructor(
     private readonly config: HttpConfig,
     private readonly handler: BeaconHandler,
     private readonly requests: RequestCounters,
     private readonly connectionCounters: ConnectionCounters,
+    /** The backends, for backpressure (their `held` and `whenFull`). */
+    backends: readonly HeldSource[] = [],
   ) {
+    this.pressure = new Backpressure(backends, config, (state) => this.pressureChanged(state));
+    this.watchPressure = this.pressure.active;
     this.beaconPath = config.path;
     this.lookahead = new HeadParser(config.maxRequestLineBytes, config.maxHeaderBytes, false);
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -128,6 +142,11 @@ export class PublicServer {
     });
   }
 
+  /** Reading stopped by backpressure (a getter: the state changes under calls). */
+  private get paused(): boolean {
+    return this.pressure.state === Pressure.paused;
+  }
+
   get openConnections(): number {
     return this.connections.size;
   }
@@ -136,6 +155,7 @@ export class PublicServer {
   async drain(deadline: number, idleGraceMs: number): Promise<void> {
     this.draining = true;
     this.drainStartedAt = Date.now();
+    this.pressure.refuse(); // requests held back are answered (503) rather than cut at the deadline
     if (!this.sharedListener) await this.acceptBacklog(deadline);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     if (idleGraceMs === 0) this.closeIdle();
@@ -171,7 +191,10 @@ export class PublicServer {
     this.connectionCounters.accepted++;
     this.connectionCounters.open++;
     socket.on('data', (chunk: Buffer) => this.onData(connection, chunk));
-    socket.on('drain', () => socket.resume());
+    socket.on('drain', () => {
+      if (this.pressure.state !== Pressure.paused) socket.resume();
+    });
+    if (this.pressure.state === Pressure.paused) socket.pause();
     socket.on('error', () => undefined); // resets are normal; 'close' follows
     socket.on('close', () => {
       this.connections.delete(connection);
@@ -181,6 +204,12 @@ export class PublicServer {
 
   private onData(connection: Connection, chunk: Buffer): void {
     if (connection.ending) return;
+    if (this.pressure.state === Pressure.paused) {
+      // Read before the pause took effect: kept, in order, for the resume.
+      connection.pending = connection.pending === null ? chunk : Buffer.concat([connection.pending, chunk]);
+      connection.socket.pause();
+      return;
+    }
     const now = Date.now();
     connection.lastActivityAt = now;
     const parser = connection.parser;
@@ -203,6 +232,12 @@ export class PublicServer {
       this.handleHead(connection, last);
       parser.reset();
       start = end;
+      // One check per request: above the high mark, reading stops here.
+      if (this.watchPressure && this.pressure.state === Pressure.open && this.pressure.over()) this.pressure.engage();
+      if (this.paused) {
+        if (start < chunk.length && !connection.ending) connection.pending = chunk.subarray(start);
+        return;
+      }
     }
     if (!connection.ending && connection.socket.writableLength > MAX_UNSENT_BYTES) connection.socket.pause();
   }
@@ -242,6 +277,9 @@ export class PublicServer {
     } else if (!this.isBeaconPath(head.target)) {
       this.requests.not_found++;
       answer = Answer.notFound;
+    } else if (this.pressure.state === Pressure.refusing) {
+      this.requests.unavailable++;
+      answer = Answer.unavailable;
     } else {
       const q = head.target.indexOf('?');
       connection.forwardedFor = head.forwardedFor;
@@ -284,7 +322,33 @@ export class PublicServer {
     }
   }
 
+  /** Reading stops (paused) or starts again (open, refusing): see backpressure.ts. */
+  private pressureChanged(state: Pressure): void {
+    if (state === Pressure.paused) {
+      for (const connection of this.connections) connection.socket.pause();
+      log.every('paused', 10_000, 'backends hold more than http.backpressureHighPercent: reading paused');
+      return;
+    }
+    if (state === Pressure.refusing) {
+      log.every('refusing', 10_000, `reading paused for http.blockTimeoutMs (${this.config.blockTimeoutMs} ms): answering beacons 503 until the backends catch up`);
+    }
+    // Waiting was not the clients' fault: their timers start again.
+    const now = Date.now();
+    for (const connection of this.connections) {
+      if (this.paused) return; // a pending chunk filled the backends again
+      connection.lastActivityAt = now;
+      if (connection.headStartedAt !== 0) connection.headStartedAt = now;
+      const pending = connection.pending;
+      if (pending !== null) {
+        connection.pending = null;
+        this.onData(connection, pending);
+      }
+      if (!this.paused && !connection.ending && connection.socket.writableLength <= MAX_UNSENT_BYTES) connection.socket.resume();
+    }
+  }
+
   private sweep(): void {
+    if (this.pressure.state === Pressure.paused) return; // nobody is read: no timeout is the client's fault
     const now = Date.now();
     for (const connection of this.connections) {
       if (connection.ending) continue;

@@ -29,6 +29,9 @@ const BASE: HttpConfig = {
   maxRequestLineBytes: 200,
   maxHeaderBytes: 1000,
   trustForwardedFor: true,
+  backpressureHighPercent: 50,
+  backpressureLowPercent: 25,
+  blockTimeoutMs: 5_000,
 };
 
 async function startServer(config: Partial<HttpConfig> = {}) {

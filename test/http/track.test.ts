@@ -5,7 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { BackendCounters, type Backend } from '../../src/backends/backend';
+import { BackendCounters, type Backend, type WhenFull } from '../../src/backends/backend';
+import { Budget } from '../../src/io/bounded-queue';
 import { parseConfig } from '../../src/config/load';
 import { FlavorTable } from '../../src/flavor';
 import type { Line } from '../../src/line';
@@ -21,11 +22,20 @@ class ListBackend implements Backend {
   readonly name = 'list';
   readonly counters = new BackendCounters();
   readonly lines: Line[] = [];
+  readonly held = new Budget();
   failing = false;
+  /** push() refuses (as a full queue would). */
+  refusing = false;
+  constructor(readonly whenFull: WhenFull = 'block') {}
   start = () => Promise.resolve();
-  push(line: Line): void {
+  push(line: Line): boolean {
     if (this.failing) throw new TypeError('bug in push');
+    if (this.refusing) {
+      this.counters.dropped.queue_full++;
+      return false;
+    }
     this.lines.push(line);
+    return true;
   }
   reopen = () => undefined;
   close = () => Promise.resolve();
