@@ -20,7 +20,7 @@ import { FlavorTable } from './flavor';
 import { GraphitePusher } from './graphite';
 import { AdminServer, type StatsSource } from './http/admin';
 import { PublicServer } from './http/server';
-import { Pressure, pressureNames } from './http/backpressure';
+import { pressureNames } from './http/backpressure';
 import { TrackHandler } from './http/track';
 import { logger } from './log';
 import { takeListenFd } from './systemd';
@@ -92,7 +92,7 @@ export class Scratchd implements StatsSource {
 
   /** Not while stopping, nor while the server refuses beacons because a backend is stuck (docs/buffering.md). */
   ready(): boolean {
-    return this.accepting && this.publicServer.pressure.state !== Pressure.refusing;
+    return this.accepting && this.publicServer.pressure.ready;
   }
 
   snapshot(): StatsSnapshot {

@@ -77,7 +77,7 @@ export const coreSchema = {
         maxHeaderBytes: positiveInt(1_048_576, 16_384, 'A larger request head is answered 431.'),
         backpressureHighPercent: positiveInt(100, 50, 'Stop reading the sockets when a backend with whenFull "block" holds this share of its queue bounds (bytes or lines).'),
         backpressureLowPercent: nonNegativeInt(99, 25, 'Read again once every such backend holds at most this share (below backpressureHighPercent).'),
-        blockTimeoutMs: nonNegativeInt(600_000, 5_000, 'Reading stopped this long means a backend is stuck: answer beacons 503 (Retry-After) and /ready 503 until it falls to the low mark.'),
+        blockTimeoutMs: nonNegativeInt(600_000, 2_000, 'Reading stopped this long means a backend is stuck: answer beacons 503 (Retry-After) until it falls to the low mark; /ready turns 503 at half this time.'),
         trustForwardedFor: {
           type: 'boolean',
           default: false,

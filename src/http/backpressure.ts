@@ -13,8 +13,12 @@
  *   polling); once all are low: open.
  * - refusing: paused for http.blockTimeoutMs means a backend is stuck (a full
  *   or failing disk). Sockets are read again and beacons are answered 503 with
- *   Retry-After without being pushed, /ready answers 503, so HAProxy moves
- *   traffic to the backup. Back to open once all are low.
+ *   Retry-After without being pushed. Back to open once all are low.
+ * - `ready` turns false halfway through the block timeout, and stays false
+ *   while refusing: /ready answers 503 before the first beacon does, so a
+ *   load balancer has marked this server down by the time it sees a 503, and
+ *   its retry (HAProxy `retry-on 503` with `option redispatch`) goes to the
+ *   backup instead of coming back here.
  *
  * A budget with no bound (Kafka's in-flight memory, which overflows to its
  * disk spool) never stops the server.
@@ -56,6 +60,9 @@ export class Backpressure {
   private spentMs = 0;
   private since = 0;
   private timer: NodeJS.Timeout | undefined = undefined;
+  private readyTimer: NodeJS.Timeout | undefined = undefined;
+  /** False from half the block timeout until open again (see the module comment). */
+  ready = true;
   private readonly watched: readonly Watched[];
 
   constructor(
@@ -98,8 +105,11 @@ export class Backpressure {
     this.since = Date.now();
     this.set(Pressure.paused);
     this.timer = setTimeout(() => this.refuse(), this.marks.blockTimeoutMs).unref();
+    this.readyTimer = setTimeout(() => (this.ready = false), this.marks.blockTimeoutMs / 2).unref();
     void this.untilLow().then(() => {
       clearTimeout(this.timer);
+      clearTimeout(this.readyTimer);
+      this.ready = true;
       this.spentMs += Date.now() - this.since;
       this.set(Pressure.open);
     });
@@ -109,6 +119,8 @@ export class Backpressure {
   refuse(): void {
     if (this.state !== Pressure.paused) return;
     clearTimeout(this.timer);
+    clearTimeout(this.readyTimer);
+    this.ready = false;
     this.refusals++;
     this.set(Pressure.refusing);
   }

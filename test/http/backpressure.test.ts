@@ -86,6 +86,7 @@ describe('backpressure in the public server', () => {
       a.send(...Array.from({ length: 8 }, (_, i) => `a=${i}`));
       await until(() => a.statuses.length === 5);
       assert.equal(s.server.pressure.state, Pressure.paused);
+      assert.equal(s.server.pressure.ready, true, 'ready until half the block timeout');
       // A new connection is accepted but not read.
       const b = client(s.port);
       b.send('b=0');
@@ -117,6 +118,7 @@ describe('backpressure in the public server', () => {
       a.send(...Array.from({ length: 7 }, (_, i) => `a=${i}`));
       await until(() => a.statuses.length === 7, 3000);
       assert.equal(s.server.pressure.state, Pressure.refusing);
+      assert.equal(s.server.pressure.ready, false);
       assert.deepEqual(a.statuses, [200, 200, 200, 200, 200, 503, 503]);
       assert.equal(s.seen.length, 5, 'the refused beacons never reached the handler');
       assert.equal(s.requests.unavailable, 2);
@@ -126,6 +128,7 @@ describe('backpressure in the public server', () => {
       assert.match(answer, /\r\nRetry-After: \d+\r\n/);
       s.held.release(5, 500);
       await until(() => s.server.pressure.state === Pressure.open);
+      assert.equal(s.server.pressure.ready, true);
       a.send('a=7');
       await until(() => a.statuses.length === 8);
       assert.equal(a.statuses[7], 200);
