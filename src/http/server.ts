@@ -232,8 +232,9 @@ export class PublicServer {
       this.handleHead(connection, last);
       parser.reset();
       start = end;
-      // One check per request: above the high mark, reading stops here.
-      if (this.watchPressure && this.pressure.state === Pressure.open && this.pressure.over()) this.pressure.engage();
+      // One check per request: above the high mark, reading stops here (not
+      // while draining: what is in flight is answered, 503 if it cannot be held).
+      if (this.watchPressure && !this.draining && this.pressure.state === Pressure.open && this.pressure.over()) this.pressure.engage();
       if (this.paused) {
         if (start < chunk.length && !connection.ending) connection.pending = chunk.subarray(start);
         return;
