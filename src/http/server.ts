@@ -64,6 +64,8 @@ class Connection implements ClientAddress {
   forwardedFor: string | undefined = undefined;
   /** Bytes read but not parsed because reading stopped (backpressure), parsed first on resume. */
   pending: Buffer | null = null;
+  /** In PublicServer.waiting (its pending bytes are served in turn). */
+  waiting = false;
   private remote: string | undefined;
 
   constructor(
@@ -104,6 +106,9 @@ export class PublicServer {
   private drainStartedAt = 0;
   readonly pressure: Backpressure;
   private readonly watchPressure: boolean;
+  /** Connections with pending bytes, in the order they stopped: served first come, first served on resume. */
+  private waiting: Connection[] = [];
+  private waitingHead = 0;
 
   constructor(
     private readonly config: HttpConfig,
@@ -197,6 +202,7 @@ export class PublicServer {
     if (this.pressure.state === Pressure.paused) socket.pause();
     socket.on('error', () => undefined); // resets are normal; 'close' follows
     socket.on('close', () => {
+      connection.pending = null; // nobody to answer: not pushed (the client retries it)
       this.connections.delete(connection);
       this.connectionCounters.open--;
     });
@@ -206,7 +212,7 @@ export class PublicServer {
     if (connection.ending) return;
     if (this.pressure.state === Pressure.paused) {
       // Read before the pause took effect: kept, in order, for the resume.
-      connection.pending = connection.pending === null ? chunk : Buffer.concat([connection.pending, chunk]);
+      this.stash(connection, connection.pending === null ? chunk : Buffer.concat([connection.pending, chunk]));
       connection.socket.pause();
       return;
     }
@@ -236,7 +242,7 @@ export class PublicServer {
       // while draining: what is in flight is answered, 503 if it cannot be held).
       if (this.watchPressure && !this.draining && this.pressure.state === Pressure.open && this.pressure.over()) this.pressure.engage();
       if (this.paused) {
-        if (start < chunk.length && !connection.ending) connection.pending = chunk.subarray(start);
+        if (start < chunk.length && !connection.ending) this.stash(connection, chunk.subarray(start));
         return;
       }
     }
@@ -333,18 +339,35 @@ export class PublicServer {
     if (state === Pressure.refusing) {
       log.every('refusing', 10_000, `reading paused for http.blockTimeoutMs (${this.config.blockTimeoutMs} ms): answering beacons 503 until the backends catch up`);
     }
+    // Bytes already read first, oldest waiter first (a connection that
+    // fills the backends again goes to the back of the line).
+    while (this.waitingHead < this.waiting.length && !this.paused) {
+      const connection = this.waiting[this.waitingHead++]!;
+      connection.waiting = false;
+      const pending = connection.pending;
+      connection.pending = null;
+      if (pending !== null) this.onData(connection, pending);
+    }
+    if (this.waitingHead === this.waiting.length || this.waitingHead > this.waiting.length / 2) {
+      // Served ones leave the array (amortized O(1): each is moved at most once per half).
+      this.waiting = this.waiting.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
+    if (this.paused) return; // the pending bytes filled the backends again
     // Waiting was not the clients' fault: their timers start again.
     const now = Date.now();
     for (const connection of this.connections) {
-      if (this.paused) return; // a pending chunk filled the backends again
       connection.lastActivityAt = now;
       if (connection.headStartedAt !== 0) connection.headStartedAt = now;
-      const pending = connection.pending;
-      if (pending !== null) {
-        connection.pending = null;
-        this.onData(connection, pending);
-      }
-      if (!this.paused && !connection.ending && connection.socket.writableLength <= MAX_UNSENT_BYTES) connection.socket.resume();
+      if (!connection.ending && connection.socket.writableLength <= MAX_UNSENT_BYTES) connection.socket.resume();
+    }
+  }
+
+  private stash(connection: Connection, bytes: Buffer): void {
+    connection.pending = bytes;
+    if (!connection.waiting) {
+      connection.waiting = true;
+      this.waiting.push(connection);
     }
   }
 

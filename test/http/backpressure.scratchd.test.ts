@@ -67,7 +67,22 @@ describe('backpressure on the real CLI', () => {
     const server = await startScratchd({ config: { file: { path: 'logs/{flavor}/{date}.log', queueMaxBytes: 256 * 1024 } } });
     try {
       const run = `b${process.pid}`;
-      const result = await burst({ port: server.port, run, connections: 300, perConnection: 200, queryBytes: 2048 });
+      // Beside the burst, a well-behaved client: one beacon every 20 ms on a keep-alive connection.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const steady: { id: string; status: number; ms: number }[] = [];
+      let bursting = true;
+      const steadyClient = (async () => {
+        for (let n = 0; bursting; n++) {
+          const started = performance.now();
+          const reply = await request(server.port, 'www.skroutz.gr', `/track?run=${run}&c=steady&n=${n}`, { agent });
+          steady.push({ id: `steady-${n}`, status: reply.status, ms: performance.now() - started });
+          await sleep(20);
+        }
+      })();
+      const result = await burst({ port: server.port, run, connections: 300, perConnection: 200, queryBytes: 2048 }).finally(() => (bursting = false));
+      await steadyClient;
+      agent.destroy();
+      await until('the queue written', async () => (await server.stats()).backends.file!.queued === 0);
       const stats = await server.stats();
       const pressure = await pressureOf(server);
       assert.equal(await server.stop('SIGTERM'), 0, server.stderr());
@@ -77,15 +92,20 @@ describe('backpressure on the real CLI', () => {
         const v = valuesOf(line);
         if (v.run === run) onDisk.add(`${v.c}-${v.n}`);
       }
+      const steadyMs = steady.map((s) => s.ms).sort((a, b) => a - b);
       t.diagnostic(`${result.statuses.size} answers in ${result.seconds.toFixed(1)} s ${JSON.stringify(result.byStatus)}; ${lines.length} lines; backpressure ${JSON.stringify(pressure)}`);
+      t.diagnostic(`steady client: ${steady.length} beacons, latency p50 ${Math.round(steadyMs[Math.floor(steadyMs.length / 2)] ?? 0)} ms, max ${Math.round(steadyMs[steadyMs.length - 1] ?? 0)} ms`);
+      assert.ok(steady.length > 0);
+      assert.deepEqual(steady.filter((s) => s.status !== 200 || !onDisk.has(s.id)), [], 'every beacon of the steady client is answered 200 and on disk');
       assert.equal(result.statuses.size, 300 * 200);
       assert.deepEqual(Object.keys(result.byStatus).filter((s) => s !== '200' && s !== '503'), [], 'nothing but 200 and 503');
       let missing = 0;
       for (const [id, status] of result.statuses) if (status === 200 && !onDisk.has(id)) missing++;
       assert.equal(missing, 0, 'every 200 is a line on disk');
-      assert.equal(onDisk.size, result.byStatus['200'], 'no line without a 200');
-      assert.equal(lines.length, result.byStatus['200']);
-      assert.equal(stats.requests.tracked, result.byStatus['200']);
+      assert.equal(onDisk.size, (result.byStatus['200'] ?? 0) + steady.length, 'no line without a 200');
+      assert.equal(lines.length, onDisk.size);
+      assert.equal(stats.requests.tracked, onDisk.size);
+      assert.equal(stats.backends.file!.written, onDisk.size, 'written counts exactly the lines in the file');
       assert.ok(pressure.pauses > 0, 'backpressure engaged');
       assert.equal(stats.backends.file!.dropped, 0);
     } finally {
