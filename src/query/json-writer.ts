@@ -4,7 +4,6 @@
  */
 import * as bytesModule from './bytes';
 import * as limitsModule from './limits';
-import type { Value } from './params';
 import * as paramsModule from './params';
 import * as utf8Module from './utf8';
 
@@ -14,9 +13,8 @@ import * as utf8Module from './utf8';
 // without this).
 const { CHAR_CLASS, CLOSE, CLOSE_BRACE, COLON, COMMA, NEEDS_JSON_ESCAPE, OPEN, OPEN_BRACE, PERCENT, PLUS, QUOTE, BACKSLASH, SPACE, escapedByte } = bytesModule;
 const { JSON_MAX_NESTING, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { Params, leafRanges } = paramsModule;
-type Params = paramsModule.Params;
-const { isWellFormedUtf8, writeUtf8 } = utf8Module;
+const { KIND_ARRAY, KIND_HASH, KIND_LEAF, leafRanges, tree } = paramsModule;
+const { isWellFormedUtf8 } = utf8Module;
 
 const sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
 
@@ -75,34 +73,36 @@ class JsonWriter {
     if (depth > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
   }
 
-  object(params: Params, depth: number): void {
+  /** A hash (params.ts container c) at nesting `depth`. */
+  object(c: number, depth: number): void {
     this.enter(depth);
     this.byte(OPEN_BRACE);
-    const { keys, values } = params;
-    for (let i = 0; i < keys.length; i++) {
-      if (i > 0) this.byte(COMMA);
-      this.key(keys[i] ?? '');
-      this.value(values[i] ?? null, depth);
+    const t = tree;
+    for (let s = t.first[c] ?? -1; s >= 0; s = t.slotNext[s] ?? -1) {
+      if (s !== t.first[c]) this.byte(COMMA);
+      this.key(t.slotKeyStart[s] ?? 0, t.slotKeyEnd[s] ?? 0);
+      this.value(t.slotKind[s] ?? 0, t.slotRef[s] ?? 0, depth);
     }
     this.byte(CLOSE_BRACE);
   }
 
-  private array(array: Value[], depth: number): void {
+  private array(c: number, depth: number): void {
     this.enter(depth);
     this.byte(OPEN);
-    for (let i = 0; i < array.length; i++) {
-      if (i > 0) this.byte(COMMA);
-      this.value(array[i] ?? null, depth);
+    const t = tree;
+    for (let s = t.first[c] ?? -1; s >= 0; s = t.slotNext[s] ?? -1) {
+      if (s !== t.first[c]) this.byte(COMMA);
+      this.value(t.slotKind[s] ?? 0, t.slotRef[s] ?? 0, depth);
     }
     this.byte(CLOSE);
   }
 
-  /** `depth` is the nesting of the container holding `value`. */
-  private value(value: Value, depth: number): void {
-    if (typeof value === 'number') this.leaf(value);
-    else if (value === null) this.nullValue();
-    else if (value instanceof Params) this.object(value, depth + 1);
-    else this.array(value, depth + 1);
+  /** A slot's value; `depth` is the nesting of the container holding it. */
+  private value(kind: number, ref: number, depth: number): void {
+    if (kind === KIND_LEAF) this.leaf(ref);
+    else if (kind === KIND_HASH) this.object(ref, depth + 1);
+    else if (kind === KIND_ARRAY) this.array(ref, depth + 1);
+    else this.nullValue();
   }
 
   private nullValue(): void {
@@ -162,26 +162,23 @@ class JsonWriter {
   }
 
   /**
-   * A key and its ':'. Keys are strings (valid UTF-8 by now, or Rack's regex
-   * would have raised), so they are encoded here: at most 6 bytes per UTF-16
-   * unit (an escape; non-ASCII takes at most 3).
+   * A key and its ':', from its bytes (the name, unescaped in place in the
+   * input by the parser, and valid UTF-8 by now, or Rack's regex would have
+   * raised): at most 6 output bytes per input byte (an escape).
    */
-  private key(key: string): void {
-    const out = this.reserve(6 * key.length + 3);
+  private key(start: number, end: number): void {
+    const input = this.input;
+    const out = this.reserve(6 * (end - start) + 3);
     let at = this.at;
     out[at++] = QUOTE;
-    for (let i = 0; i < key.length; i++) {
-      const c = key.charCodeAt(i);
-      if (c >= 0x80) {
-        this.nonAscii = true;
-        at = writeUtf8(out, at, key, i);
-        if (c >= 0xd800 && c <= 0xdbff) i++; // the pair's second half is written too
-      } else if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) {
-        at = writeEscape(out, at, c);
-      } else {
-        out[at++] = c;
-      }
+    let allBits = 0;
+    for (let i = start; i < end; i++) {
+      const c = input[i] ?? 0;
+      allBits |= c;
+      if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
+      else out[at++] = c;
     }
+    if (allBits >= 0x80) this.nonAscii = true;
     out[at++] = QUOTE;
     out[at++] = COLON;
     this.at = at;
@@ -190,9 +187,10 @@ class JsonWriter {
 
 const writer = new JsonWriter();
 
-export function writeJson(params: Params, input: Buffer): string {
+/** The JSON of the tree parseQuery built (root: its root hash), whose keys and values are ranges of `input`. */
+export function writeJson(root: number, input: Buffer): string {
   writer.reset(input);
-  writer.object(params, 1);
+  writer.object(root, 1);
   return writer.text();
 }
 
