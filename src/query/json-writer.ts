@@ -13,7 +13,7 @@ import * as utf8Module from './utf8';
 // without this).
 const { CHAR_CLASS, CLOSE, CLOSE_BRACE, COLON, COMMA, NEEDS_JSON_ESCAPE, OPEN, OPEN_BRACE, PERCENT, PLUS, QUOTE, BACKSLASH, SPACE, escapedByte } = bytesModule;
 const { JSON_MAX_NESTING, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { KIND_ARRAY, KIND_HASH, KIND_LEAF, leafRanges, tree } = paramsModule;
+const { FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_REF, leafRanges, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -77,11 +77,12 @@ class JsonWriter {
   object(c: number, depth: number): void {
     this.enter(depth);
     this.byte(OPEN_BRACE);
-    const t = tree;
-    for (let s = t.first[c] ?? -1; s >= 0; s = t.slotNext[s] ?? -1) {
-      if (s !== t.first[c]) this.byte(COMMA);
-      this.key(t.slotKeyStart[s] ?? 0, t.slotKeyEnd[s] ?? 0);
-      this.value(t.slotKind[s] ?? 0, t.slotRef[s] ?? 0, depth);
+    const mem = tree.mem;
+    const first = mem[c + FIRST] ?? -1;
+    for (let s = first; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
+      if (s !== first) this.byte(COMMA);
+      this.key(mem[s + SLOT_KEY_START] ?? 0, mem[s + SLOT_KEY_END] ?? 0);
+      this.value(mem[s + SLOT_KIND] ?? 0, mem[s + SLOT_REF] ?? 0, depth);
     }
     this.byte(CLOSE_BRACE);
   }
@@ -89,10 +90,11 @@ class JsonWriter {
   private array(c: number, depth: number): void {
     this.enter(depth);
     this.byte(OPEN);
-    const t = tree;
-    for (let s = t.first[c] ?? -1; s >= 0; s = t.slotNext[s] ?? -1) {
-      if (s !== t.first[c]) this.byte(COMMA);
-      this.value(t.slotKind[s] ?? 0, t.slotRef[s] ?? 0, depth);
+    const mem = tree.mem;
+    const first = mem[c + FIRST] ?? -1;
+    for (let s = first; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
+      if (s !== first) this.byte(COMMA);
+      this.value(mem[s + SLOT_KIND] ?? 0, mem[s + SLOT_REF] ?? 0, depth);
     }
     this.byte(CLOSE);
   }

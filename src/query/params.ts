@@ -62,35 +62,46 @@ export function addValue(start: number, end: number, classes: number): Leaf {
 
 /** Up to this many keys a hash is searched linearly; past it, its keys go into the shared table. */
 const LINEAR_SEARCH_MAX_KEYS = 8;
-const INITIAL_SLOTS = 1024;
+const INITIAL_RECORDS = 2048;
 const INITIAL_TABLE = 4096;
 
 /**
- * The arena. Fields are read by the JSON writer; only this module writes them.
- * Slot and container arrays grow together with `grow`, so a field read once
- * into a local stays valid until the next slot or container is made.
+ * Slots and containers are records of RECORD int32s in one array (`tree.mem`;
+ * one array, so that making a record costs one bounds check, not one per
+ * field), numbered by their offset in it. -1 is "none".
  */
+const RECORD = 8;
+/** Slot fields: what it holds, and the leaf or container number. */
+export const SLOT_KIND = 0;
+export const SLOT_REF = 1;
+/** A hash slot's key: bytes [SLOT_KEY_START, SLOT_KEY_END) of tree.keyBytes. */
+export const SLOT_KEY_START = 2;
+export const SLOT_KEY_END = 3;
+/** The next slot of the same container. */
+export const SLOT_NEXT = 4;
+/** The key's hash, once its hash is indexed, and the container the slot belongs to. */
+const SLOT_HASH = 5;
+const SLOT_OWNER = 6;
+/** Container fields: its first and last slot, its number of entries. */
+export const FIRST = 0;
+const LAST = 1;
+const SIZE = 2;
+/** Key space charged so far: UTF-8 bytes (an upper bound on characters) until exact. */
+const KEY_SPACE = 3;
+/** EXACT | INDEXED. */
+const FLAGS = 4;
+/** KEY_SPACE counts characters exactly. */
+const EXACT = 1;
+/** The hash's keys are in the shared table. */
+const INDEXED = 2;
+
+/** The arena. The JSON writer reads it; only this module writes it. */
 export const tree = {
   /** The bytes keys are ranges of (this call's input). */
   keyBytes: Buffer.alloc(0) as Buffer,
-  // Slots.
-  slotKind: new Uint8Array(INITIAL_SLOTS),
-  slotRef: new Int32Array(INITIAL_SLOTS),
-  slotKeyStart: new Int32Array(INITIAL_SLOTS),
-  slotKeyEnd: new Int32Array(INITIAL_SLOTS),
-  slotNext: new Int32Array(INITIAL_SLOTS),
-  slotHash: new Int32Array(INITIAL_SLOTS),
-  slotOwner: new Int32Array(INITIAL_SLOTS),
-  slotCount: 0,
-  // Containers.
-  first: new Int32Array(INITIAL_SLOTS),
-  last: new Int32Array(INITIAL_SLOTS),
-  size: new Int32Array(INITIAL_SLOTS),
-  /** Key space charged so far: UTF-8 bytes (an upper bound on characters) until exact. */
-  keySpace: new Int32Array(INITIAL_SLOTS),
-  /** 1: keySpace counts characters exactly; 2: the hash's keys are in the shared table (bit flags). */
-  flags: new Uint8Array(INITIAL_SLOTS),
-  containerCount: 0,
+  mem: new Int32Array(INITIAL_RECORDS * RECORD),
+  /** The offset of the next record. */
+  top: 0,
   // The shared table of large hashes' keys: slot + 1, valid where tableCall === call.
   tableSlot: new Int32Array(INITIAL_TABLE),
   tableCall: new Int32Array(INITIAL_TABLE),
@@ -99,14 +110,10 @@ export const tree = {
   call: 1,
 };
 
-const EXACT = 1;
-const INDEXED = 2;
-
 /** Starts a new tree whose keys are ranges of `keyBytes`; returns the root hash. */
 export function resetTree(keyBytes: Buffer): number {
   tree.keyBytes = keyBytes;
-  tree.slotCount = 0;
-  tree.containerCount = 0;
+  tree.top = 0;
   tree.tableEntries = 0;
   leafRanges.count = 0;
   if (++tree.call === 0x7fffffff) {
@@ -116,74 +123,56 @@ export function resetTree(keyBytes: Buffer): number {
   return newContainer();
 }
 
-function growSlots(): void {
-  const t = tree;
-  const n = t.slotKind.length * 2;
-  t.slotKind = copyInto(new Uint8Array(n), t.slotKind);
-  t.slotRef = copyInto(new Int32Array(n), t.slotRef);
-  t.slotKeyStart = copyInto(new Int32Array(n), t.slotKeyStart);
-  t.slotKeyEnd = copyInto(new Int32Array(n), t.slotKeyEnd);
-  t.slotNext = copyInto(new Int32Array(n), t.slotNext);
-  t.slotHash = copyInto(new Int32Array(n), t.slotHash);
-  t.slotOwner = copyInto(new Int32Array(n), t.slotOwner);
-}
-
-function growContainers(): void {
-  const t = tree;
-  const n = t.first.length * 2;
-  t.first = copyInto(new Int32Array(n), t.first);
-  t.last = copyInto(new Int32Array(n), t.last);
-  t.size = copyInto(new Int32Array(n), t.size);
-  t.keySpace = copyInto(new Int32Array(n), t.keySpace);
-  t.flags = copyInto(new Uint8Array(n), t.flags);
-}
-
-function copyInto<T extends Uint8Array | Int32Array>(target: T, source: T): T {
-  target.set(source);
-  return target;
+/** A new record's offset. */
+function allocate(): number {
+  const at = tree.top;
+  tree.top = at + RECORD;
+  if (at + RECORD > tree.mem.length) {
+    const bigger = new Int32Array(tree.mem.length * 2);
+    bigger.set(tree.mem);
+    tree.mem = bigger;
+  }
+  return at;
 }
 
 /** A new, empty container (a hash or an array: the slot that holds it says which). */
 export function newContainer(): number {
-  const t = tree;
-  const c = t.containerCount++;
-  if (c === t.first.length) growContainers();
-  t.first[c] = -1;
-  t.last[c] = -1;
-  t.size[c] = 0;
-  t.keySpace[c] = 0;
-  t.flags[c] = 0;
+  const c = allocate();
+  const mem = tree.mem;
+  mem[c + FIRST] = -1;
+  mem[c + LAST] = -1;
+  mem[c + SIZE] = 0;
+  mem[c + KEY_SPACE] = 0;
+  mem[c + FLAGS] = 0;
   return c;
 }
 
 /** Appends a slot to container c. */
-function newSlot(c: number, kind: number, ref: number, keyStart: number, keyEnd: number, hash: number): number {
-  const t = tree;
-  const s = t.slotCount++;
-  if (s === t.slotKind.length) growSlots();
-  t.slotKind[s] = kind;
-  t.slotRef[s] = ref;
-  t.slotKeyStart[s] = keyStart;
-  t.slotKeyEnd[s] = keyEnd;
-  t.slotNext[s] = -1;
-  t.slotHash[s] = hash;
-  t.slotOwner[s] = c;
-  const last = t.last[c] ?? -1;
-  if (last < 0) t.first[c] = s;
-  else t.slotNext[last] = s;
-  t.last[c] = s;
-  t.size[c] = (t.size[c] ?? 0) + 1;
+function newSlot(c: number, kind: number, ref: number, keyStart: number, keyEnd: number): number {
+  const s = allocate();
+  const mem = tree.mem;
+  mem[s + SLOT_KIND] = kind;
+  mem[s + SLOT_REF] = ref;
+  mem[s + SLOT_KEY_START] = keyStart;
+  mem[s + SLOT_KEY_END] = keyEnd;
+  mem[s + SLOT_NEXT] = -1;
+  mem[s + SLOT_OWNER] = c;
+  const last = mem[c + LAST] ?? -1;
+  if (last < 0) mem[c + FIRST] = s;
+  else mem[last + SLOT_NEXT] = s;
+  mem[c + LAST] = s;
+  mem[c + SIZE] = (mem[c + SIZE] ?? 0) + 1;
   return s;
 }
 
 /** Array#push. */
 export function arrayPush(array: number, kind: number, ref: number): void {
-  newSlot(array, kind, ref, -1, -1, 0);
+  newSlot(array, kind, ref, -1, -1);
 }
 
 /** The last slot of a container, or -1. */
 export function lastSlot(c: number): number {
-  return tree.last[c] ?? -1;
+  return tree.mem[c + LAST] ?? -1;
 }
 
 /** Whether bytes [a, a + length) and [b, b + length) of the key bytes are equal. */
@@ -202,16 +191,13 @@ function keyHash(c: number, start: number, end: number): number {
 
 /** The slot of key [start, end) in hash c, or -1. */
 export function findKey(c: number, start: number, end: number): number {
-  const t = tree;
-  const bytes = t.keyBytes;
-  const length = end - start;
-  if (((t.flags[c] ?? 0) & INDEXED) === 0) {
-    const keyStart = t.slotKeyStart;
-    const keyEnd = t.slotKeyEnd;
-    const next = t.slotNext;
-    for (let s = t.first[c] ?? -1; s >= 0; s = next[s] ?? -1) {
-      const ks = keyStart[s] ?? 0;
-      if ((keyEnd[s] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) return s;
+  const mem = tree.mem;
+  if (((mem[c + FLAGS] ?? 0) & INDEXED) === 0) {
+    const bytes = tree.keyBytes;
+    const length = end - start;
+    for (let s = mem[c + FIRST] ?? -1; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
+      const ks = mem[s + SLOT_KEY_START] ?? 0;
+      if ((mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) return s;
     }
     return -1;
   }
@@ -220,6 +206,7 @@ export function findKey(c: number, start: number, end: number): number {
 
 function findIndexed(c: number, start: number, end: number, hash: number): number {
   const t = tree;
+  const mem = t.mem;
   const bytes = t.keyBytes;
   const length = end - start;
   const mask = t.tableMask;
@@ -227,19 +214,19 @@ function findIndexed(c: number, start: number, end: number, hash: number): numbe
   for (let i = hash & mask; ; i = (i + 1) & mask) {
     if (t.tableCall[i] !== call) return -1;
     const s = (t.tableSlot[i] ?? 0) - 1;
-    const ks = t.slotKeyStart[s] ?? 0;
-    if (t.slotHash[s] === hash && t.slotOwner[s] === c && (t.slotKeyEnd[s] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) {
+    const ks = mem[s + SLOT_KEY_START] ?? 0;
+    if (mem[s + SLOT_HASH] === hash && mem[s + SLOT_OWNER] === c && (mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) {
       return s;
     }
   }
 }
 
-/** Puts slot s (a key of an indexed hash) into the shared table at its place. */
+/** Puts slot s (a key of an indexed hash, its hash set) into the shared table. */
 function index(s: number): void {
   const t = tree;
   if (2 * (t.tableEntries + 1) > t.tableMask + 1) growTable();
   const mask = t.tableMask;
-  let i = (t.slotHash[s] ?? 0) & mask;
+  let i = (t.mem[s + SLOT_HASH] ?? 0) & mask;
   while (t.tableCall[i] === t.call) i = (i + 1) & mask;
   t.tableSlot[i] = s + 1;
   t.tableCall[i] = t.call;
@@ -258,7 +245,7 @@ function growTable(): void {
   for (let i = 0; i < old.length; i++) {
     if (oldCall[i] !== call) continue;
     const s = (old[i] ?? 0) - 1;
-    let j = (t.slotHash[s] ?? 0) & t.tableMask;
+    let j = (t.mem[s + SLOT_HASH] ?? 0) & t.tableMask;
     while (t.tableCall[j] === call) j = (j + 1) & t.tableMask;
     t.tableSlot[j] = s + 1;
     t.tableCall[j] = call;
@@ -270,28 +257,36 @@ function growTable(): void {
  * a repeated key keeps its first position, as a Ruby Hash does. Returns the slot.
  */
 export function setKey(c: number, start: number, end: number, kind: number, ref: number): number {
-  const t = tree;
   const existing = findKey(c, start, end);
   if (existing >= 0) {
-    t.slotKind[existing] = kind;
-    t.slotRef[existing] = ref;
+    const mem = tree.mem;
+    mem[existing + SLOT_KIND] = kind;
+    mem[existing + SLOT_REF] = ref;
     return existing;
   }
   return addKey(c, start, end, kind, ref);
 }
 
+/** Sets what slot s holds. */
+export function setSlot(s: number, kind: number, ref: number): void {
+  const mem = tree.mem;
+  mem[s + SLOT_KIND] = kind;
+  mem[s + SLOT_REF] = ref;
+}
+
 /** Adds a key that findKey has just found missing from hash c. */
 export function addKey(c: number, start: number, end: number, kind: number, ref: number): number {
-  const t = tree;
   chargeKey(c, start, end);
-  const indexed = ((t.flags[c] ?? 0) & INDEXED) !== 0;
-  const s = newSlot(c, kind, ref, start, end, indexed ? keyHash(c, start, end) : 0);
-  if (indexed) {
+  const s = newSlot(c, kind, ref, start, end);
+  const mem = tree.mem;
+  const flags = mem[c + FLAGS] ?? 0;
+  if (flags & INDEXED) {
+    mem[s + SLOT_HASH] = keyHash(c, start, end);
     index(s);
-  } else if ((t.size[c] ?? 0) > LINEAR_SEARCH_MAX_KEYS) {
-    t.flags[c] = (t.flags[c] ?? 0) | INDEXED;
-    for (let k = t.first[c] ?? -1; k >= 0; k = t.slotNext[k] ?? -1) {
-      t.slotHash[k] = keyHash(c, t.slotKeyStart[k] ?? 0, t.slotKeyEnd[k] ?? 0);
+  } else if ((mem[c + SIZE] ?? 0) > LINEAR_SEARCH_MAX_KEYS) {
+    mem[c + FLAGS] = flags | INDEXED;
+    for (let k = mem[c + FIRST] ?? -1; k >= 0; k = mem[k + SLOT_NEXT] ?? -1) {
+      mem[k + SLOT_HASH] = keyHash(c, mem[k + SLOT_KEY_START] ?? 0, mem[k + SLOT_KEY_END] ?? 0);
       index(k);
     }
   }
@@ -311,16 +306,19 @@ function characterCount(bytes: Buffer, start: number, end: number): number {
  * exactly from there on. That keeps the common case free of counting.
  */
 function chargeKey(c: number, start: number, end: number): void {
-  const t = tree;
-  const exact = ((t.flags[c] ?? 0) & EXACT) !== 0;
-  const space = (t.keySpace[c] ?? 0) + (exact ? characterCount(t.keyBytes, start, end) : end - start);
-  t.keySpace[c] = space;
+  const mem = tree.mem;
+  const flags = mem[c + FLAGS] ?? 0;
+  const exact = (flags & EXACT) !== 0;
+  const space = (mem[c + KEY_SPACE] ?? 0) + (exact ? characterCount(tree.keyBytes, start, end) : end - start);
+  mem[c + KEY_SPACE] = space;
   if (space <= KEY_SPACE_LIMIT) return;
   if (!exact) {
-    t.flags[c] = (t.flags[c] ?? 0) | EXACT;
-    let counted = characterCount(t.keyBytes, start, end);
-    for (let k = t.first[c] ?? -1; k >= 0; k = t.slotNext[k] ?? -1) counted += characterCount(t.keyBytes, t.slotKeyStart[k] ?? 0, t.slotKeyEnd[k] ?? 0);
-    t.keySpace[c] = counted;
+    mem[c + FLAGS] = flags | EXACT;
+    let counted = characterCount(tree.keyBytes, start, end);
+    for (let k = mem[c + FIRST] ?? -1; k >= 0; k = mem[k + SLOT_NEXT] ?? -1) {
+      counted += characterCount(tree.keyBytes, mem[k + SLOT_KEY_START] ?? 0, mem[k + SLOT_KEY_END] ?? 0);
+    }
+    mem[c + KEY_SPACE] = counted;
     if (counted <= KEY_SPACE_LIMIT) return;
   }
   throw malformed(`parameter key space exceeds ${KEY_SPACE_LIMIT} characters`);

@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, addKey, addValue, arrayPush, findKey, lastSlot, newContainer, resetTree, setKey, tree } = paramsModule;
+const { KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addValue, arrayPush, findKey, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -186,7 +186,7 @@ function normalizeCommonName(root: number, input: Buffer, start: number, end: nu
   if (arrayOfHashes) {
     const array = arrayAt(root, start, open);
     const last = lastSlot(array);
-    const lastHash = last >= 0 && tree.slotKind[last] === KIND_HASH ? (tree.slotRef[last] ?? 0) : -1;
+    const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
     if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
       addKey(lastHash, childStart, childEnd, leafKind(v), v);
     } else {
@@ -290,7 +290,7 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
     const childEnd = foundEnd;
     const array = arrayAt(params, kStart, kEnd);
     const last = lastSlot(array);
-    const lastHash = last >= 0 && tree.slotKind[last] === KIND_HASH ? (tree.slotRef[last] ?? 0) : -1;
+    const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
     if (lastHash >= 0 && !hashHasKey(b, lastHash, childStart, childEnd)) {
       // The nested call fills in the last hash; its return value is ignored.
       normalizeParams(lastHash, childStart, childEnd, v, depth - 1, false);
@@ -332,15 +332,14 @@ function hashAt(params: number, kStart: number, kEnd: number): number {
     addKey(params, kStart, kEnd, KIND_HASH, hash);
     return hash;
   }
-  const kind = tree.slotKind[slot];
+  const kind = tree.mem[slot + SLOT_KIND] ?? KIND_NIL;
   if (kind === KIND_NIL) {
     const hash = newContainer();
-    tree.slotKind[slot] = KIND_HASH;
-    tree.slotRef[slot] = hash;
+    setSlot(slot, KIND_HASH, hash);
     return hash;
   }
-  if (kind !== KIND_HASH) throw typeClash('Hash', kind ?? KIND_NIL, kStart, kEnd);
-  return tree.slotRef[slot] ?? 0;
+  if (kind !== KIND_HASH) throw typeClash('Hash', kind, kStart, kEnd);
+  return tree.mem[slot + SLOT_REF] ?? 0;
 }
 
 /** `params[k] ||= []` followed by the `is_a?(Array)` check (ParameterTypeError). */
@@ -351,15 +350,14 @@ function arrayAt(params: number, kStart: number, kEnd: number): number {
     addKey(params, kStart, kEnd, KIND_ARRAY, array);
     return array;
   }
-  const kind = tree.slotKind[slot];
+  const kind = tree.mem[slot + SLOT_KIND] ?? KIND_NIL;
   if (kind === KIND_NIL) {
     const array = newContainer();
-    tree.slotKind[slot] = KIND_ARRAY;
-    tree.slotRef[slot] = array;
+    setSlot(slot, KIND_ARRAY, array);
     return array;
   }
-  if (kind !== KIND_ARRAY) throw typeClash('Array', kind ?? KIND_NIL, kStart, kEnd);
-  return tree.slotRef[slot] ?? 0;
+  if (kind !== KIND_ARRAY) throw typeClash('Array', kind, kStart, kEnd);
+  return tree.mem[slot + SLOT_REF] ?? 0;
 }
 
 function typeClash(expected: 'Array' | 'Hash', gotKind: number, kStart: number, kEnd: number): ScratchError {
@@ -450,8 +448,8 @@ function hashHasKey(b: Buffer, hash: number, start: number, end: number): boolea
     if (kind !== KIND_HASH) return false;
     const slot = findKey(node, i, partEnd);
     if (slot < 0) return false;
-    kind = tree.slotKind[slot] ?? KIND_NIL;
-    node = tree.slotRef[slot] ?? 0;
+    kind = tree.mem[slot + SLOT_KIND] ?? KIND_NIL;
+    node = tree.mem[slot + SLOT_REF] ?? 0;
     i = partEnd;
   }
   return true;
