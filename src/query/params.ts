@@ -32,20 +32,20 @@ const { KEY_SPACE_LIMIT, PARAMS_LIMIT, malformed } = limitsModule;
 
 /** A value handed to normalize_params: a leaf number (see leafRanges), or NIL for Ruby's nil. */
 export type Leaf = number;
-export const NIL = -1;
+const NIL = -1;
 
 /** What a slot holds. */
-export const KIND_NIL = 0;
-export const KIND_LEAF = 1;
-export const KIND_HASH = 2;
-export const KIND_ARRAY = 3;
+const KIND_NIL = 0;
+const KIND_LEAF = 1;
+const KIND_HASH = 2;
+const KIND_ARRAY = 3;
 
 /**
  * The byte ranges of this call's values, with the classes of their bytes.
  * There is at most one value per piece, and at most PARAMS_LIMIT pieces
  * (check_query_string raises on the PARAMS_LIMIT-th separator).
  */
-export const leafRanges = {
+const leafRanges = {
   start: new Int32Array(PARAMS_LIMIT),
   end: new Int32Array(PARAMS_LIMIT),
   classes: new Uint8Array(PARAMS_LIMIT),
@@ -72,18 +72,18 @@ const INITIAL_TABLE = 4096;
  */
 const RECORD = 8;
 /** Slot fields: what it holds, and the leaf or container number. */
-export const SLOT_KIND = 0;
-export const SLOT_REF = 1;
+const SLOT_KIND = 0;
+const SLOT_REF = 1;
 /** A hash slot's key: bytes [SLOT_KEY_START, SLOT_KEY_END) of tree.keyBytes. */
-export const SLOT_KEY_START = 2;
-export const SLOT_KEY_END = 3;
+const SLOT_KEY_START = 2;
+const SLOT_KEY_END = 3;
 /** The next slot of the same container. */
-export const SLOT_NEXT = 4;
+const SLOT_NEXT = 4;
 /** The key's hash, once its hash is indexed, and the container the slot belongs to. */
 const SLOT_HASH = 5;
 const SLOT_OWNER = 6;
 /** Container fields: its first and last slot, its number of entries. */
-export const FIRST = 0;
+const FIRST = 0;
 const LAST = 1;
 const SIZE = 2;
 /** Key space charged so far: UTF-8 bytes (an upper bound on characters) until exact. */
@@ -96,7 +96,7 @@ const EXACT = 1;
 const INDEXED = 2;
 
 /** The arena. The JSON writer reads it; only this module writes it. */
-export const tree = {
+const tree = {
   /** The bytes keys are ranges of (this call's input). */
   keyBytes: Buffer.alloc(0) as Buffer,
   mem: new Int32Array(INITIAL_RECORDS * RECORD),
@@ -323,3 +323,7 @@ function chargeKey(c: number, start: number, end: number): void {
   }
   throw malformed(`parameter key space exceeds ${KEY_SPACE_LIMIT} characters`);
 }
+
+// Exported after their declarations: TypeScript's CommonJS output would make every
+// use of an `export const` inside this module a property load on `exports`.
+export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, FIRST, tree };

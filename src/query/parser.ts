@@ -250,72 +250,110 @@ const RETURNS_ARRAY_OF_V = -2;
  * what Ruby returns: `params` (a container number), nil (RETURNS_NIL), or
  * `Array(v)` (RETURNS_ARRAY_OF_V); callers use the result exactly where
  * Rack does.
+ *
+ * Rack recurses once per level of the name; here the two recursive calls
+ * whose result is known or ignored (the hash branch, and filling in an
+ * array's last hash) are turned into iterations of one loop, so that a deep
+ * name costs no call per level. A level can only return something other
+ * than its own `params` at its first step (no key), which is where the
+ * caller's use of the result is replayed.
  */
 function normalizeParams(params: number, start: number, end: number, v: Leaf, depth: number, laterLinesFail: boolean): number {
   const b = bytes;
-  // `raise ParamsTooDeepError if depth <= 0`, before anything else.
-  if (depth <= 0) throw malformed(`parameter nesting deeper than ${PARAM_DEPTH_LIMIT} in ${excerpt(nameText(start, end))}`);
+  const outer = params;
+  // How this level was reached: from the caller, through the hash branch
+  // (the parent's key [parentKStart, parentKEnd) gets what this level
+  // returns), or into an array's last hash (what it returns is ignored).
+  let via = FROM_CALLER;
+  let parent = -1;
+  let parentKStart = 0;
+  let parentKEnd = 0;
+  for (;;) {
+    // `raise ParamsTooDeepError if depth <= 0`, before anything else.
+    if (depth <= 0) throw malformed(`parameter nesting deeper than ${PARAM_DEPTH_LIMIT} in ${excerpt(nameText(start, end))}`);
 
-  // `name =~ %r(\A[\[\]]*([^\[\]]+)\]*)`: skip leading brackets, k is the
-  // following run of non-brackets, then skip ']'s; `after` is the rest,
-  // [afterStart, end).
-  let kStart = start;
-  while (kStart < end && isBracket(b[kStart] ?? 0)) kStart++;
-  // No match: `k = $1 || ''` is empty; `return Array(v)` only for "[]".
-  if (kStart === end) return v !== NIL && end - start === 2 && hasEmptyBrackets(b, start) ? RETURNS_ARRAY_OF_V : RETURNS_NIL;
-  let kEnd = kStart + 1;
-  while (kEnd < end && !isBracket(b[kEnd] ?? 0)) kEnd++;
-  let afterStart = kEnd;
-  while (afterStart < end && b[afterStart] === CLOSE) afterStart++;
-  const afterLength = end - afterStart;
+    // `name =~ %r(\A[\[\]]*([^\[\]]+)\]*)`: skip leading brackets, k is the
+    // following run of non-brackets, then skip ']'s; `after` is the rest,
+    // [afterStart, end).
+    let kStart = start;
+    while (kStart < end && isBracket(b[kStart] ?? 0)) kStart++;
+    if (kStart === end) {
+      // No match: `k = $1 || ''` is empty; `return Array(v)` only for "[]".
+      const result = v !== NIL && end - start === 2 && hasEmptyBrackets(b, start) ? RETURNS_ARRAY_OF_V : RETURNS_NIL;
+      if (via === FROM_CALLER) return result;
+      if (via === FROM_HASH_BRANCH) {
+        // `params[k] = normalize_params(...)` stores nil (or Array(v)) over the new hash.
+        if (result === RETURNS_NIL) setKey(parent, parentKStart, parentKEnd, KIND_NIL, 0);
+        else setKey(parent, parentKStart, parentKEnd, KIND_ARRAY, arrayOf(v));
+      }
+      return outer;
+    }
+    let kEnd = kStart + 1;
+    while (kEnd < end && !isBracket(b[kEnd] ?? 0)) kEnd++;
+    let afterStart = kEnd;
+    while (afterStart < end && b[afterStart] === CLOSE) afterStart++;
+    const afterLength = end - afterStart;
 
-  // `if after == ''`: a plain assignment; a repeated key keeps its first position.
-  if (afterLength === 0) {
-    setKey(params, kStart, kEnd, leafKind(v), v);
-    return params;
-  }
-  // `elsif after == "["`: the whole name is the key ("a[" → "a[").
-  if (afterLength === 1 && b[afterStart] === OPEN) {
-    setKey(params, start, end, leafKind(v), v);
-    return params;
-  }
-  // `elsif after == "[]"`: append to the array at k.
-  if (afterLength === 2 && hasEmptyBrackets(b, afterStart)) {
-    arrayPush(arrayAt(params, kStart, kEnd), leafKind(v), v);
-    return params;
-  }
-  // `elsif after =~ %r(^\[\]\[([^\[\]]+)\]$) || after =~ %r(^\[\](.+)$)`
-  if (arrayChildKey(b, afterStart, end, laterLinesFail)) {
-    const childStart = foundStart;
-    const childEnd = foundEnd;
-    const array = arrayAt(params, kStart, kEnd);
-    const last = lastSlot(array);
-    const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
-    if (lastHash >= 0 && !hashHasKey(b, lastHash, childStart, childEnd)) {
-      // The nested call fills in the last hash; its return value is ignored.
-      normalizeParams(lastHash, childStart, childEnd, v, depth - 1, false);
-    } else {
+    // `if after == ''`: a plain assignment; a repeated key keeps its first position.
+    if (afterLength === 0) {
+      setKey(params, kStart, kEnd, leafKind(v), v);
+      return outer;
+    }
+    // `elsif after == "["`: the whole name is the key ("a[" → "a[").
+    if (afterLength === 1 && b[afterStart] === OPEN) {
+      setKey(params, start, end, leafKind(v), v);
+      return outer;
+    }
+    // `elsif after == "[]"`: append to the array at k.
+    if (afterLength === 2 && hasEmptyBrackets(b, afterStart)) {
+      arrayPush(arrayAt(params, kStart, kEnd), leafKind(v), v);
+      return outer;
+    }
+    // `elsif after =~ %r(^\[\]\[([^\[\]]+)\]$) || after =~ %r(^\[\](.+)$)`
+    // (with laterLinesFail only afterStart is tried, and both need "[]" there).
+    if ((!laterLinesFail || hasEmptyBrackets(b, afterStart)) && arrayChildKey(b, afterStart, end, laterLinesFail)) {
+      const childStart = foundStart;
+      const childEnd = foundEnd;
+      const array = arrayAt(params, kStart, kEnd);
+      const last = lastSlot(array);
+      const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
+      if (lastHash >= 0 && !hashHasKey(b, lastHash, childStart, childEnd)) {
+        // The nested call fills in the last hash; its return value is ignored.
+        params = lastHash;
+        start = childStart;
+        end = childEnd;
+        depth--;
+        laterLinesFail = false;
+        via = INTO_LAST_HASH;
+        continue;
+      }
       const child = normalizeParams(newContainer(), childStart, childEnd, v, depth - 1, false);
       if (child >= 0) arrayPush(array, KIND_HASH, child);
       else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
       else arrayPush(array, KIND_ARRAY, arrayOf(v));
+      return outer;
     }
-    return params;
+    // else: `params[k] ||= make_params`, then `params[k] = normalize_params(...)`,
+    // which may store nil when the nested name yields no key ("a[[]" → {"a":null}).
+    // hashAt stores the hash at k; the next level overwrites it only where it
+    // returns something else (see above).
+    parent = params;
+    parentKStart = kStart;
+    parentKEnd = kEnd;
+    params = hashAt(params, kStart, kEnd);
+    // The nested name is a suffix of this one, and arrayChildKey has just
+    // found that no line start in it matches: the nested level need only try
+    // its own start, which keeps names full of "\n" linear, not quadratic.
+    start = afterStart;
+    depth--;
+    laterLinesFail = true;
+    via = FROM_HASH_BRANCH;
   }
-  // else: `params[k] ||= make_params`, then `params[k] = normalize_params(...)`,
-  // which may store nil when the nested name yields no key ("a[[]" → {"a":null}).
-  const hash = hashAt(params, kStart, kEnd);
-  // The nested name is a suffix of this one, and arrayChildKey has just
-  // found that no line start in it matches: the nested call need only try
-  // its own start, which keeps names full of "\n" linear, not quadratic.
-  const nested = normalizeParams(hash, afterStart, end, v, depth - 1, true);
-  // hashAt has stored `hash` at k already; storing it again would change nothing.
-  if (nested === hash) return params;
-  if (nested >= 0) setKey(params, kStart, kEnd, KIND_HASH, nested);
-  else if (nested === RETURNS_NIL) setKey(params, kStart, kEnd, KIND_NIL, 0);
-  else setKey(params, kStart, kEnd, KIND_ARRAY, arrayOf(v));
-  return params;
 }
+
+const FROM_CALLER = 0;
+const FROM_HASH_BRANCH = 1;
+const INTO_LAST_HASH = 2;
 
 /** `Array(v)` for a String v: a new array holding v. */
 function arrayOf(v: Leaf): number {
