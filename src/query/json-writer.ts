@@ -13,10 +13,12 @@ import * as utf8Module from './utf8';
 // without this).
 const { CHAR_CLASS, CLOSE, CLOSE_BRACE, COLON, COMMA, NEEDS_JSON_ESCAPE, OPEN, OPEN_BRACE, PERCENT, PLUS, QUOTE, BACKSLASH, SPACE, escapedByte } = bytesModule;
 const { JSON_MAX_NESTING, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_REF, leafRanges, tree } = paramsModule;
+const { recordCount, FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_REF, leafRanges, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
-const sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
+let sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
+/** The shared output buffer grows up to this for texts that need it; bigger ones get their own. */
+const MAX_SHARED_OUTPUT_BYTES = 1 << 20;
 
 /**
  * Writes the JSON as UTF-8 bytes into one buffer, which becomes a string once.
@@ -36,26 +38,24 @@ class JsonWriter {
   /** The query's bytes, which the values are ranges of (any Buffer of the same kind as the input until reset). */
   private input: Buffer = sharedOutput;
 
-  /** Starts a new text (one writer serves every call: no allocation per call). */
-  reset(input: Buffer): void {
-    this.buffer = sharedOutput;
+  /**
+   * Starts a new text of at most `bound` bytes (one writer serves every call:
+   * no allocation per call). With room for the whole text made here, no
+   * write checks for room.
+   */
+  reset(input: Buffer, bound: number): void {
+    if (bound > sharedOutput.length) {
+      if (bound <= MAX_SHARED_OUTPUT_BYTES) sharedOutput = Buffer.allocUnsafe(Math.max(bound, 2 * sharedOutput.length));
+      else this.buffer = Buffer.allocUnsafe(bound);
+    }
+    if (bound <= sharedOutput.length) this.buffer = sharedOutput;
     this.at = 0;
     this.nonAscii = false;
     this.input = input;
   }
 
-  /** Makes room for `bytes` more bytes; past the shared buffer, this call gets its own. */
-  private reserve(bytes: number): Buffer {
-    if (this.at + bytes > this.buffer.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.at + bytes, this.buffer.length * 2));
-      this.buffer.copy(bigger, 0, 0, this.at);
-      this.buffer = bigger;
-    }
-    return this.buffer;
-  }
-
   private byte(c: number): void {
-    this.reserve(1)[this.at++] = c;
+    this.buffer[this.at++] = c;
   }
 
   /**
@@ -108,7 +108,7 @@ class JsonWriter {
   }
 
   private nullValue(): void {
-    const out = this.reserve(4);
+    const out = this.buffer;
     out[this.at] = 0x6e; // n
     out[this.at + 1] = 0x75; // u
     out[this.at + 2] = 0x6c; // l
@@ -126,7 +126,7 @@ class JsonWriter {
     const start = leafRanges.start[leaf] ?? 0;
     const end = leafRanges.end[leaf] ?? 0;
     const classes = leafRanges.classes[leaf] ?? 0;
-    const out = this.reserve(6 * (end - start) + 2);
+    const out = this.buffer;
     let at = this.at;
     out[at++] = QUOTE;
     if (classes === 0) {
@@ -170,7 +170,7 @@ class JsonWriter {
    */
   private key(start: number, end: number): void {
     const input = this.input;
-    const out = this.reserve(6 * (end - start) + 3);
+    const out = this.buffer;
     let at = this.at;
     out[at++] = QUOTE;
     let allBits = 0;
@@ -189,9 +189,18 @@ class JsonWriter {
 
 const writer = new JsonWriter();
 
-/** The JSON of the tree parseQuery built (root: its root hash), whose keys and values are ranges of `input`. */
-export function writeJson(root: number, input: Buffer): string {
-  writer.reset(input);
+/**
+ * The JSON of the tree parseQuery built (root: its root hash), whose keys and
+ * values are ranges of `input` (the first `inputLength` bytes).
+ *
+ * The text is at most 6 bytes per input byte plus 10 per record of the tree:
+ * every key and every value is written once, from its own bytes of the input
+ * (keys are disjoint ranges of the names, each value belongs to one piece),
+ * at most 6 bytes per byte ("\u0001" for a raw control char, the same for
+ * %01); a slot adds at most `,"":null` around them and a container `{}`.
+ */
+export function writeJson(root: number, input: Buffer, inputLength: number): string {
+  writer.reset(input, 6 * inputLength + 10 * recordCount() + 16);
   writer.object(root, 1);
   return writer.text();
 }

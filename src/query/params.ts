@@ -123,6 +123,11 @@ export function resetTree(keyBytes: Buffer): number {
   return newContainer();
 }
 
+/** How many slots and containers this call's tree has. */
+export function recordCount(): number {
+  return tree.top / RECORD;
+}
+
 /** A new record's offset. */
 function allocate(): number {
   const at = tree.top;

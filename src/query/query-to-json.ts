@@ -61,5 +61,5 @@ export function queryToJson(raw: string): string {
     throw malformed(`query is ${raw.length} bytes, over the limit of ${BYTESIZE_LIMIT}`);
   }
   const input = queryBytes(raw);
-  return writeJson(parseQuery(raw, input), input);
+  return writeJson(parseQuery(raw, input), input, raw.length);
 }
