@@ -206,8 +206,17 @@ export function findKey(c: number, start: number, end: number): number {
     }
     return -1;
   }
-  return findIndexed(c, start, end, keyHash(c, start, end));
+  const hash = keyHash(c, start, end);
+  missHash = hash;
+  return findIndexed(c, start, end, hash);
 }
+
+/**
+ * The hash of the key findKey last looked up in an indexed hash, which addKey
+ * reuses when it adds that key (setKey, hashAt and arrayAt add right after a
+ * miss).
+ */
+let missHash = 0;
 
 function findIndexed(c: number, start: number, end: number, hash: number): number {
   const t = tree;
@@ -279,14 +288,14 @@ export function setSlot(s: number, kind: number, ref: number): void {
   mem[s + SLOT_REF] = ref;
 }
 
-/** Adds a key that findKey has just found missing from hash c. */
+/** Adds a key that findKey has just found missing from hash c (the last findKey call: see missHash). */
 export function addKey(c: number, start: number, end: number, kind: number, ref: number): number {
   chargeKey(c, start, end);
   const s = newSlot(c, kind, ref, start, end);
   const mem = tree.mem;
   const flags = mem[c + FLAGS] ?? 0;
   if (flags & INDEXED) {
-    mem[s + SLOT_HASH] = keyHash(c, start, end);
+    mem[s + SLOT_HASH] = missHash;
     index(s);
   } else if ((mem[c + SIZE] ?? 0) > LINEAR_SEARCH_MAX_KEYS) {
     mem[c + FLAGS] = flags | INDEXED;
