@@ -1,6 +1,8 @@
 /**
- * The param tree Rack builds, as a flat arena of typed arrays: no object per
- * hash, array or entry, no string per key.
+ * The param tree Rack builds, as a flat arena: records of one Int32Array, no
+ * JS object per hash, array or entry, no string per key (an 8 KB query can
+ * make Rack build thousands of nested hashes; see the hostile-input budget
+ * in docs/query.md).
  *
  * - A value as Rack holds it is nil or a String (kept as the number of a byte
  *   range of the input, see `leafRanges`: nothing in Rack looks inside a
@@ -64,6 +66,8 @@ export function addValue(start: number, end: number, classes: number): Leaf {
 const LINEAR_SEARCH_MAX_KEYS = 8;
 const INITIAL_RECORDS = 2048;
 const INITIAL_TABLE = 4096;
+/** Up to this many records (1 MB; a request line's query needs at most about half) the arena stays as big as it grew. */
+const MAX_KEPT_RECORDS = 32 * 1024;
 
 /**
  * Slots and containers are records of RECORD int32s in one array (`tree.mem`;
@@ -112,6 +116,13 @@ const tree = {
 
 /** Starts a new tree whose keys are ranges of `keyBytes`; returns the root hash. */
 export function resetTree(keyBytes: Buffer): number {
+  // What a huge query made the arena grow to is not kept for the next calls.
+  if (tree.mem.length > MAX_KEPT_RECORDS * RECORD) tree.mem = new Int32Array(INITIAL_RECORDS * RECORD);
+  if (tree.tableSlot.length > 2 * MAX_KEPT_RECORDS) {
+    tree.tableSlot = new Int32Array(INITIAL_TABLE);
+    tree.tableCall = new Int32Array(INITIAL_TABLE);
+    tree.tableMask = INITIAL_TABLE - 1;
+  }
   tree.keyBytes = keyBytes;
   tree.top = 0;
   tree.tableEntries = 0;

@@ -49,6 +49,8 @@ export function queryBytes(raw: string): Buffer {
  */
 export function parseQuery(raw: string, input: Buffer): number {
   const root = resetTree(input);
+  // What a huge query made the newline table grow to is not kept.
+  if (nextNewline.length > SHARED_BUFFER_BYTES && raw.length <= SHARED_BUFFER_BYTES) nextNewline = new Int32Array(SHARED_BUFFER_BYTES);
   bytes = input;
   parsePairs(raw, input, root);
   return root;
