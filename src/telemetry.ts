@@ -141,7 +141,7 @@ export interface BackendSnapshot {
   [detail: string]: number | Record<string, number>;
 }
 
-/** What GET /stats answers (README: "Stats"); /metrics renders the same numbers. */
+/** What GET /stats answers (docs/operations.md, "Stats"); /metrics renders the same numbers. */
 export interface StatsSnapshot {
   version: string;
   uptime_s: number;

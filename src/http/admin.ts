@@ -2,7 +2,7 @@
  * The admin listener: its own address (loopback by default), never the
  * public port. node:http is fine here: it is not on the beacon path.
  *
- *   GET /stats    JSON StatsSnapshot (README "Stats")
+ *   GET /stats    JSON StatsSnapshot (docs/operations.md, "Stats")
  *   GET /metrics  the same numbers in Prometheus text format (prom-client),
  *                 plus prom-client's default process_* and nodejs_* metrics
  *   GET /health   200 while the process serves (liveness)
@@ -126,7 +126,7 @@ function buildRegistry(source: StatsSource): client.Registry {
   );
   const detailKeys = new Set(backends.flatMap(([, b]) => Object.keys(b).filter((k) => !['queued', 'written', 'errors', 'dropped', 'dropped_by_reason'].includes(k))));
   for (const key of detailKeys) {
-    gauge(`scratchd_backend_${key}`, `Backend detail "${key}" (see README, Stats)`, ['backend'], (s) =>
+    gauge(`scratchd_backend_${key}`, `Backend detail "${key}" (see docs/operations.md, Stats)`, ['backend'], (s) =>
       Object.entries(s.backends).filter(([, b]) => typeof b[key] === 'number').map(([backend, b]) => [{ backend }, b[key] as number]),
     );
   }
