@@ -27,6 +27,7 @@ import { TrackHandler } from '../src/http/track';
 import { BackendCounters, type Backend } from '../src/backends/backend';
 import { FileWriter } from '../src/io/file-writer';
 import { realFileOps } from '../src/io/file-ops';
+import { Budget } from '../src/io/bounded-queue';
 import { RequestCounters } from '../src/telemetry';
 import type { Logger } from '../src/log';
 import { makeBeacons, requestHead } from './beacons';
@@ -172,8 +173,11 @@ export async function runMicro(roundMs: number, rounds: number, writerLines = 1_
   const counting: Backend = {
     name: 'count',
     counters: new BackendCounters(),
+    held: new Budget(),
+    whenFull: 'block',
     push(line: Line) {
       sink += line.record.length;
+      return true;
     },
     start: () => Promise.resolve(),
     reopen: () => undefined,

@@ -10,6 +10,7 @@
  */
 import * as zlib from 'node:zlib';
 import { BackendCounters, type Backend } from '../src/backends/backend';
+import { Budget } from '../src/io/bounded-queue';
 import { FlavorTable } from '../src/flavor';
 import type { Line } from '../src/line';
 import { queryToJson } from '../src/query';
@@ -29,8 +30,11 @@ export function postVsGet(roundMs: number, rounds: number): MicroResult[] {
   const counting: Backend = {
     name: 'count',
     counters: new BackendCounters(),
+    held: new Budget(),
+    whenFull: 'block',
     push(line: Line) {
       sink += line.record.length;
+      return true;
     },
     start: () => Promise.resolve(),
     reopen: () => undefined,

@@ -31,6 +31,7 @@ import { makeBeacons, writeOhaUrls, writeWrkScript } from './beacons';
 import { runMeasured, runOha, runWrk, type OpenLoopResult, type WrkResult } from './load';
 import type { MicroResult } from './micro';
 import { microTable } from './micro';
+import { burstTable, runBursts, type BurstRow } from './burst';
 import { benchOptions, type BenchOptions } from './options';
 import { cpuTimes, machineBusyPercent, machineCpuSeconds, pinSelf, runPinned, sleep, type Memory } from './procs';
 import { profileTable, readCpuProfile, summarizeCpuProfile, type ProfileRow } from './profile';
@@ -105,6 +106,8 @@ interface Results {
   soak?: SoakResult;
   micro?: MicroResult[];
   queryBench?: string;
+  /** bench/burst.ts: latency under a pipelined burst, with and without backpressure. */
+  burst?: BurstRow[];
   /** bench/split-head.ts: a 16 KB head in one write vs 10-byte pieces (its table). */
   splitHead?: string;
   microOthersCpuPercent?: number;
@@ -180,7 +183,7 @@ async function main(): Promise<number> {
     }
     // This process only waits while the load runs; keep it off the server core.
     pinSelf(options.loadCpu);
-    const oha = options.only === 'micro' ? { path: null, why: 'BENCH_ONLY=micro' } : ensureOha(log);
+    const oha = options.only === 'micro' || options.only === 'burst' ? { path: null, why: `BENCH_ONLY=${options.only}` } : ensureOha(log);
     const busy = await machineBusyPercent(2000);
     const results: Results = { machine: machineInfo(oha.path, busy), options, closed: [], open: [], servers: {}, checks: [] };
     log(`bench: ${machineLine(results.machine)}`);
@@ -193,6 +196,7 @@ async function main(): Promise<number> {
       writeOhaUrls(urlsFile, makeBeacons(options.beacons));
       await soakPhase(options, results, dir, oha, urlsFile);
     }
+    if (options.only === 'all' || options.only === 'burst') await burstPhase(options, results, dir);
     if (options.only === 'all' || options.only === 'micro') await microPhase(options, results);
 
     const text = report(results);
@@ -456,6 +460,14 @@ async function microPhase(options: BenchOptions, results: Results): Promise<void
   results.splitHead = split.code === 0 ? split.stdout.trimEnd() : `split-head.js failed (exit ${split.code}): ${split.stderr}`;
 }
 
+/** Latency under a pipelined burst; a 200 without its line fails the bench. */
+async function burstPhase(options: BenchOptions, results: Results, dir: string): Promise<void> {
+  results.burst = await runBursts(options, dir, log);
+  for (const row of results.burst) {
+    results.checks.push({ name: `burst ${row.name}: every 200 is a line`, ok: row.lines === row.ok, detail: `${row.ok} × 200, ${row.lines} lines` });
+  }
+}
+
 function machineLine(m: MachineInfo): string {
   return (
     `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}; node ${m.node}, ${m.nginx}, ${m.wrk}, ${m.oha}; ` +
@@ -476,6 +488,7 @@ function report(r: Results): string {
     );
   }
   if (r.soak !== undefined) parts.push(soakTable(r.soak));
+  if (r.burst !== undefined) parts.push(burstTable(r.burst));
   if (r.micro !== undefined) {
     const others = r.microOthersCpuPercent ?? 0;
     parts.push(microTable(r.micro));

@@ -6,7 +6,7 @@
  *
  * The shebang caps V8's young generation at 4 MiB per semi-space (default
  * 16): under saturation peak RSS falls from ~95 to ~75 MiB at the same
- * requests/s, with shorter scavenges (bench, README "Performance").
+ * requests/s, with shorter scavenges (bench, docs/performance.md).
  *
  * Exit status: 0 ok; 1 failure at run time (e.g. address in use);
  * 64 usage error; 70 internal error; 78 bad config (sysexits.h EX_CONFIG,
@@ -35,7 +35,7 @@ commands:
   diff A B                     compare two log files by values, ignoring time (exit 0: identical)
   version                      print the version
 
-Run "scratchd <command> --help" for a command's options. See README.md.`;
+Run "scratchd <command> --help" for a command's options. See README.md and docs/.`;
 
 type Command = (args: string[]) => Promise<number>;
 

@@ -20,6 +20,7 @@ import { FlavorTable } from './flavor';
 import { GraphitePusher } from './graphite';
 import { AdminServer, type StatsSource } from './http/admin';
 import { PublicServer } from './http/server';
+import { pressureNames } from './http/backpressure';
 import { PostDoor } from './http/post';
 import { TrackHandler } from './http/track';
 import { logger } from './log';
@@ -59,7 +60,7 @@ export class Scratchd implements StatsSource {
     }
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
-    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.flavors.paths);
+    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.backends, this.flavors.paths);
     this.publicServer.acceptBodies((end) => new PostDoor(config.http, this.flavors, handler, this.requests, end));
     this.admin = config.admin === null ? null : new AdminServer(this);
     this.graphite = config.graphite === null ? null : new GraphitePusher(config.graphite, () => this.snapshot());
@@ -91,8 +92,9 @@ export class Scratchd implements StatsSource {
     return this.stopping;
   }
 
+  /** Not while stopping, nor while the server refuses beacons because a backend is stuck (docs/buffering.md). */
   ready(): boolean {
-    return this.accepting;
+    return this.accepting && this.publicServer.pressure.ready;
   }
 
   snapshot(): StatsSnapshot {
@@ -113,10 +115,16 @@ export class Scratchd implements StatsSource {
     return {
       version: VERSION,
       uptime_s: Math.round((Date.now() - this.startedAt) / 100) / 10,
-      ready: this.accepting,
+      ready: this.ready(),
       requests: { ...this.requests },
       flavors,
       connections: { open: this.connections.open, accepted: this.connections.accepted, rejected: this.connections.rejected },
+      backpressure: {
+        state: pressureNames[this.publicServer.pressure.state],
+        pauses: this.publicServer.pressure.pauses,
+        refusals: this.publicServer.pressure.refusals,
+        not_open_ms: this.publicServer.pressure.notOpenMs,
+      },
       backends,
       checks: { enabled: this.checks.enabled, store_keys: this.checks.store.size, store_evicted: this.checks.store.evicted },
       runtime: this.runtime.stats(),

@@ -21,6 +21,7 @@ export const Outcomes = [
   'bad_request',
   'timeout',
   'internal_error',
+  'unavailable',
   'post',
   'preflight',
   'too_large',
@@ -43,6 +44,8 @@ export class RequestCounters implements Record<Outcome, number> {
   timeout = 0;
   /** The handler threw (a bug): answered 500, logged. */
   internal_error = 0;
+  /** Answered 503 (Retry-After): a backend could not hold the line, or the server was refusing (docs/buffering.md). */
+  unavailable = 0;
   /** POST beacons accepted (their lines are also counted in `tracked`). */
   post = 0;
   /** CORS preflights (and other OPTIONS) answered 204. */
@@ -150,7 +153,7 @@ export interface BackendSnapshot {
   [detail: string]: number | Record<string, number>;
 }
 
-/** What GET /stats answers (README: "Stats"); /metrics renders the same numbers. */
+/** What GET /stats answers (docs/operations.md, "Stats"); /metrics renders the same numbers. */
 export interface StatsSnapshot {
   version: string;
   uptime_s: number;
@@ -158,6 +161,8 @@ export interface StatsSnapshot {
   requests: Record<Outcome, number>;
   flavors: Record<string, { tracked: number }>;
   connections: { open: number; accepted: number; rejected: number };
+  /** The public server's reading (http/backpressure.ts): state now, pauses and refusals since start, time not open. */
+  backpressure: { state: 'open' | 'paused' | 'refusing'; pauses: number; refusals: number; not_open_ms: number };
   backends: Record<string, BackendSnapshot>;
   checks: { enabled: boolean; store_keys: number; store_evicted: number };
   runtime: RuntimeStats;

@@ -7,9 +7,23 @@
  *   lock, then a background connect). It resolves before the listeners open;
  *   a backend whose start needs nothing resolves at once.
  * - `push(line)` is called on the HTTP path: synchronous, O(1), never blocks,
- *   never throws. A line it cannot hold is counted in `counters` as dropped
- *   with a reason — never silently lost. Lines pushed while closing count as
- *   dropped('shutdown') unless the backend still saves them (Kafka spools them).
+ *   never throws. It returns true when the backend took the line (it will be
+ *   written, or spooled), false when it did not: then the line is counted in
+ *   `counters` as dropped with a reason — never silently lost. Lines pushed
+ *   while closing count as dropped('shutdown') unless the backend still saves
+ *   them (Kafka spools them). The HTTP path answers 200 only for a line that
+ *   some backend took and that no backend with `whenFull: 'block'` refused
+ *   (docs/buffering.md).
+ * - `held` is what the backend holds in memory (lines and bytes) and its
+ *   bounds. For a backend whose `whenFull` is 'block', the public server stops
+ *   reading its sockets while `held` is above a high-water mark of its bounds
+ *   and resumes below a low-water mark (`held.whenAtMost`). A budget without
+ *   bounds (Kafka's in-flight memory, which overflows to its disk spool) never
+ *   stops the server.
+ * - `whenFull` is what a refused line means for the client: 'block' — the
+ *   server holds answers back and, once stuck past http.blockTimeoutMs or
+ *   when this backend refuses a line, answers 503; 'drop_newest' — the drop is
+ *   counted and the answer is 200 if another backend took the line.
  * - Backends are independent: none may wait on another, and a failing one
  *   must not slow the HTTP path (its I/O happens after push returns).
  * - `reopen()` (SIGHUP) re-opens whatever external resource may have been
@@ -21,12 +35,24 @@
 import type { Flavor } from '../flavor';
 import type { FlavorConfig } from '../config/types';
 import type { Line } from '../line';
+import type { Budget } from '../io/bounded-queue';
+
+/** A backend's policy when it cannot take a line (modelled on Vector's buffer `when_full`). */
+export const WhenFull = { block: 'block', drop_newest: 'drop_newest' } as const;
+export type WhenFull = (typeof WhenFull)[keyof typeof WhenFull];
+
+/** The `whenFull` key every backend's schema carries (its section in docs/configuration.md). */
+export const whenFullKey = (description: string) =>
+  ({ type: 'string', enum: Object.values(WhenFull), default: WhenFull.block, description }) as const;
 
 export interface Backend {
   readonly name: string;
   readonly counters: BackendCounters<string>;
+  readonly held: Budget;
+  readonly whenFull: WhenFull;
   start(): Promise<void>;
-  push(line: Line): void;
+  /** True when the line was taken (see the module comment). */
+  push(line: Line): boolean;
   reopen(): void;
   close(deadline: number): Promise<void>;
   /** Backend-specific gauges and counters for /stats and /metrics (numbers only). */

@@ -65,6 +65,9 @@ export function parseConfig(json: unknown, source: string): Config {
   }
 
   checkFlavors(raw.flavors, problems);
+  if (raw.http.backpressureLowPercent >= raw.http.backpressureHighPercent) {
+    problems.push('http.backpressureLowPercent: must be below http.backpressureHighPercent');
+  }
 
   // Each backend whose section is present: its own checks and path resolution.
   const backends: BackendEntry[] = [];

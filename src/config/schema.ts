@@ -112,6 +112,9 @@ export const coreSchema = {
         maxBodyBytes: positiveInt(1_048_576, 65_536, 'A larger POST body (on the wire, or decompressed) is answered 413.'),
         maxBatch: positiveInt(10_000, 100, 'A JSON array body with more beacons than this is answered 413.'),
         bodyTimeoutMs: positiveInt(600_000, 10_000, 'A POST body must arrive completely within this time after its head (else 408).'),
+        backpressureHighPercent: positiveInt(100, 50, 'Stop reading the sockets when a backend with whenFull "block" holds this share of its queue bounds (bytes or lines).'),
+        backpressureLowPercent: nonNegativeInt(99, 25, 'Read again once every such backend holds at most this share (below backpressureHighPercent).'),
+        blockTimeoutMs: nonNegativeInt(600_000, 2_000, 'Reading stopped this long means a backend is stuck: answer beacons 503 (Retry-After) until it falls to the low mark; /ready turns 503 at half this time.'),
         trustForwardedFor: {
           type: 'boolean',
           default: false,

@@ -33,6 +33,9 @@ export interface HttpConfig {
   readonly maxBatch: number;
   readonly bodyTimeoutMs: number;
   readonly trustForwardedFor: boolean;
+  readonly backpressureHighPercent: number;
+  readonly backpressureLowPercent: number;
+  readonly blockTimeoutMs: number;
 }
 
 export interface ChecksConfig {

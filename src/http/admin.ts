@@ -2,11 +2,12 @@
  * The admin listener: its own address (loopback by default), never the
  * public port. node:http is fine here: it is not on the beacon path.
  *
- *   GET /stats    JSON StatsSnapshot (README "Stats")
+ *   GET /stats    JSON StatsSnapshot (docs/operations.md, "Stats")
  *   GET /metrics  the same numbers in Prometheus text format (prom-client),
  *                 plus prom-client's default process_* and nodejs_* metrics
  *   GET /health   200 while the process serves (liveness)
- *   GET /ready    200 while accepting traffic, 503 while draining (for HAProxy)
+ *   GET /ready    200 while accepting traffic; 503 while draining, or while beacons
+ *                 are refused because a backend is stuck (for HAProxy)
  */
 import * as http from 'node:http';
 import * as client from 'prom-client';
@@ -67,7 +68,7 @@ export class AdminServer {
       case '/health':
         return send(res, 200, 'text/plain', 'ok\n');
       case '/ready':
-        return this.source.ready() ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', 'draining\n');
+        return this.source.ready() ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', 'not ready\n');
       default:
         return send(res, 404, 'text/plain', 'not found\n');
     }
@@ -112,6 +113,10 @@ function buildRegistry(source: StatsSource): client.Registry {
     [{ event: 'accepted' }, s.connections.accepted],
     [{ event: 'rejected' }, s.connections.rejected],
   ]);
+  gauge('scratchd_backpressure_state', 'Public server reading: 0 open, 1 paused (backends above the high mark), 2 refusing (beacons answered 503)', [], (s) => [[{}, ['open', 'paused', 'refusing'].indexOf(s.backpressure.state)]]);
+  counter('scratchd_backpressure_pauses_total', 'Times the public server stopped reading because backends held too much', [], (s) => [[{}, s.backpressure.pauses]]);
+  counter('scratchd_backpressure_refusals_total', 'Times a pause outlasted http.blockTimeoutMs and beacons were answered 503', [], (s) => [[{}, s.backpressure.refusals]]);
+  counter('scratchd_backpressure_seconds_total', 'Time the public server spent not reading (paused) or refusing', [], (s) => [[{}, s.backpressure.not_open_ms / 1000]]);
   const backends = Object.entries(snap.backends);
   gauge('scratchd_backend_queued', 'Lines held in memory by a backend, not yet written', ['backend'], (s) => Object.entries(s.backends).map(([backend, b]) => [{ backend }, b.queued]));
   counter('scratchd_backend_written_total', 'Lines written (file) or acknowledged (Kafka)', ['backend'], (s) => Object.entries(s.backends).map(([backend, b]) => [{ backend }, b.written]));
@@ -121,7 +126,7 @@ function buildRegistry(source: StatsSource): client.Registry {
   );
   const detailKeys = new Set(backends.flatMap(([, b]) => Object.keys(b).filter((k) => !['queued', 'written', 'errors', 'dropped', 'dropped_by_reason'].includes(k))));
   for (const key of detailKeys) {
-    gauge(`scratchd_backend_${key}`, `Backend detail "${key}" (see README, Stats)`, ['backend'], (s) =>
+    gauge(`scratchd_backend_${key}`, `Backend detail "${key}" (see docs/operations.md, Stats)`, ['backend'], (s) =>
       Object.entries(s.backends).filter(([, b]) => typeof b[key] === 'number').map(([backend, b]) => [{ backend }, b[key] as number]),
     );
   }

@@ -28,6 +28,7 @@ import { logger } from '../log';
 import type { RequestCounters } from '../telemetry';
 import { BODY_FAILED, BODY_NEED_MORE, BodyError, BodyReader, Coding, codingOf, decode } from './body';
 import { Method, type RequestHead } from './request-head';
+import { RETRY_AFTER_S } from './responses';
 import type { ClientAddress } from './server';
 import { BodyType, bodyTypeOf, PostOutcome, type TrackHandler } from './track';
 
@@ -72,6 +73,7 @@ const STATUS = {
   415: '415 Unsupported Media Type',
   417: '417 Expectation Failed',
   500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
 } as const;
 type Status = keyof typeof STATUS;
 
@@ -84,6 +86,7 @@ const REASON: Partial<Record<Status, string>> = {
   415: 'unsupported content type or encoding\n',
   417: 'expectation failed\n',
   500: 'internal error\n',
+  503: 'cannot store beacons now, retry later\n',
 };
 
 export class PostDoor {
@@ -99,8 +102,11 @@ export class PostDoor {
     private readonly end: (connection: BodyConnection) => void,
   ) {}
 
-  /** A POST or OPTIONS head has been read; `close`: the connection ends after the answer. */
-  begin(connection: BodyConnection, head: RequestHead, close: boolean): void {
+  /**
+   * A POST or OPTIONS head has been read; `close`: the connection ends after
+   * the answer; `refusing`: the server answers beacons 503 (a backend is stuck, docs/buffering.md).
+   */
+  begin(connection: BodyConnection, head: RequestHead, close: boolean, refusing = false): void {
     const q = head.target.indexOf('?');
     const path = q === -1 ? head.target : head.target.slice(0, q);
     const flavor = head.host === undefined ? undefined : this.flavors.byHost(head.host);
@@ -122,6 +128,10 @@ export class PostDoor {
           ? 'Allow: GET, HEAD, POST, OPTIONS\r\n'
           : `Access-Control-Allow-Methods: ${ALLOWED_METHODS}\r\nAccess-Control-Allow-Headers: Content-Type\r\nAccess-Control-Max-Age: ${PREFLIGHT_MAX_AGE_S}\r\n`;
       return this.answer(connection, 204, origin, closeUnread, head.http10, extra);
+    }
+    if (refusing) {
+      this.requests.unavailable++;
+      return this.answer(connection, 503, origin, closeUnread, head.http10, `Retry-After: ${RETRY_AFTER_S}\r\n`);
     }
     const type = bodyTypeOf(head.contentType);
     const coding = codingOf(head.contentEncoding);
@@ -191,6 +201,9 @@ export class PostDoor {
       log.every('internal', 10_000, `internal error: ${(err as Error).stack ?? String(err)}`);
       this.requests.internal_error++;
       return this.answer(connection, 500, pending.origin, true, pending.http10);
+    }
+    if (outcome === PostOutcome.unavailable) {
+      return this.answer(connection, 503, pending.origin, pending.close, pending.http10, `Retry-After: ${RETRY_AFTER_S}\r\n`);
     }
     const status: Status = outcome === PostOutcome.accepted ? pending.flavor.postStatus : outcome === PostOutcome.tooMany ? 413 : 400;
     this.answer(connection, status, pending.origin, pending.close, pending.http10);

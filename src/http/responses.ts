@@ -27,6 +27,8 @@ export const Answer = {
   uriTooLong: 8,
   headerTooLarge: 9,
   internalError: 10,
+  /** The line cannot be held now: retry later or elsewhere (RFC 9110 §15.6.4, Retry-After §10.2.3). */
+  unavailable: 13,
 } as const;
 export type Answer = (typeof Answer)[keyof typeof Answer];
 
@@ -49,6 +51,8 @@ interface Spec {
   extra?: string;
 }
 
+/** Retry-After of a 503: a load balancer retries elsewhere at once; a client on its own waits this long. */
+export const RETRY_AFTER_S = 5;
 const text = (s: string) => Buffer.from(`${s}\n`);
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -66,6 +70,7 @@ const SPECS: Record<Answer, Spec> = {
   [Answer.uriTooLong]: { status: '414 URI Too Long', type: TEXT, body: text('request line too long') },
   [Answer.headerTooLarge]: { status: '431 Request Header Fields Too Large', type: TEXT, body: text('request head too large') },
   [Answer.internalError]: { status: '500 Internal Server Error', type: TEXT, body: text('internal error') },
+  [Answer.unavailable]: { status: '503 Service Unavailable', type: TEXT, body: text('cannot store beacons now, retry later'), extra: `Retry-After: ${RETRY_AFTER_S}\r\n` },
 };
 
 const CONNECTION = ['', 'Connection: keep-alive\r\n', 'Connection: close\r\n'] as const;

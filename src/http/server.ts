@@ -18,6 +18,11 @@
  * closed; more than http.maxConnections → refused at accept; a client that
  * does not read its answers stops being read (backpressure).
  *
+ * Backends that hold too much stop all reading (backpressure.ts): every
+ * socket is paused, the rest of a chunk already read waits in `pending`,
+ * new connections are accepted but not read; while refusing, beacons are
+ * answered 503 (Retry-After) without reaching the handler.
+ *
  * drain(): accept what is already in the backlog, stop accepting, answer
  * what is in flight (the last request received on a connection with
  * "Connection: close"), give idle keep-alive connections `idleCloseGraceMs`
@@ -28,6 +33,7 @@ import * as net from 'node:net';
 import type { HttpConfig, ListenConfig } from '../config/types';
 import type { ConnectionCounters, RequestCounters } from '../telemetry';
 import { logger } from '../log';
+import { Backpressure, Pressure, type HeldSource } from './backpressure';
 import type { BodyConnection, PendingBody, PostDoor } from './post';
 import { FAILED, HeadError, HeadParser, Method, NEED_MORE } from './request-head';
 import { Answer, Persistence, ResponseTable } from './responses';
@@ -66,6 +72,10 @@ class Connection implements BodyConnection {
   forwardedFor: string | undefined = undefined;
   /** A POST whose body is being read (post.ts). */
   body: PendingBody | null = null;
+  /** Bytes read but not parsed because reading stopped (backpressure), parsed first on resume. */
+  pending: Buffer | null = null;
+  /** In PublicServer.waiting (its pending bytes are served in turn). */
+  waiting = false;
   private remote: string | undefined;
 
   constructor(
@@ -107,14 +117,23 @@ export class PublicServer {
   /** The listening socket came from systemd, which keeps it open after we close ours. */
   private sharedListener = false;
   private drainStartedAt = 0;
+  readonly pressure: Backpressure;
+  private readonly watchPressure: boolean;
+  /** Connections with pending bytes, in the order they stopped: served first come, first served on resume. */
+  private waiting: Connection[] = [];
+  private waitingHead = 0;
 
   constructor(
     private readonly config: HttpConfig,
     private readonly handler: BeaconHandler,
     private readonly requests: RequestCounters,
     private readonly connectionCounters: ConnectionCounters,
+    /** The backends, for backpressure (their `held` and `whenFull`). */
+    backends: readonly HeldSource[] = [],
     paths?: ReadonlySet<string>,
   ) {
+    this.pressure = new Backpressure(backends, config, (state) => this.pressureChanged(state));
+    this.watchPressure = this.pressure.active;
     this.beaconPath = config.path;
     this.beaconPaths = paths === undefined || (paths.size === 1 && paths.has(config.path)) ? null : paths;
     this.lookahead = new HeadParser(config.maxRequestLineBytes, config.maxHeaderBytes, false);
@@ -148,6 +167,11 @@ export class PublicServer {
     this.bodies = make((connection) => this.end(connection as Connection));
   }
 
+  /** Reading stopped by backpressure (a getter: the state changes under calls). */
+  private get paused(): boolean {
+    return this.pressure.state === Pressure.paused;
+  }
+
   get openConnections(): number {
     return this.connections.size;
   }
@@ -156,6 +180,7 @@ export class PublicServer {
   async drain(deadline: number, idleGraceMs: number): Promise<void> {
     this.draining = true;
     this.drainStartedAt = Date.now();
+    this.pressure.refuse(); // requests held back are answered (503) rather than cut at the deadline
     if (!this.sharedListener) await this.acceptBacklog(deadline);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     if (idleGraceMs === 0) this.closeIdle();
@@ -191,9 +216,13 @@ export class PublicServer {
     this.connectionCounters.accepted++;
     this.connectionCounters.open++;
     socket.on('data', (chunk: Buffer) => this.onData(connection, chunk));
-    socket.on('drain', () => socket.resume());
+    socket.on('drain', () => {
+      if (this.pressure.state !== Pressure.paused) socket.resume();
+    });
+    if (this.pressure.state === Pressure.paused) socket.pause();
     socket.on('error', () => undefined); // resets are normal; 'close' follows
     socket.on('close', () => {
+      connection.pending = null; // nobody to answer: not pushed (the client retries it)
       this.connections.delete(connection);
       this.connectionCounters.open--;
     });
@@ -201,6 +230,12 @@ export class PublicServer {
 
   private onData(connection: Connection, chunk: Buffer): void {
     if (connection.ending) return;
+    if (this.pressure.state === Pressure.paused) {
+      // Read before the pause took effect: kept, in order, for the resume.
+      this.stash(connection, connection.pending === null ? chunk : Buffer.concat([connection.pending, chunk]));
+      connection.socket.pause();
+      return;
+    }
     const now = Date.now();
     connection.lastActivityAt = now;
     const parser = connection.parser;
@@ -228,6 +263,13 @@ export class PublicServer {
       this.handleHead(connection, last);
       parser.reset();
       start = end;
+      // One check per request: above the high mark, reading stops here (not
+      // while draining: what is in flight is answered, 503 if it cannot be held).
+      if (this.watchPressure && !this.draining && this.pressure.state === Pressure.open && this.pressure.over()) this.pressure.engage();
+      if (this.paused) {
+        if (start < chunk.length && !connection.ending) this.stash(connection, chunk.subarray(start));
+        return;
+      }
     }
     if (!connection.ending && connection.socket.writableLength > MAX_UNSENT_BYTES) connection.socket.pause();
   }
@@ -260,7 +302,7 @@ export class PublicServer {
     const head = connection.parser;
     if (head.method > Method.other && this.bodies !== null) {
       connection.forwardedFor = head.forwardedFor;
-      this.bodies.begin(connection, head, head.wantsClose || this.draining);
+      this.bodies.begin(connection, head, head.wantsClose || this.draining, this.pressure.state === Pressure.refusing);
       return;
     }
     const close = head.wantsClose || head.hasBody || (this.draining && last);
@@ -272,6 +314,9 @@ export class PublicServer {
     } else if (this.beaconPaths === null ? !this.isBeaconPath(head.target) : !this.beaconPaths.has(pathOf(head.target))) {
       this.requests.not_found++;
       answer = Answer.notFound;
+    } else if (this.pressure.state === Pressure.refusing) {
+      this.requests.unavailable++;
+      answer = Answer.unavailable;
     } else {
       const q = head.target.indexOf('?');
       connection.forwardedFor = head.forwardedFor;
@@ -315,7 +360,50 @@ export class PublicServer {
     }
   }
 
+  /** Reading stops (paused) or starts again (open, refusing): see backpressure.ts. */
+  private pressureChanged(state: Pressure): void {
+    if (state === Pressure.paused) {
+      for (const connection of this.connections) connection.socket.pause();
+      log.every('paused', 10_000, 'backends hold more than http.backpressureHighPercent: reading paused');
+      return;
+    }
+    if (state === Pressure.refusing) {
+      log.every('refusing', 10_000, `reading paused for http.blockTimeoutMs (${this.config.blockTimeoutMs} ms): answering beacons 503 until the backends catch up`);
+    }
+    // Bytes already read first, oldest waiter first (a connection that
+    // fills the backends again goes to the back of the line).
+    while (this.waitingHead < this.waiting.length && !this.paused) {
+      const connection = this.waiting[this.waitingHead++]!;
+      connection.waiting = false;
+      const pending = connection.pending;
+      connection.pending = null;
+      if (pending !== null) this.onData(connection, pending);
+    }
+    if (this.waitingHead === this.waiting.length || this.waitingHead > this.waiting.length / 2) {
+      // Served ones leave the array (amortized O(1): each is moved at most once per half).
+      this.waiting = this.waiting.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
+    if (this.paused) return; // the pending bytes filled the backends again
+    // Waiting was not the clients' fault: their timers start again.
+    const now = Date.now();
+    for (const connection of this.connections) {
+      connection.lastActivityAt = now;
+      if (connection.headStartedAt !== 0) connection.headStartedAt = now;
+      if (!connection.ending && connection.socket.writableLength <= MAX_UNSENT_BYTES) connection.socket.resume();
+    }
+  }
+
+  private stash(connection: Connection, bytes: Buffer): void {
+    connection.pending = bytes;
+    if (!connection.waiting) {
+      connection.waiting = true;
+      this.waiting.push(connection);
+    }
+  }
+
   private sweep(): void {
+    if (this.pressure.state === Pressure.paused) return; // nobody is read: no timeout is the client's fault
     const now = Date.now();
     for (const connection of this.connections) {
       if (connection.ending) continue;

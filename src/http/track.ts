@@ -5,7 +5,10 @@
  *
  * Outcomes (counted in telemetry.requests): unknown Host → 404
  * unknown_flavor; malformed query → 400 malformed; duplicate/malicious → 200
- * but not persisted; HEAD → 200 headers, nothing recorded; else tracked.
+ * but not persisted; HEAD → 200 headers, nothing recorded; else pushed to
+ * every backend: tracked when some backend took the line, and 503
+ * unavailable (Retry-After) when none did or a backend whose whenFull is
+ * 'block' refused it (docs/buffering.md).
  * Only the parser's own QUERY_MALFORMED becomes a 400: any other exception is
  * a bug and propagates (the server answers 500 and counts internal_error).
  */
@@ -65,9 +68,23 @@ export class TrackHandler implements BeaconHandler {
       }
     }
     const line = makeLine(flavor, timeMs, values);
-    for (let i = 0; i < this.backends.length; i++) this.backends[i]!.push(line);
-    flavor.tracked++;
-    this.requests.tracked++;
+    // A 200 promises the line will be saved (docs/buffering.md): some backend
+    // took it and no backend whose whenFull is 'block' refused it.
+    let taken = this.backends.length === 0;
+    let refused = false;
+    for (let i = 0; i < this.backends.length; i++) {
+      const backend = this.backends[i]!;
+      if (backend.push(line)) taken = true;
+      else if (backend.whenFull === 'block') refused = true;
+    }
+    if (taken) {
+      flavor.tracked++;
+      this.requests.tracked++;
+    }
+    if (refused || !taken) {
+      this.requests.unavailable++;
+      return Answer.unavailable;
+    }
     return Answer.gif;
   }
 
@@ -100,6 +117,7 @@ export class TrackHandler implements BeaconHandler {
     }
     this.requests.post++;
     const timeMs = this.now();
+    let refused = false;
     for (const values of lines) {
       if (this.checks !== null) {
         // The values stand for the query in the duplicate check.
@@ -110,9 +128,23 @@ export class TrackHandler implements BeaconHandler {
         }
       }
       const line = makeLine(flavor, timeMs, values);
-      for (let i = 0; i < this.backends.length; i++) this.backends[i]!.push(line);
-      flavor.tracked++;
-      this.requests.tracked++;
+      // As for GET: the answer promises the lines will be saved (docs/buffering.md).
+      let taken = this.backends.length === 0;
+      for (let i = 0; i < this.backends.length; i++) {
+        const backend = this.backends[i]!;
+        if (backend.push(line)) taken = true;
+        else if (backend.whenFull === 'block') refused = true;
+      }
+      if (taken) {
+        flavor.tracked++;
+        this.requests.tracked++;
+      } else {
+        refused = true;
+      }
+    }
+    if (refused) {
+      this.requests.unavailable++;
+      return PostOutcome.unavailable;
     }
     return PostOutcome.accepted;
   }
@@ -138,5 +170,6 @@ export function bodyTypeOf(contentType: string | undefined): BodyType {
   return BodyType.unsupported;
 }
 
-export const PostOutcome = { accepted: 0, malformed: 1, tooMany: 2 } as const;
+/** unavailable: a backend could not take a line (503, as for GET; lines other backends took are kept). */
+export const PostOutcome = { accepted: 0, malformed: 1, tooMany: 2, unavailable: 3 } as const;
 export type PostOutcome = (typeof PostOutcome)[keyof typeof PostOutcome];

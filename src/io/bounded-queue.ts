@@ -20,9 +20,11 @@ export class Budget {
   items = 0;
   /** Bytes held now. */
   bytes = 0;
-  private waiters: { atMost: number; resolve: () => void }[] = [];
+  private waiters: { atMost: number; atMostItems: number; resolve: () => void }[] = [];
   /** The highest `atMost` any waiter has: releases above it skip the scan. */
   private highestWaiter = -1;
+  /** The highest `atMostItems` any waiter has. */
+  private highestItemsWaiter = -1;
 
   constructor(
     readonly maxItems = Infinity,
@@ -42,31 +44,38 @@ export class Budget {
   release(items: number, bytes: number): void {
     this.items -= items;
     this.bytes -= bytes;
-    if (this.bytes <= this.highestWaiter) this.wakeWaiters();
+    if (this.bytes <= this.highestWaiter && this.items <= this.highestItemsWaiter) this.wakeWaiters();
   }
 
-  /** Resolves when the bytes held are at most `atMost` (at once if they are). */
-  whenAtMost(atMost: number): Promise<void> {
-    if (this.bytes <= atMost) return Promise.resolve();
+  /**
+   * Resolves when the bytes held are at most `atMost` and the items at most
+   * `atMostItems` (at once if they are).
+   */
+  whenAtMost(atMost: number, atMostItems = Infinity): Promise<void> {
+    if (this.bytes <= atMost && this.items <= atMostItems) return Promise.resolve();
     return new Promise((resolve) => {
-      this.waiters.push({ atMost, resolve });
+      this.waiters.push({ atMost, atMostItems, resolve });
       if (atMost > this.highestWaiter) this.highestWaiter = atMost;
+      if (atMostItems > this.highestItemsWaiter) this.highestItemsWaiter = atMostItems;
     });
   }
 
   private wakeWaiters(): void {
-    const still: { atMost: number; resolve: () => void }[] = [];
+    const still: { atMost: number; atMostItems: number; resolve: () => void }[] = [];
     let highest = -1;
+    let highestItems = -1;
     for (const waiter of this.waiters) {
-      if (this.bytes <= waiter.atMost) {
+      if (this.bytes <= waiter.atMost && this.items <= waiter.atMostItems) {
         waiter.resolve();
       } else {
         still.push(waiter);
         if (waiter.atMost > highest) highest = waiter.atMost;
+        if (waiter.atMostItems > highestItems) highestItems = waiter.atMostItems;
       }
     }
     this.waiters = still;
     this.highestWaiter = highest;
+    this.highestItemsWaiter = highestItems;
   }
 }
 

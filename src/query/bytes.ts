@@ -55,12 +55,15 @@ export const CHAR_CLASS = (() => {
 })();
 
 /** Ruby `\h`: a hex digit's value, else -1. */
-export const HEX_VALUE = (() => {
+const HEX_VALUE = (() => {
   const table = new Int8Array(256).fill(-1);
   for (let d = 0; d < 10; d++) table[0x30 + d] = d;
   for (let d = 0; d < 6; d++) table[0x41 + d] = table[0x61 + d] = 10 + d;
   return table;
 })();
+
+// Exported apart: an `export const` is read off `exports` at every use in this module.
+export { HEX_VALUE };
 
 /**
  * decode_www_form_component raises ArgumentError "invalid %-encoding" if

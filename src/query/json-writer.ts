@@ -4,7 +4,6 @@
  */
 import * as bytesModule from './bytes';
 import * as limitsModule from './limits';
-import type { Value } from './params';
 import * as paramsModule from './params';
 import * as utf8Module from './utf8';
 
@@ -14,11 +13,12 @@ import * as utf8Module from './utf8';
 // without this).
 const { CHAR_CLASS, CLOSE, CLOSE_BRACE, COLON, COMMA, NEEDS_JSON_ESCAPE, OPEN, OPEN_BRACE, PERCENT, PLUS, QUOTE, BACKSLASH, SPACE, escapedByte } = bytesModule;
 const { JSON_MAX_NESTING, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { Params, leafRanges } = paramsModule;
-type Params = paramsModule.Params;
-const { isWellFormedUtf8, writeUtf8 } = utf8Module;
+const { recordCount, FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_REF, leafRanges, tree } = paramsModule;
+const { isWellFormedUtf8 } = utf8Module;
 
-const sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
+let sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
+/** The shared output buffer grows up to this for texts that need it; bigger ones get their own. */
+const MAX_SHARED_OUTPUT_BYTES = 1 << 20;
 
 /**
  * Writes the JSON as UTF-8 bytes into one buffer, which becomes a string once.
@@ -38,26 +38,24 @@ class JsonWriter {
   /** The query's bytes, which the values are ranges of (any Buffer of the same kind as the input until reset). */
   private input: Buffer = sharedOutput;
 
-  /** Starts a new text (one writer serves every call: no allocation per call). */
-  reset(input: Buffer): void {
-    this.buffer = sharedOutput;
+  /**
+   * Starts a new text of at most `bound` bytes (one writer serves every call:
+   * no allocation per call). With room for the whole text made here, no
+   * write checks for room.
+   */
+  reset(input: Buffer, bound: number): void {
+    if (bound > sharedOutput.length) {
+      if (bound <= MAX_SHARED_OUTPUT_BYTES) sharedOutput = Buffer.allocUnsafe(Math.max(bound, 2 * sharedOutput.length));
+      else this.buffer = Buffer.allocUnsafe(bound);
+    }
+    if (bound <= sharedOutput.length) this.buffer = sharedOutput;
     this.at = 0;
     this.nonAscii = false;
     this.input = input;
   }
 
-  /** Makes room for `bytes` more bytes; past the shared buffer, this call gets its own. */
-  private reserve(bytes: number): Buffer {
-    if (this.at + bytes > this.buffer.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.at + bytes, this.buffer.length * 2));
-      this.buffer.copy(bigger, 0, 0, this.at);
-      this.buffer = bigger;
-    }
-    return this.buffer;
-  }
-
   private byte(c: number): void {
-    this.reserve(1)[this.at++] = c;
+    this.buffer[this.at++] = c;
   }
 
   /**
@@ -75,38 +73,42 @@ class JsonWriter {
     if (depth > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
   }
 
-  object(params: Params, depth: number): void {
+  /** A hash (params.ts container c) at nesting `depth`. */
+  object(c: number, depth: number): void {
     this.enter(depth);
     this.byte(OPEN_BRACE);
-    const { keys, values } = params;
-    for (let i = 0; i < keys.length; i++) {
-      if (i > 0) this.byte(COMMA);
-      this.key(keys[i] ?? '');
-      this.value(values[i] ?? null, depth);
+    const mem = tree.mem;
+    const first = mem[c + FIRST] ?? -1;
+    for (let s = first; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
+      if (s !== first) this.byte(COMMA);
+      this.key(mem[s + SLOT_KEY_START] ?? 0, mem[s + SLOT_KEY_END] ?? 0);
+      this.value(mem[s + SLOT_KIND] ?? 0, mem[s + SLOT_REF] ?? 0, depth);
     }
     this.byte(CLOSE_BRACE);
   }
 
-  private array(array: Value[], depth: number): void {
+  private array(c: number, depth: number): void {
     this.enter(depth);
     this.byte(OPEN);
-    for (let i = 0; i < array.length; i++) {
-      if (i > 0) this.byte(COMMA);
-      this.value(array[i] ?? null, depth);
+    const mem = tree.mem;
+    const first = mem[c + FIRST] ?? -1;
+    for (let s = first; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
+      if (s !== first) this.byte(COMMA);
+      this.value(mem[s + SLOT_KIND] ?? 0, mem[s + SLOT_REF] ?? 0, depth);
     }
     this.byte(CLOSE);
   }
 
-  /** `depth` is the nesting of the container holding `value`. */
-  private value(value: Value, depth: number): void {
-    if (typeof value === 'number') this.leaf(value);
-    else if (value === null) this.nullValue();
-    else if (value instanceof Params) this.object(value, depth + 1);
-    else this.array(value, depth + 1);
+  /** A slot's value; `depth` is the nesting of the container holding it. */
+  private value(kind: number, ref: number, depth: number): void {
+    if (kind === KIND_LEAF) this.leaf(ref);
+    else if (kind === KIND_HASH) this.object(ref, depth + 1);
+    else if (kind === KIND_ARRAY) this.array(ref, depth + 1);
+    else this.nullValue();
   }
 
   private nullValue(): void {
-    const out = this.reserve(4);
+    const out = this.buffer;
     out[this.at] = 0x6e; // n
     out[this.at + 1] = 0x75; // u
     out[this.at + 2] = 0x6c; // l
@@ -124,7 +126,7 @@ class JsonWriter {
     const start = leafRanges.start[leaf] ?? 0;
     const end = leafRanges.end[leaf] ?? 0;
     const classes = leafRanges.classes[leaf] ?? 0;
-    const out = this.reserve(6 * (end - start) + 2);
+    const out = this.buffer;
     let at = this.at;
     out[at++] = QUOTE;
     if (classes === 0) {
@@ -162,26 +164,23 @@ class JsonWriter {
   }
 
   /**
-   * A key and its ':'. Keys are strings (valid UTF-8 by now, or Rack's regex
-   * would have raised), so they are encoded here: at most 6 bytes per UTF-16
-   * unit (an escape; non-ASCII takes at most 3).
+   * A key and its ':', from its bytes (the name, unescaped in place in the
+   * input by the parser, and valid UTF-8 by now, or Rack's regex would have
+   * raised): at most 6 output bytes per input byte (an escape).
    */
-  private key(key: string): void {
-    const out = this.reserve(6 * key.length + 3);
+  private key(start: number, end: number): void {
+    const input = this.input;
+    const out = this.buffer;
     let at = this.at;
     out[at++] = QUOTE;
-    for (let i = 0; i < key.length; i++) {
-      const c = key.charCodeAt(i);
-      if (c >= 0x80) {
-        this.nonAscii = true;
-        at = writeUtf8(out, at, key, i);
-        if (c >= 0xd800 && c <= 0xdbff) i++; // the pair's second half is written too
-      } else if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) {
-        at = writeEscape(out, at, c);
-      } else {
-        out[at++] = c;
-      }
+    let allBits = 0;
+    for (let i = start; i < end; i++) {
+      const c = input[i] ?? 0;
+      allBits |= c;
+      if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
+      else out[at++] = c;
     }
+    if (allBits >= 0x80) this.nonAscii = true;
     out[at++] = QUOTE;
     out[at++] = COLON;
     this.at = at;
@@ -190,9 +189,19 @@ class JsonWriter {
 
 const writer = new JsonWriter();
 
-export function writeJson(params: Params, input: Buffer): string {
-  writer.reset(input);
-  writer.object(params, 1);
+/**
+ * The JSON of the tree parseQuery built (root: its root hash), whose keys and
+ * values are ranges of `input` (the first `inputLength` bytes).
+ *
+ * The text is at most 6 bytes per input byte plus 10 per record of the tree:
+ * every key and every value is written once, from its own bytes of the input
+ * (keys are disjoint ranges of the names, each value belongs to one piece),
+ * at most 6 bytes per byte ("\u0001" for a raw control char, the same for
+ * %01); a slot adds at most `,"":null` around them and a container `{}`.
+ */
+export function writeJson(root: number, input: Buffer, inputLength: number): string {
+  writer.reset(input, 6 * inputLength + 10 * recordCount() + 16);
+  writer.object(root, 1);
   return writer.text();
 }
 

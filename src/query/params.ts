@@ -1,11 +1,29 @@
 /**
- * The param tree Rack builds: values as byte ranges of the input (`Leaf`),
- * arrays, and `Params`, query_parser.rb's insertion-ordered hash with its
- * key space limit.
+ * The param tree Rack builds, as a flat arena: records of one Int32Array, no
+ * JS object per hash, array or entry, no string per key (an 8 KB query can
+ * make Rack build thousands of nested hashes; see the hostile-input budget
+ * in docs/query.md).
+ *
+ * - A value as Rack holds it is nil or a String (kept as the number of a byte
+ *   range of the input, see `leafRanges`: nothing in Rack looks inside a
+ *   value, so it is decoded only when written out), a hash or an array.
+ * - A container (query_parser.rb `Params`, an insertion-ordered hash with a
+ *   key space limit, or an Array) is a number: its entries are slots chained
+ *   first → next in insertion order.
+ * - A slot is one entry: a value (kind + ref) and, in a hash, its key as a
+ *   byte range of the key bytes (the input, where names are unescaped in
+ *   place: see parser.ts). Keys are compared as bytes, which for valid UTF-8
+ *   is comparing the strings Rack compares.
+ * - Small hashes are searched linearly along their chain; a hash with more
+ *   than LINEAR_SEARCH_MAX_KEYS keys is indexed in one open-addressing table
+ *   shared by all hashes, keyed by (hash, key bytes). Its entries carry the
+ *   number of the call that wrote them, so nothing is cleared between calls.
+ *
+ * Everything lives in module-level buffers reused by every call (valid until
+ * the next call), grown when a large query needs more.
  */
 import * as bytesModule from './bytes';
 import * as limitsModule from './limits';
-import * as utf8Module from './utf8';
 
 // Local copies of what is imported: TypeScript's CommonJS output reads a named
 // import as a property of the module object at every use, while a module-level
@@ -13,23 +31,23 @@ import * as utf8Module from './utf8';
 // without this).
 const { NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, malformed } = limitsModule;
-const { characterCount } = utf8Module;
 
-/**
- * A value as Rack holds it: nil (a piece without '='), or a String, kept here
- * as the number of a byte range of the input (see `leafRanges`). Nothing in Rack
- * looks inside a value, so it is decoded only when written out; a value
- * overwritten later is never decoded at all.
- */
-export type Leaf = number | null;
-export type Value = Leaf | Value[] | Params;
+/** A value handed to normalize_params: a leaf number (see leafRanges), or NIL for Ruby's nil. */
+export type Leaf = number;
+const NIL = -1;
+
+/** What a slot holds. */
+const KIND_NIL = 0;
+const KIND_LEAF = 1;
+const KIND_HASH = 2;
+const KIND_ARRAY = 3;
 
 /**
  * The byte ranges of this call's values, with the classes of their bytes.
  * There is at most one value per piece, and at most PARAMS_LIMIT pieces
  * (check_query_string raises on the PARAMS_LIMIT-th separator).
  */
-export const leafRanges = {
+const leafRanges = {
   start: new Int32Array(PARAMS_LIMIT),
   end: new Int32Array(PARAMS_LIMIT),
   classes: new Uint8Array(PARAMS_LIMIT),
@@ -44,74 +62,293 @@ export function addValue(start: number, end: number, classes: number): Leaf {
   return leaf;
 }
 
-// --- Params ---------------------------------------------------------------
-
-/** Up to this many keys a hash is searched linearly; past it, it gets a Map index. */
-const LINEAR_SEARCH_MAX_KEYS = 16;
+/** Up to this many keys a hash is searched linearly; past it, its keys go into the shared table. */
+const LINEAR_SEARCH_MAX_KEYS = 8;
+const INITIAL_RECORDS = 2048;
+const INITIAL_TABLE = 4096;
+/** Up to this many records (1 MB; a request line's query needs at most about half) the arena stays as big as it grew. */
+const MAX_KEPT_RECORDS = 32 * 1024;
 
 /**
- * query_parser.rb `class Params`: an insertion-ordered hash that charges each
- * new key's length (in characters, Ruby's String#size) against a per-object
- * key space limit.
- *
- * Keys and values live in two arrays, so writing walks them without iterator
- * allocations, and a typical beacon (a dozen short keys) is searched faster
- * linearly than through a Map, whose hashing of freshly sliced strings costs
- * more. Large hashes get a Map index so that lookups stay O(1).
- *
- * The key space charge is kept in UTF-16 units, an upper bound on characters,
- * until it passes the limit; only then are characters counted exactly, once,
- * and exactly from there on. That keeps the common case free of counting.
+ * Slots and containers are records of RECORD int32s in one array (`tree.mem`;
+ * one array, so that making a record costs one bounds check, not one per
+ * field), numbered by their offset in it. -1 is "none".
  */
-export class Params {
-  /** Keys in insertion order (a repeated key keeps its first position, as a Ruby Hash does). */
-  readonly keys: string[] = [];
-  /** values[i] belongs to keys[i]. */
-  readonly values: Value[] = [];
-  private index: Map<string, number> | null = null;
-  private keySpace = 0;
-  private keySpaceExact = false;
+const RECORD = 8;
+/** Slot fields: what it holds, and the leaf or container number. */
+const SLOT_KIND = 0;
+const SLOT_REF = 1;
+/** A hash slot's key: bytes [SLOT_KEY_START, SLOT_KEY_END) of tree.keyBytes. */
+const SLOT_KEY_START = 2;
+const SLOT_KEY_END = 3;
+/** The next slot of the same container. */
+const SLOT_NEXT = 4;
+/** The key's hash, once its hash is indexed, and the container the slot belongs to. */
+const SLOT_HASH = 5;
+const SLOT_OWNER = 6;
+/** Container fields: its first and last slot, its number of entries. */
+const FIRST = 0;
+const LAST = 1;
+const SIZE = 2;
+/** Key space charged so far: UTF-8 bytes (an upper bound on characters) until exact. */
+const KEY_SPACE = 3;
+/** EXACT | INDEXED. */
+const FLAGS = 4;
+/** KEY_SPACE counts characters exactly. */
+const EXACT = 1;
+/** The hash's keys are in the shared table. */
+const INDEXED = 2;
 
-  private position(key: string): number {
-    if (this.index !== null) return this.index.get(key) ?? -1;
-    const keys = this.keys;
-    for (let i = 0; i < keys.length; i++) if (keys[i] === key) return i;
+/** The arena. The JSON writer reads it; only this module writes it. */
+const tree = {
+  /** The bytes keys are ranges of (this call's input). */
+  keyBytes: Buffer.alloc(0) as Buffer,
+  mem: new Int32Array(INITIAL_RECORDS * RECORD),
+  /** The offset of the next record. */
+  top: 0,
+  // The shared table of large hashes' keys: slot + 1, valid where tableCall === call.
+  tableSlot: new Int32Array(INITIAL_TABLE),
+  tableCall: new Int32Array(INITIAL_TABLE),
+  tableMask: INITIAL_TABLE - 1,
+  tableEntries: 0,
+  call: 1,
+};
+
+/** Starts a new tree whose keys are ranges of `keyBytes`; returns the root hash. */
+export function resetTree(keyBytes: Buffer): number {
+  // What a huge query made the arena grow to is not kept for the next calls.
+  if (tree.mem.length > MAX_KEPT_RECORDS * RECORD) tree.mem = new Int32Array(INITIAL_RECORDS * RECORD);
+  if (tree.tableSlot.length > 2 * MAX_KEPT_RECORDS) {
+    tree.tableSlot = new Int32Array(INITIAL_TABLE);
+    tree.tableCall = new Int32Array(INITIAL_TABLE);
+    tree.tableMask = INITIAL_TABLE - 1;
+  }
+  tree.keyBytes = keyBytes;
+  tree.top = 0;
+  tree.tableEntries = 0;
+  leafRanges.count = 0;
+  if (++tree.call === 0x7fffffff) {
+    tree.tableCall.fill(0);
+    tree.call = 1;
+  }
+  return newContainer();
+}
+
+/** How many slots and containers this call's tree has. */
+export function recordCount(): number {
+  return tree.top / RECORD;
+}
+
+/** A new record's offset. */
+function allocate(): number {
+  const at = tree.top;
+  tree.top = at + RECORD;
+  if (at + RECORD > tree.mem.length) {
+    const bigger = new Int32Array(tree.mem.length * 2);
+    bigger.set(tree.mem);
+    tree.mem = bigger;
+  }
+  return at;
+}
+
+/** A new, empty container (a hash or an array: the slot that holds it says which). */
+export function newContainer(): number {
+  const c = allocate();
+  const mem = tree.mem;
+  mem[c + FIRST] = -1;
+  mem[c + LAST] = -1;
+  mem[c + SIZE] = 0;
+  mem[c + KEY_SPACE] = 0;
+  mem[c + FLAGS] = 0;
+  return c;
+}
+
+/** Appends a slot to container c. */
+function newSlot(c: number, kind: number, ref: number, keyStart: number, keyEnd: number): number {
+  const s = allocate();
+  const mem = tree.mem;
+  mem[s + SLOT_KIND] = kind;
+  mem[s + SLOT_REF] = ref;
+  mem[s + SLOT_KEY_START] = keyStart;
+  mem[s + SLOT_KEY_END] = keyEnd;
+  mem[s + SLOT_NEXT] = -1;
+  mem[s + SLOT_OWNER] = c;
+  const last = mem[c + LAST] ?? -1;
+  if (last < 0) mem[c + FIRST] = s;
+  else mem[last + SLOT_NEXT] = s;
+  mem[c + LAST] = s;
+  mem[c + SIZE] = (mem[c + SIZE] ?? 0) + 1;
+  return s;
+}
+
+/** Array#push. */
+export function arrayPush(array: number, kind: number, ref: number): void {
+  newSlot(array, kind, ref, -1, -1);
+}
+
+/** The last slot of a container, or -1. */
+export function lastSlot(c: number): number {
+  return tree.mem[c + LAST] ?? -1;
+}
+
+/** Whether bytes [a, a + length) and [b, b + length) of the key bytes are equal. */
+function sameBytes(bytes: Buffer, a: number, b: number, length: number): boolean {
+  if (a === b) return true;
+  for (let i = 0; i < length; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
+}
+
+function keyHash(c: number, start: number, end: number): number {
+  const bytes = tree.keyBytes;
+  let h = Math.imul(c + 1, 0x9e3779b1) ^ (end - start);
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] ?? 0), 0x01000193);
+  return h ^ (h >>> 15);
+}
+
+/** The slot of key [start, end) in hash c, or -1. */
+export function findKey(c: number, start: number, end: number): number {
+  const mem = tree.mem;
+  if (((mem[c + FLAGS] ?? 0) & INDEXED) === 0) {
+    const bytes = tree.keyBytes;
+    const length = end - start;
+    for (let s = mem[c + FIRST] ?? -1; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
+      const ks = mem[s + SLOT_KEY_START] ?? 0;
+      if ((mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) return s;
+    }
     return -1;
   }
+  const hash = keyHash(c, start, end);
+  missHash = hash;
+  return findIndexed(c, start, end, hash);
+}
 
-  get(key: string): Value | undefined {
-    const i = this.position(key);
-    return i < 0 ? undefined : this.values[i];
-  }
+/**
+ * The hash of the key findKey last looked up in an indexed hash, which addKey
+ * reuses when it adds that key (setKey, hashAt and arrayAt add right after a
+ * miss).
+ */
+let missHash = 0;
 
-  /** Ruby `key?`: true for a key holding nil, too. */
-  has(key: string): boolean {
-    return this.position(key) >= 0;
-  }
-
-  /** Params#[]=: `@size += key.size if !@params.key?(key); raise if @size > @limit`. */
-  set(key: string, value: Value): void {
-    const i = this.position(key);
-    if (i >= 0) {
-      this.values[i] = value;
-      return;
+function findIndexed(c: number, start: number, end: number, hash: number): number {
+  const t = tree;
+  const mem = t.mem;
+  const bytes = t.keyBytes;
+  const length = end - start;
+  const mask = t.tableMask;
+  const call = t.call;
+  for (let i = hash & mask; ; i = (i + 1) & mask) {
+    if (t.tableCall[i] !== call) return -1;
+    const s = (t.tableSlot[i] ?? 0) - 1;
+    const ks = mem[s + SLOT_KEY_START] ?? 0;
+    if (mem[s + SLOT_HASH] === hash && mem[s + SLOT_OWNER] === c && (mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) {
+      return s;
     }
-    this.chargeKey(key);
-    this.keys.push(key);
-    this.values.push(value);
-    if (this.index !== null) this.index.set(key, this.keys.length - 1);
-    else if (this.keys.length > LINEAR_SEARCH_MAX_KEYS) this.index = new Map(this.keys.map((k, at) => [k, at]));
-  }
-
-  private chargeKey(key: string): void {
-    this.keySpace += this.keySpaceExact ? characterCount(key) : key.length;
-    if (this.keySpace <= KEY_SPACE_LIMIT) return;
-    if (!this.keySpaceExact) {
-      this.keySpaceExact = true;
-      this.keySpace = characterCount(key);
-      for (const existing of this.keys) this.keySpace += characterCount(existing);
-      if (this.keySpace <= KEY_SPACE_LIMIT) return;
-    }
-    throw malformed(`parameter key space exceeds ${KEY_SPACE_LIMIT} characters`);
   }
 }
+
+/** Puts slot s (a key of an indexed hash, its hash set) into the shared table. */
+function index(s: number): void {
+  const t = tree;
+  if (2 * (t.tableEntries + 1) > t.tableMask + 1) growTable();
+  const mask = t.tableMask;
+  let i = (t.mem[s + SLOT_HASH] ?? 0) & mask;
+  while (t.tableCall[i] === t.call) i = (i + 1) & mask;
+  t.tableSlot[i] = s + 1;
+  t.tableCall[i] = t.call;
+  t.tableEntries++;
+}
+
+function growTable(): void {
+  const t = tree;
+  const old = t.tableSlot;
+  const oldCall = t.tableCall;
+  const call = t.call;
+  const n = old.length * 2;
+  t.tableSlot = new Int32Array(n);
+  t.tableCall = new Int32Array(n);
+  t.tableMask = n - 1;
+  for (let i = 0; i < old.length; i++) {
+    if (oldCall[i] !== call) continue;
+    const s = (old[i] ?? 0) - 1;
+    let j = (t.mem[s + SLOT_HASH] ?? 0) & t.tableMask;
+    while (t.tableCall[j] === call) j = (j + 1) & t.tableMask;
+    t.tableSlot[j] = s + 1;
+    t.tableCall[j] = call;
+  }
+}
+
+/**
+ * Params#[]=: `@size += key.size if !@params.key?(key); raise if @size > @limit`;
+ * a repeated key keeps its first position, as a Ruby Hash does. Returns the slot.
+ */
+export function setKey(c: number, start: number, end: number, kind: number, ref: number): number {
+  const existing = findKey(c, start, end);
+  if (existing >= 0) {
+    const mem = tree.mem;
+    mem[existing + SLOT_KIND] = kind;
+    mem[existing + SLOT_REF] = ref;
+    return existing;
+  }
+  return addKey(c, start, end, kind, ref);
+}
+
+/** Sets what slot s holds. */
+export function setSlot(s: number, kind: number, ref: number): void {
+  const mem = tree.mem;
+  mem[s + SLOT_KIND] = kind;
+  mem[s + SLOT_REF] = ref;
+}
+
+/** Adds a key that findKey has just found missing from hash c (the last findKey call: see missHash). */
+export function addKey(c: number, start: number, end: number, kind: number, ref: number): number {
+  chargeKey(c, start, end);
+  const s = newSlot(c, kind, ref, start, end);
+  const mem = tree.mem;
+  const flags = mem[c + FLAGS] ?? 0;
+  if (flags & INDEXED) {
+    mem[s + SLOT_HASH] = missHash;
+    index(s);
+  } else if ((mem[c + SIZE] ?? 0) > LINEAR_SEARCH_MAX_KEYS) {
+    mem[c + FLAGS] = flags | INDEXED;
+    for (let k = mem[c + FIRST] ?? -1; k >= 0; k = mem[k + SLOT_NEXT] ?? -1) {
+      mem[k + SLOT_HASH] = keyHash(c, mem[k + SLOT_KEY_START] ?? 0, mem[k + SLOT_KEY_END] ?? 0);
+      index(k);
+    }
+  }
+  return s;
+}
+
+/** Ruby String#size of valid UTF-8 bytes: the bytes that are not continuation bytes. */
+function characterCount(bytes: Buffer, start: number, end: number): number {
+  let count = 0;
+  for (let i = start; i < end; i++) if (((bytes[i] ?? 0) & 0xc0) !== 0x80) count++;
+  return count;
+}
+
+/**
+ * The key space charge is kept in bytes, an upper bound on characters, until
+ * it passes the limit; only then are characters counted exactly, once, and
+ * exactly from there on. That keeps the common case free of counting.
+ */
+function chargeKey(c: number, start: number, end: number): void {
+  const mem = tree.mem;
+  const flags = mem[c + FLAGS] ?? 0;
+  const exact = (flags & EXACT) !== 0;
+  const space = (mem[c + KEY_SPACE] ?? 0) + (exact ? characterCount(tree.keyBytes, start, end) : end - start);
+  mem[c + KEY_SPACE] = space;
+  if (space <= KEY_SPACE_LIMIT) return;
+  if (!exact) {
+    mem[c + FLAGS] = flags | EXACT;
+    let counted = characterCount(tree.keyBytes, start, end);
+    for (let k = mem[c + FIRST] ?? -1; k >= 0; k = mem[k + SLOT_NEXT] ?? -1) {
+      counted += characterCount(tree.keyBytes, mem[k + SLOT_KEY_START] ?? 0, mem[k + SLOT_KEY_END] ?? 0);
+    }
+    mem[c + KEY_SPACE] = counted;
+    if (counted <= KEY_SPACE_LIMIT) return;
+  }
+  throw malformed(`parameter key space exceeds ${KEY_SPACE_LIMIT} characters`);
+}
+
+// Exported after their declarations: TypeScript's CommonJS output would make every
+// use of an `export const` inside this module a property load on `exports`.
+export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, FIRST, tree };

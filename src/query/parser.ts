@@ -1,13 +1,20 @@
 /**
  * Rack 2.2.22 parse_nested_query (lib/rack/query_parser.rb) over the query's
  * bytes: one scan splits the pieces and classifies their bytes, names are
- * unescaped and normalized branch for branch as normalize_params does, and
- * values stay byte ranges of the input (see params.ts) until the JSON writer
- * decodes them.
+ * unescaped in place and normalized branch for branch as normalize_params
+ * does, on byte ranges of the input (no string per name, key or level), into
+ * the arena of params.ts; values stay byte ranges of the input until the JSON
+ * writer decodes them.
+ *
+ * Working on UTF-8 bytes gives Rack's answers on characters: every name is
+ * valid UTF-8 (checked first, as Ruby's regex engine does), the bytes the
+ * regexes look for ('[', ']', "\n") are ASCII, and no byte of a multi-byte
+ * character is ASCII, so a byte range cut at those bytes is the substring
+ * Rack cuts, and a non-empty range holds at least one character.
  */
 import * as bytesModule from './bytes';
 import * as limitsModule from './limits';
-import type { Leaf, Value } from './params';
+import type { Leaf } from './params';
 import * as paramsModule from './params';
 import * as utf8Module from './utf8';
 import type { ScratchError } from '../errors';
@@ -18,12 +25,10 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { Params, addValue, leafRanges } = paramsModule;
-type Params = paramsModule.Params;
+const { KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addValue, arrayPush, findKey, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
-const sharedName = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
 
 /**
  * The query's bytes in a Buffer: scanning a Buffer is about twice as fast as
@@ -36,16 +41,23 @@ export function queryBytes(raw: string): Buffer {
 }
 
 /**
- * parse_nested_query(raw) into a fresh Params, for a non-empty query within
- * BYTESIZE_LIMIT whose bytes `input` holds (from queryBytes). Its values are
- * ranges of `input`, valid until the next call.
+ * parse_nested_query(raw) into a fresh tree (params.ts), for a non-empty
+ * query within BYTESIZE_LIMIT whose bytes `input` holds (from queryBytes).
+ * Returns the root hash. Names are unescaped in place, so afterwards `input`
+ * holds unescaped names (the keys) and the raw values; the tree is valid until
+ * the next call.
  */
-export function parseQuery(raw: string, input: Buffer): Params {
-  const params = new Params();
-  leafRanges.count = 0;
-  parsePairs(raw, input, params);
-  return params;
+export function parseQuery(raw: string, input: Buffer): number {
+  const root = resetTree(input);
+  // What a huge query made the newline table grow to is not kept.
+  if (nextNewline.length > SHARED_BUFFER_BYTES && raw.length <= SHARED_BUFFER_BYTES) nextNewline = new Int32Array(SHARED_BUFFER_BYTES);
+  bytes = input;
+  parsePairs(raw, input, root);
+  return root;
 }
+
+/** This call's input: the bytes every name range below refers to. */
+let bytes: Buffer = sharedInput;
 
 // --- parse_nested_query's loop ----------------------------------------------
 
@@ -59,7 +71,7 @@ export function parseQuery(raw: string, input: Buffer): Params {
  * empty piece does nothing anyway (`"".split('=', 2)` is [], so the name is
  * nil and normalize_params returns early), so every empty piece is skipped.
  */
-function parsePairs(raw: string, input: Buffer, params: Params): void {
+function parsePairs(raw: string, input: Buffer, root: number): void {
   const length = raw.length;
   let separators = 0;
   let start = 0;
@@ -81,8 +93,8 @@ function parsePairs(raw: string, input: Buffer, params: Params): void {
     }
     if (end > start) {
       const keyEnd = equals < 0 ? end : equals;
-      const value = equals < 0 ? null : addValue(equals + 1, end, valueClasses);
-      normalizeName(params, raw, input, start, keyEnd, keyClasses, value);
+      const value = equals < 0 ? NIL : addValue(equals + 1, end, valueClasses);
+      normalizeName(root, raw, input, start, keyEnd, keyClasses, value);
     }
     // Every separator ends a piece, so this counts them all.
     if (end === length) break;
@@ -97,42 +109,75 @@ function parsePairs(raw: string, input: Buffer, params: Params): void {
   }
 }
 
+function leafKind(v: Leaf): number {
+  return v === NIL ? KIND_NIL : KIND_LEAF;
+}
+
 /**
  * normalize_params(params, name, v, PARAM_DEPTH_LIMIT) for the name
- * raw[start, end), taking the shortest road the classes of its bytes allow.
+ * input[start, end), taking the shortest road the classes of its bytes allow.
  */
-function normalizeName(params: Params, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf): void {
+function normalizeName(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf): void {
   if ((classes & (NEEDS_UNESCAPE | BRACKET)) === 0 && end > start) {
     // A plain, non-empty name: normalize_params would match all of it as k
     // with after == '' and assign, so do just that.
-    params.set(raw.slice(start, end), v);
+    setKey(root, start, end, leafKind(v), v);
     return;
   }
-  if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0 && normalizeCommonName(params, raw, input, start, end, v)) {
+  if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0 && normalizeCommonName(root, input, start, end, v)) {
     return;
   }
-  const name = classes & NEEDS_UNESCAPE ? unescapeName(input, start, end) : raw.slice(start, end);
-  normalizeParams(params, name, v, PARAM_DEPTH_LIMIT);
+  const nameEnd = classes & NEEDS_UNESCAPE ? unescapeName(raw, input, start, end) : end;
+  // A raw control char or an escape may be a "\n" (Ruby's line anchors).
+  if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
+  else newlinesTo = -1;
+  normalizeParams(root, start, nameEnd, v, PARAM_DEPTH_LIMIT, false);
+}
+
+/**
+ * For each byte of the name being normalized, where the next "\n" at or
+ * after it is (the name's end if none): so that each level of
+ * normalizeParams finds its line starts without rescanning the name, which
+ * would make a long name quadratic. Valid for positions below `newlinesTo`;
+ * -1 when the name has no "\n".
+ */
+let nextNewline = new Int32Array(SHARED_BUFFER_BYTES);
+let newlinesTo = -1;
+
+function findNewlines(input: Buffer, start: number, end: number): void {
+  let i = start;
+  while (i < end && input[i] !== NEWLINE) i++;
+  if (i === end) {
+    newlinesTo = -1;
+    return;
+  }
+  if (nextNewline.length < end) nextNewline = new Int32Array(Math.max(end, 2 * nextNewline.length));
+  let next = end;
+  for (let k = end - 1; k >= start; k--) {
+    if (input[k] === NEWLINE) next = k;
+    nextNewline[k] = next;
+  }
+  newlinesTo = end;
 }
 
 /**
  * The nested names beacons use, "k[]", "k[][c]" and "k[c]" (k and c without
- * brackets), straight from the input bytes, without the intermediate strings
- * of normalizeParams; false for any other name. Names with control chars are
- * never passed here, so there is no "\n" and Ruby's line anchors are simply
- * the ends of the name. What each shape does in normalize_params:
+ * brackets), without going through normalizeParams; false for any other
+ * name. Names with control chars are never passed here, so there is no "\n"
+ * and Ruby's line anchors are simply the ends of the name. What each shape
+ * does in normalize_params:
  * - "k[]": after == "[]", append v to params[k] ||= [].
  * - "k[][c]": the first array regex matches with child key c; c has no
  *   brackets, so params_hash_has_key? is `last.key?(c)` and the nested
  *   normalize_params just assigns c (at depth 99, far from the limit).
  * - "k[c]": the hash branch; the nested call sees "[c]", k = c, after == ''.
  */
-function normalizeCommonName(params: Params, raw: string, input: Buffer, start: number, end: number, v: Leaf): boolean {
+function normalizeCommonName(root: number, input: Buffer, start: number, end: number, v: Leaf): boolean {
   let open = start;
   while (open < end && (CHAR_CLASS[input[open] ?? 0] ?? 0) !== BRACKET) open++;
   if (open === start || input[open] !== OPEN) return false;
   if (end - open === 2 && input[open + 1] === CLOSE) {
-    arrayAt(params, raw.slice(start, open)).push(v);
+    arrayPush(arrayAt(root, start, open), leafKind(v), v);
     return true;
   }
   const arrayOfHashes = input[open + 1] === CLOSE && input[open + 2] === OPEN;
@@ -140,32 +185,33 @@ function normalizeCommonName(params: Params, raw: string, input: Buffer, start: 
   let childEnd = childStart;
   while (childEnd < end && (CHAR_CLASS[input[childEnd] ?? 0] ?? 0) !== BRACKET) childEnd++;
   if (childEnd === childStart || childEnd !== end - 1 || input[childEnd] !== CLOSE) return false;
-  const k = raw.slice(start, open);
-  const childKey = raw.slice(childStart, childEnd);
   if (arrayOfHashes) {
-    const array = arrayAt(params, k);
-    const last = array.length > 0 ? array[array.length - 1] : undefined;
-    if (last instanceof Params && !last.has(childKey)) {
-      last.set(childKey, v);
+    const array = arrayAt(root, start, open);
+    const last = lastSlot(array);
+    const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
+    if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
+      addKey(lastHash, childStart, childEnd, leafKind(v), v);
     } else {
-      const child = new Params();
-      child.set(childKey, v);
-      array.push(child);
+      const child = newContainer();
+      addKey(child, childStart, childEnd, leafKind(v), v);
+      arrayPush(array, KIND_HASH, child);
     }
   } else {
-    hashAt(params, k).set(childKey, v);
+    setKey(hashAt(root, start, open), childStart, childEnd, leafKind(v), v);
   }
   return true;
 }
+
 /**
- * A name, unescaped. Rack matches every name against a regex
- * (normalize_params), and Ruby's regex engine raises ArgumentError "invalid
- * byte sequence in UTF-8" on a broken string, whatever the name would have
- * become, so a name that is not UTF-8 is malformed on the spot.
+ * A name, unescaped in place (unescaping only shrinks, so each byte is
+ * written at or before where it is read); returns the new end. Rack matches
+ * every name against a regex (normalize_params), and Ruby's regex engine
+ * raises ArgumentError "invalid byte sequence in UTF-8" on a broken string,
+ * whatever the name would have become, so a name that is not UTF-8 is
+ * malformed on the spot.
  */
-function unescapeName(input: Buffer, start: number, end: number): string {
-  const target = end - start <= SHARED_BUFFER_BYTES ? sharedName : Buffer.allocUnsafe(end - start);
-  let length = 0;
+function unescapeName(raw: string, input: Buffer, start: number, end: number): number {
+  let at = start;
   let allBits = 0;
   // URI.decode_www_form_component's gsub: `+` → space, `%XX` → byte.
   for (let i = start; i < end; i++) {
@@ -177,13 +223,17 @@ function unescapeName(input: Buffer, start: number, end: number): string {
       c = SPACE;
     }
     allBits |= c;
-    target[length++] = c;
+    input[at++] = c;
   }
-  if (allBits < 0x80) return target.toString('latin1', 0, length);
-  if (!isWellFormedUtf8(target, 0, length)) {
-    throw malformed(`parameter name ${excerpt(input.toString('latin1', start, end))} is not valid UTF-8`);
+  if (allBits >= 0x80 && !isWellFormedUtf8(input, start, at)) {
+    throw malformed(`parameter name ${excerpt(raw.slice(start, end))} is not valid UTF-8`);
   }
-  return target.toString('utf8', 0, length);
+  return at;
+}
+
+/** The text of the name or key bytes [start, end), for error messages. */
+function nameText(start: number, end: number): string {
+  return bytes.toString('utf8', start, end);
 }
 
 // --- normalize_params (query_parser.rb), branch for branch -----------------
@@ -192,145 +242,228 @@ function isBracket(c: number): boolean {
   return c === OPEN || c === CLOSE;
 }
 
+/** normalizeParams' answer when Ruby returns nil. */
+const RETURNS_NIL = -1;
+/** normalizeParams' answer when Ruby returns `Array(v)` (only for the name "[]" and a non-nil v). */
+const RETURNS_ARRAY_OF_V = -2;
+
 /**
- * query_parser.rb normalize_params. Returns what Ruby returns: `params`, nil,
- * or `Array(v)` (only for the name "[]"); callers use the result exactly
- * where Rack does.
+ * query_parser.rb normalize_params for the name bytes [start, end). Returns
+ * what Ruby returns: `params` (a container number), nil (RETURNS_NIL), or
+ * `Array(v)` (RETURNS_ARRAY_OF_V); callers use the result exactly where
+ * Rack does.
+ *
+ * Rack recurses once per level of the name; here the two recursive calls
+ * whose result is known or ignored (the hash branch, and filling in an
+ * array's last hash) are turned into iterations of one loop, so that a deep
+ * name costs no call per level. A level can only return something other
+ * than its own `params` at its first step (no key), which is where the
+ * caller's use of the result is replayed.
  */
-function normalizeParams(params: Params, name: string, v: Leaf, depth: number, laterLinesFail = false): Params | Value[] | null {
-  // `raise ParamsTooDeepError if depth <= 0`, before anything else.
-  if (depth <= 0) throw malformed(`parameter nesting deeper than ${PARAM_DEPTH_LIMIT} in ${excerpt(name)}`);
+function normalizeParams(params: number, start: number, end: number, v: Leaf, depth: number, laterLinesFail: boolean): number {
+  const b = bytes;
+  const outer = params;
+  // How this level was reached: from the caller, through the hash branch
+  // (the parent's key [parentKStart, parentKEnd) gets what this level
+  // returns), or into an array's last hash (what it returns is ignored).
+  let via = FROM_CALLER;
+  let parent = -1;
+  let parentKStart = 0;
+  let parentKEnd = 0;
+  for (;;) {
+    // `raise ParamsTooDeepError if depth <= 0`, before anything else.
+    if (depth <= 0) throw malformed(`parameter nesting deeper than ${PARAM_DEPTH_LIMIT} in ${excerpt(nameText(start, end))}`);
 
-  // `name =~ %r(\A[\[\]]*([^\[\]]+)\]*)`: skip leading brackets, k is the
-  // following run of non-brackets, then skip ']'s; `after` is the rest,
-  // name[afterStart..], sliced only where Rack needs it as a string.
-  const length = name.length;
-  let kStart = 0;
-  while (kStart < length && isBracket(name.charCodeAt(kStart))) kStart++;
-  // No match: `k = $1 || ''` is empty; `return Array(v)` only for "[]".
-  if (kStart === length) return v !== null && name === '[]' ? [v] : null;
-  let kEnd = kStart + 1;
-  while (kEnd < length && !isBracket(name.charCodeAt(kEnd))) kEnd++;
-  let afterStart = kEnd;
-  while (afterStart < length && name.charCodeAt(afterStart) === CLOSE) afterStart++;
-  const k = kStart === 0 && kEnd === length ? name : name.slice(kStart, kEnd);
-  const afterLength = length - afterStart;
-
-  // `if after == ''`: a plain assignment; a repeated key keeps its first position.
-  if (afterLength === 0) {
-    params.set(k, v);
-    return params;
-  }
-  // `elsif after == "["`: the whole name is the key ("a[" → "a[").
-  if (afterLength === 1 && name.charCodeAt(afterStart) === OPEN) {
-    params.set(name, v);
-    return params;
-  }
-  // `elsif after == "[]"`: append to the array at k.
-  if (afterLength === 2 && hasEmptyBrackets(name, afterStart)) {
-    arrayAt(params, k).push(v);
-    return params;
-  }
-  // `elsif after =~ %r(^\[\]\[([^\[\]]+)\]$) || after =~ %r(^\[\](.+)$)`
-  const childKey = arrayChildKey(name, afterStart, laterLinesFail);
-  if (childKey !== undefined) {
-    const array = arrayAt(params, k);
-    // (array[-1] on an empty array would be a slow named-property lookup.)
-    const last = array.length > 0 ? array[array.length - 1] : undefined;
-    if (last instanceof Params && !hashHasKey(last, childKey)) {
-      // The nested call fills in the last hash; its return value is ignored.
-      normalizeParams(last, childKey, v, depth - 1);
-    } else {
-      const child = normalizeParams(new Params(), childKey, v, depth - 1);
-      array.push(child);
+    // `name =~ %r(\A[\[\]]*([^\[\]]+)\]*)`: skip leading brackets, k is the
+    // following run of non-brackets, then skip ']'s; `after` is the rest,
+    // [afterStart, end).
+    let kStart = start;
+    while (kStart < end && isBracket(b[kStart] ?? 0)) kStart++;
+    if (kStart === end) {
+      // No match: `k = $1 || ''` is empty; `return Array(v)` only for "[]".
+      const result = v !== NIL && end - start === 2 && hasEmptyBrackets(b, start) ? RETURNS_ARRAY_OF_V : RETURNS_NIL;
+      if (via === FROM_CALLER) return result;
+      if (via === FROM_HASH_BRANCH) {
+        // `params[k] = normalize_params(...)` stores nil (or Array(v)) over the new hash.
+        if (result === RETURNS_NIL) setKey(parent, parentKStart, parentKEnd, KIND_NIL, 0);
+        else setKey(parent, parentKStart, parentKEnd, KIND_ARRAY, arrayOf(v));
+      }
+      return outer;
     }
-    return params;
+    let kEnd = kStart + 1;
+    while (kEnd < end && !isBracket(b[kEnd] ?? 0)) kEnd++;
+    let afterStart = kEnd;
+    while (afterStart < end && b[afterStart] === CLOSE) afterStart++;
+    const afterLength = end - afterStart;
+
+    // `if after == ''`: a plain assignment; a repeated key keeps its first position.
+    if (afterLength === 0) {
+      setKey(params, kStart, kEnd, leafKind(v), v);
+      return outer;
+    }
+    // `elsif after == "["`: the whole name is the key ("a[" → "a[").
+    if (afterLength === 1 && b[afterStart] === OPEN) {
+      setKey(params, start, end, leafKind(v), v);
+      return outer;
+    }
+    // `elsif after == "[]"`: append to the array at k.
+    if (afterLength === 2 && hasEmptyBrackets(b, afterStart)) {
+      arrayPush(arrayAt(params, kStart, kEnd), leafKind(v), v);
+      return outer;
+    }
+    // `elsif after =~ %r(^\[\]\[([^\[\]]+)\]$) || after =~ %r(^\[\](.+)$)`
+    // (with laterLinesFail only afterStart is tried, and both need "[]" there).
+    if ((!laterLinesFail || hasEmptyBrackets(b, afterStart)) && arrayChildKey(b, afterStart, end, laterLinesFail)) {
+      const childStart = foundStart;
+      const childEnd = foundEnd;
+      const array = arrayAt(params, kStart, kEnd);
+      const last = lastSlot(array);
+      const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
+      if (lastHash >= 0 && !hashHasKey(b, lastHash, childStart, childEnd)) {
+        // The nested call fills in the last hash; its return value is ignored.
+        params = lastHash;
+        start = childStart;
+        end = childEnd;
+        depth--;
+        laterLinesFail = false;
+        via = INTO_LAST_HASH;
+        continue;
+      }
+      const child = normalizeParams(newContainer(), childStart, childEnd, v, depth - 1, false);
+      if (child >= 0) arrayPush(array, KIND_HASH, child);
+      else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
+      else arrayPush(array, KIND_ARRAY, arrayOf(v));
+      return outer;
+    }
+    // else: `params[k] ||= make_params`, then `params[k] = normalize_params(...)`,
+    // which may store nil when the nested name yields no key ("a[[]" → {"a":null}).
+    // hashAt stores the hash at k; the next level overwrites it only where it
+    // returns something else (see above).
+    parent = params;
+    parentKStart = kStart;
+    parentKEnd = kEnd;
+    params = hashAt(params, kStart, kEnd);
+    // The nested name is a suffix of this one, and arrayChildKey has just
+    // found that no line start in it matches: the nested level need only try
+    // its own start, which keeps names full of "\n" linear, not quadratic.
+    start = afterStart;
+    depth--;
+    laterLinesFail = true;
+    via = FROM_HASH_BRANCH;
   }
-  // else: `params[k] ||= make_params`, then `params[k] = normalize_params(...)`,
-  // which may store nil when the nested name yields no key ("a[[]" → {"a":null}).
-  const hash = hashAt(params, k);
-  // The nested name is a suffix of this one, and arrayChildKey has just
-  // found that no line start in it matches: the nested call need only try
-  // its own start, which keeps names full of "\n" linear, not quadratic.
-  const nested = normalizeParams(hash, name.slice(afterStart), v, depth - 1, true);
-  // hashAt has stored `hash` at k already; storing it again would change nothing.
-  if (nested !== hash) params.set(k, nested);
-  return params;
+}
+
+const FROM_CALLER = 0;
+const FROM_HASH_BRANCH = 1;
+const INTO_LAST_HASH = 2;
+
+/** `Array(v)` for a String v: a new array holding v. */
+function arrayOf(v: Leaf): number {
+  const array = newContainer();
+  arrayPush(array, KIND_LEAF, v);
+  return array;
 }
 
 /** `params[k] ||= make_params` followed by the `params_hash_type?` check (ParameterTypeError). */
-function hashAt(params: Params, k: string): Params {
-  const existing = params.get(k);
-  if (existing === undefined || existing === null) {
-    const hash = new Params();
-    params.set(k, hash);
+function hashAt(params: number, kStart: number, kEnd: number): number {
+  const slot = findKey(params, kStart, kEnd);
+  if (slot < 0) {
+    const hash = newContainer();
+    addKey(params, kStart, kEnd, KIND_HASH, hash);
     return hash;
   }
-  if (!(existing instanceof Params)) throw typeClash('Hash', existing, k);
-  return existing;
+  const kind = tree.mem[slot + SLOT_KIND] ?? KIND_NIL;
+  if (kind === KIND_NIL) {
+    const hash = newContainer();
+    setSlot(slot, KIND_HASH, hash);
+    return hash;
+  }
+  if (kind !== KIND_HASH) throw typeClash('Hash', kind, kStart, kEnd);
+  return tree.mem[slot + SLOT_REF] ?? 0;
 }
 
 /** `params[k] ||= []` followed by the `is_a?(Array)` check (ParameterTypeError). */
-function arrayAt(params: Params, k: string): Value[] {
-  const existing = params.get(k);
-  if (existing === undefined || existing === null) {
-    const array: Value[] = [];
-    params.set(k, array);
+function arrayAt(params: number, kStart: number, kEnd: number): number {
+  const slot = findKey(params, kStart, kEnd);
+  if (slot < 0) {
+    const array = newContainer();
+    addKey(params, kStart, kEnd, KIND_ARRAY, array);
     return array;
   }
-  if (!Array.isArray(existing)) throw typeClash('Array', existing, k);
-  return existing;
+  const kind = tree.mem[slot + SLOT_KIND] ?? KIND_NIL;
+  if (kind === KIND_NIL) {
+    const array = newContainer();
+    setSlot(slot, KIND_ARRAY, array);
+    return array;
+  }
+  if (kind !== KIND_ARRAY) throw typeClash('Array', kind, kStart, kEnd);
+  return tree.mem[slot + SLOT_REF] ?? 0;
 }
 
-function typeClash(expected: 'Array' | 'Hash', got: Value, k: string): ScratchError {
-  const gotClass = Array.isArray(got) ? 'Array' : got instanceof Params ? 'Hash' : 'String';
-  return malformed(`expected ${expected} (got ${gotClass}) for param ${excerpt(k)}`);
+function typeClash(expected: 'Array' | 'Hash', gotKind: number, kStart: number, kEnd: number): ScratchError {
+  const gotClass = gotKind === KIND_ARRAY ? 'Array' : gotKind === KIND_HASH ? 'Hash' : 'String';
+  return malformed(`expected ${expected} (got ${gotClass}) for param ${excerpt(nameText(kStart, kEnd))}`);
 }
 
-/** Line starts, as Ruby's `^` sees them: `from` and after every "\n". */
-function nextLineStart(s: string, from: number): number {
-  const newline = s.indexOf('\n', from);
-  return newline < 0 ? -1 : newline + 1;
+/** Line starts, as Ruby's `^` sees them: after every "\n" in [from, end); -1 if none. */
+function nextLineStart(b: Buffer, from: number, end: number): number {
+  const newline = lineEnd(b, from, end);
+  return newline === end ? -1 : newline + 1;
 }
 
-/** Whether s has "[]" at `at`. */
-function hasEmptyBrackets(s: string, at: number): boolean {
-  return s.charCodeAt(at) === OPEN && s.charCodeAt(at + 1) === CLOSE;
+/** The first "\n" in [from, end), else end (`b` is the name's bytes, see nextNewline). */
+function lineEnd(b: Buffer, from: number, end: number): number {
+  if (from >= end || newlinesTo < 0) return end;
+  const newline = nextNewline[from] ?? end;
+  return newline < end ? newline : end;
 }
+
+/** Whether b has "[]" at `at`. */
+function hasEmptyBrackets(b: Buffer, at: number): boolean {
+  return b[at] === OPEN && b[at + 1] === CLOSE;
+}
+
+/** The child key arrayChildKey found: [foundStart, foundEnd). */
+let foundStart = 0;
+let foundEnd = 0;
 
 /**
- * `after =~ %r(^\[\]\[([^\[\]]+)\]$) || after =~ %r(^\[\](.+)$)` and `$1`,
- * where `after` is name[afterStart..].
+ * `after =~ %r(^\[\]\[([^\[\]]+)\]$) || after =~ %r(^\[\](.+)$)` and `$1`
+ * (into foundStart/foundEnd), where `after` is [afterStart, end).
  *
  * In Ruby `^` and `$` are line anchors and `.` excludes only "\n", so a name
  * with an (unescaped) newline can match on a later line: "a[x\n[][y]" has
- * child key "y". JS's /m would also treat \r, U+2028 and U+2029 as line
- * ends, so both regexes are written out by hand over "\n"-separated lines.
+ * child key "y". Both regexes are written out by hand over "\n"-separated
+ * lines.
  */
-function arrayChildKey(name: string, afterStart: number, laterLinesFail: boolean): string | undefined {
-  const length = name.length;
+function arrayChildKey(b: Buffer, afterStart: number, end: number, laterLinesFail: boolean): boolean {
   // Whether either regex matches at a line start depends only on the text
   // from there on; with `laterLinesFail` the caller knows that every line
   // start after afterStart fails both, so only afterStart is tried.
   // First regex: "[][" + non-brackets (which may include "\n") + "]" at a line end.
-  for (let line = afterStart; line >= 0; line = laterLinesFail ? -1 : nextLineStart(name, line)) {
-    if (!hasEmptyBrackets(name, line) || name.charCodeAt(line + 2) !== OPEN) continue;
+  for (let line = afterStart; line >= 0; line = laterLinesFail ? -1 : nextLineStart(b, line, end)) {
+    if (line + 2 >= end || !hasEmptyBrackets(b, line) || b[line + 2] !== OPEN) continue;
     const keyStart = line + 3;
     let keyEnd = keyStart;
-    while (keyEnd < length && !isBracket(name.charCodeAt(keyEnd))) keyEnd++;
-    const lineEnds = keyEnd + 1 === length || name.charCodeAt(keyEnd + 1) === NEWLINE;
-    if (keyEnd > keyStart && name.charCodeAt(keyEnd) === CLOSE && lineEnds) {
-      return name.slice(keyStart, keyEnd);
+    while (keyEnd < end && !isBracket(b[keyEnd] ?? 0)) keyEnd++;
+    const lineEnds = keyEnd + 1 === end || (keyEnd + 1 < end && b[keyEnd + 1] === NEWLINE);
+    if (keyEnd > keyStart && keyEnd < end && b[keyEnd] === CLOSE && lineEnds) {
+      foundStart = keyStart;
+      foundEnd = keyEnd;
+      return true;
     }
   }
   // Second regex: "[]" + the rest of that line, at least one char.
-  for (let line = afterStart; line >= 0; line = laterLinesFail ? -1 : nextLineStart(name, line)) {
-    if (!hasEmptyBrackets(name, line)) continue;
-    let lineEnd = name.indexOf('\n', line + 2);
-    if (lineEnd < 0) lineEnd = length;
-    if (lineEnd > line + 2) return name.slice(line + 2, lineEnd);
+  for (let line = afterStart; line >= 0; line = laterLinesFail ? -1 : nextLineStart(b, line, end)) {
+    if (line + 1 >= end || !hasEmptyBrackets(b, line)) continue;
+    const restEnd = lineEnd(b, line + 2, end);
+    if (restEnd > line + 2) {
+      foundStart = line + 2;
+      foundEnd = restEnd;
+      return true;
+    }
   }
-  return undefined;
+  return false;
 }
 
 /**
@@ -338,23 +471,25 @@ function arrayChildKey(name: string, afterStart: number, laterLinesFail: boolean
  * otherwise walk `key.split(/[\[\]]+/)`, skipping empty parts, requiring each
  * part to be a key (even one holding nil) of a hash.
  */
-function hashHasKey(hash: Params, key: string): boolean {
-  const length = key.length;
-  let firstBracket = 0;
-  while (firstBracket < length && !isBracket(key.charCodeAt(firstBracket))) firstBracket++;
+function hashHasKey(b: Buffer, hash: number, start: number, end: number): boolean {
+  let firstBracket = start;
+  while (firstBracket < end && !isBracket(b[firstBracket] ?? 0)) firstBracket++;
   // The common child key ("id" in "items[][id]") has no brackets: one part.
-  if (firstBracket === length) return hash.has(key);
-  if (key.includes('[]')) return false;
-  let node: Value | undefined = hash;
-  let i = 0;
-  while (i < length) {
-    while (i < length && isBracket(key.charCodeAt(i))) i++;
-    if (i === length) break;
+  if (firstBracket === end) return findKey(hash, start, end) >= 0;
+  for (let i = firstBracket; i + 1 < end; i++) if (hasEmptyBrackets(b, i)) return false;
+  let kind = KIND_HASH;
+  let node = hash;
+  let i = start;
+  while (i < end) {
+    while (i < end && isBracket(b[i] ?? 0)) i++;
+    if (i === end) break;
     let partEnd = i + 1;
-    while (partEnd < length && !isBracket(key.charCodeAt(partEnd))) partEnd++;
-    const part = key.slice(i, partEnd);
-    if (!(node instanceof Params) || !node.has(part)) return false;
-    node = node.get(part);
+    while (partEnd < end && !isBracket(b[partEnd] ?? 0)) partEnd++;
+    if (kind !== KIND_HASH) return false;
+    const slot = findKey(node, i, partEnd);
+    if (slot < 0) return false;
+    kind = tree.mem[slot + SLOT_KIND] ?? KIND_NIL;
+    node = tree.mem[slot + SLOT_REF] ?? 0;
     i = partEnd;
   }
   return true;

@@ -31,11 +31,12 @@
  * How it stays fast (a realistic beacon takes a couple of microseconds)
  * ----------------------------------------------------------------------
  * The query is copied once into a Buffer and scanned once, byte by byte,
- * through a class table. Names become strings (Rack compares them), but
- * values never do: Rack only asks whether a value is nil, so a value is kept
- * as a byte range of the input and is unescaped and JSON-escaped straight
- * into the output buffer when the result is written. The output becomes a
- * string once, at the end. No regex runs per call.
+ * through a class table. No name, key or value becomes a string: names are
+ * unescaped in place and normalized as byte ranges, keys are byte ranges of
+ * them, and values (Rack only asks whether a value is nil) are byte ranges of
+ * the input, unescaped and JSON-escaped straight into the output buffer when
+ * the result is written. The tree is an arena of int32 records (params.ts).
+ * The output becomes a string once, at the end. No regex runs per call.
  *
  * The parts: parser.ts (parse_nested_query), params.ts (the param tree),
  * json-writer.ts (JSON.generate), utf8.ts, bytes.ts and limits.ts; the rules
@@ -61,5 +62,5 @@ export function queryToJson(raw: string): string {
     throw malformed(`query is ${raw.length} bytes, over the limit of ${BYTESIZE_LIMIT}`);
   }
   const input = queryBytes(raw);
-  return writeJson(parseQuery(raw, input), input);
+  return writeJson(parseQuery(raw, input), input, raw.length);
 }

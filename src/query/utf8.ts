@@ -1,7 +1,6 @@
 /**
  * UTF-8, as Ruby and json 2.6.3 see it: the validity check Ruby makes before
- * a regex match, Ruby's String#size, and the encoder the JSON writer uses for
- * keys.
+ * a regex match (names) and json makes before writing a string (values).
  */
 
 /**
@@ -47,34 +46,4 @@ export function isWellFormedUtf8(bytes: Buffer, from: number, to: number): boole
     i += continuations + 1;
   }
   return true;
-}
-
-/** Ruby String#size of a valid UTF-8 string: code points, so a surrogate pair is one. */
-export function characterCount(s: string): number {
-  let count = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const unit = s.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff) count--;
-  }
-  return count;
-}
-
-/** UTF-8 of the non-ASCII code point starting at s[i] (a surrogate pair counts as one). */
-export function writeUtf8(out: Buffer, at: number, s: string, i: number): number {
-  let point = s.charCodeAt(i);
-  if (point >= 0xd800 && point <= 0xdbff) {
-    point = 0x10000 + ((point - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00);
-  }
-  if (point < 0x800) {
-    out[at++] = 0xc0 | (point >> 6);
-  } else if (point < 0x10000) {
-    out[at++] = 0xe0 | (point >> 12);
-    out[at++] = 0x80 | ((point >> 6) & 0x3f);
-  } else {
-    out[at++] = 0xf0 | (point >> 18);
-    out[at++] = 0x80 | ((point >> 12) & 0x3f);
-    out[at++] = 0x80 | ((point >> 6) & 0x3f);
-  }
-  out[at++] = 0x80 | (point & 0x3f);
-  return at;
 }

@@ -260,6 +260,8 @@ describe('parseConfig: bad configs → CONFIG_INVALID naming key and reason', ()
     { why: 'admin a number', json: { flavors: ONE, admin: 9090 }, expect: ['admin: must be string or null'] },
     { why: 'file.queue a string', json: withFile({ queue: '10' }), expect: ['file.queue: must be integer'] },
     { why: 'file.queue zero', json: withFile({ queue: 0 }), expect: ['file.queue: must be >= 1'] },
+    { why: 'file.whenFull unknown', json: withFile({ whenFull: 'drop_oldest' }), expect: ['file.whenFull: must be equal to one of the allowed values'] },
+    { why: 'backpressure low mark not below the high one', json: { flavors: ONE, http: { backpressureHighPercent: 40, backpressureLowPercent: 40 } }, expect: ['http.backpressureLowPercent: must be below http.backpressureHighPercent'] },
     { why: 'file.queue negative', json: withFile({ queue: -5 }), expect: ['file.queue: must be >= 1'] },
     { why: 'file.queue fractional', json: withFile({ queue: 1.5 }), expect: ['file.queue: must be integer'] },
     { why: 'file.fsyncIntervalMs negative', json: withFile({ fsyncIntervalMs: -1 }), expect: ['file.fsyncIntervalMs: must be >= 0'] },

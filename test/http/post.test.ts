@@ -10,6 +10,7 @@ import * as net from 'node:net';
 import * as zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { BackendCounters, type Backend } from '../../src/backends/backend';
+import { Budget } from '../../src/io/bounded-queue';
 import { parseConfig } from '../../src/config/load';
 import { FlavorTable } from '../../src/flavor';
 import type { Line } from '../../src/line';
@@ -23,9 +24,15 @@ class ListBackend implements Backend {
   readonly name = 'list';
   readonly counters = new BackendCounters();
   readonly lines: Line[] = [];
+  readonly held = new Budget();
+  readonly whenFull = 'block';
+  /** push() refuses (as a full queue would). */
+  refusing = false;
   start = () => Promise.resolve();
-  push(line: Line): void {
+  push(line: Line): boolean {
+    if (this.refusing) return false;
     this.lines.push(line);
+    return true;
   }
   reopen = () => undefined;
   close = () => Promise.resolve();
@@ -50,7 +57,7 @@ before(async () => {
   );
   const flavors = new FlavorTable(config.flavors, config.http.path);
   const handler = new TrackHandler(flavors, [backend], null, requests);
-  server = new PublicServer(config.http, handler, requests, new ConnectionCounters(), flavors.paths);
+  server = new PublicServer(config.http, handler, requests, new ConnectionCounters(), [backend], flavors.paths);
   server.acceptBodies((end) => new PostDoor(config.http, flavors, handler, requests, end));
   const address = await server.listen(config.listen);
   port = Number(address.slice(address.lastIndexOf(':') + 1));
@@ -115,6 +122,22 @@ describe('POST bodies', () => {
     assert.deepEqual(statuses(b), ['200']);
     assert.match(b, /Content-Length: 0\r\n/);
     assert.deepEqual(values, ['{"e":"1"}', '{"h":"1","x":"1"}']);
+  });
+});
+
+describe('a backend that cannot take the line', () => {
+  test('a POST is answered 503 with Retry-After, counted unavailable, as a GET would be', async () => {
+    const before = requests.unavailable;
+    backend.refusing = true;
+    try {
+      const { text } = await send(post('/track', 'r=1', 'Origin: https://shop.example\r\n'));
+      assert.deepEqual(statuses(text), ['503']);
+      assert.match(text, /Retry-After: \d+\r\n/);
+      assert.match(text, /Access-Control-Allow-Origin: https:\/\/shop\.example\r\n/);
+    } finally {
+      backend.refusing = false;
+    }
+    assert.equal(requests.unavailable, before + 1);
   });
 });
 

@@ -32,6 +32,9 @@ const BASE: HttpConfig = {
   maxBatch: 100,
   bodyTimeoutMs: 10_000,
   trustForwardedFor: true,
+  backpressureHighPercent: 50,
+  backpressureLowPercent: 25,
+  blockTimeoutMs: 5_000,
 };
 
 async function startServer(config: Partial<HttpConfig> = {}) {

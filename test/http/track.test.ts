@@ -5,7 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { BackendCounters, type Backend } from '../../src/backends/backend';
+import { BackendCounters, type Backend, type WhenFull } from '../../src/backends/backend';
+import { Budget } from '../../src/io/bounded-queue';
 import { parseConfig } from '../../src/config/load';
 import { FlavorTable } from '../../src/flavor';
 import type { Line } from '../../src/line';
@@ -21,11 +22,20 @@ class ListBackend implements Backend {
   readonly name = 'list';
   readonly counters = new BackendCounters();
   readonly lines: Line[] = [];
+  readonly held = new Budget();
   failing = false;
+  /** push() refuses (as a full queue would). */
+  refusing = false;
+  constructor(readonly whenFull: WhenFull = 'block') {}
   start = () => Promise.resolve();
-  push(line: Line): void {
+  push(line: Line): boolean {
     if (this.failing) throw new TypeError('bug in push');
+    if (this.refusing) {
+      this.counters.dropped.queue_full++;
+      return false;
+    }
     this.lines.push(line);
+    return true;
   }
   reopen = () => undefined;
   close = () => Promise.resolve();
@@ -44,6 +54,24 @@ describe('TrackHandler', () => {
     assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), Answer.gif);
     assert.equal(requests.tracked, 1);
     assert.equal(backend.lines.length, 1);
+  });
+
+  test('a 200 only for a line some backend took and no blocking backend refused; tracked counts taken lines', () => {
+    const cases: { name: string; backends: [WhenFull, boolean][]; answer: Answer; tracked: number }[] = [
+      { name: 'all take it', backends: [['block', false], ['drop_newest', false]], answer: Answer.gif, tracked: 1 },
+      { name: 'a dropping backend refuses, another takes it', backends: [['block', false], ['drop_newest', true]], answer: Answer.gif, tracked: 1 },
+      { name: 'every backend drops it', backends: [['drop_newest', true], ['drop_newest', true]], answer: Answer.unavailable, tracked: 0 },
+      { name: 'a blocking backend refuses, another takes it', backends: [['block', true], ['drop_newest', false]], answer: Answer.unavailable, tracked: 1 },
+      { name: 'the only (blocking) backend refuses', backends: [['block', true]], answer: Answer.unavailable, tracked: 0 },
+    ];
+    for (const c of cases) {
+      const backends = c.backends.map(([whenFull, refusing]) => Object.assign(new ListBackend(whenFull), { refusing }));
+      const requests = new RequestCounters();
+      const handler = new TrackHandler(new FlavorTable(FLAVORS), backends, null, requests);
+      assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), c.answer, c.name);
+      assert.equal(requests.tracked, c.tracked, c.name);
+      assert.equal(requests.unavailable, c.answer === Answer.unavailable ? 1 : 0, c.name);
+    }
   });
 
   test('any other exception is not a malformed query: it propagates', () => {

@@ -223,9 +223,9 @@ describe('kafka backend through outages', kafkaAvailable, () => {
     }
   });
 
-  test('beyond spool.maxBytes lines are dropped and counted, and HTTP does not notice', async () => {
+  test('kafka.whenFull "drop_newest": beyond spool.maxBytes lines are dropped and counted, and HTTP does not notice', async () => {
     broker.pause();
-    const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, uniqueTopic(), { spool: { path: 'spool', maxBytes: 20_000 } }) });
+    const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, uniqueTopic(), { whenFull: 'drop_newest', spool: { path: 'spool', maxBytes: 20_000 } }) });
     try {
       await app.waitForLog(/kafka: warning: cannot reach/);
       const sent = await sendBeacons(app, 150, 'full');
@@ -237,6 +237,28 @@ describe('kafka backend through outages', kafkaAvailable, () => {
       assert.equal(kafka.spooled! + kafka.dropped_by_reason.spool_full!, 150);
       await eventually(() => Promise.resolve(allLines(app.dir).length >= 150 ? [1] : []), 1, 5_000);
       assert.equal(allLines(app.dir).length, 150, 'the file backend has every line');
+    } finally {
+      const code = await app.stop();
+      broker.resume();
+      assert.equal(code, 0, app.stderr());
+    }
+  });
+
+  test('kafka.whenFull "block" (the default): a beacon the full spool cannot take is answered 503, never a silent 200', async () => {
+    broker.pause();
+    const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, uniqueTopic(), { spool: { path: 'spool', maxBytes: 20_000 } }) });
+    try {
+      await app.waitForLog(/kafka: warning: cannot reach/);
+      const sent = await sendBeacons(app, 150, 'full');
+      const stats = await app.stats();
+      const kafka = stats.backends.kafka!;
+      const ok = sent.statuses.filter((s) => s === 200).length;
+      const refused = sent.statuses.filter((s) => s === 503).length;
+      assert.equal(ok + refused, 150, 'only 200 and 503');
+      assert.ok(refused > 0, JSON.stringify(kafka));
+      assert.equal(refused, kafka.dropped_by_reason.spool_full, 'each 503 is a line the spool refused');
+      assert.equal(stats.requests.unavailable, refused);
+      assert.equal(kafka.spooled, ok, 'each 200 is a spooled line');
     } finally {
       const code = await app.stop();
       broker.resume();

@@ -1,5 +1,5 @@
 /**
- * The Debian package, end to end (README.md, "Deploying"):
+ * The Debian package, end to end (docs/operations.md, "Deploying"):
  * - scripts/build-deb.sh (what `npm run deb` runs) builds it from this checkout;
  * - lintian reports no errors;
  * - apt installs it, pulling its Depends from Debian's mirror, into a
@@ -247,7 +247,7 @@ describe('Debian package (scripts/build-deb.sh)', { ...available, timeout: 45 * 
     removeTree(work);
   });
 
-  test('the units are what the README says', (t) => {
+  test('the units are what docs/operations.md says', (t) => {
     t.diagnostic(buildReport);
     const unpacked = path.join(work, 'unpacked');
     assert.equal(spawnSync('dpkg-deb', ['-x', deb, unpacked]).status, 0);

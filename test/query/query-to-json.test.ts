@@ -39,4 +39,21 @@ void describe('queryToJson', () => {
     const long = '%41'.repeat(5000);
     assert.equal(queryToJson(`s=%41&l=${long}&t=%42`), `{"s":"A","l":"${'A'.repeat(5000)}","t":"B"}`);
   });
+
+  void test('queries past the shared buffers (the tree, its key index and the output grow), then a small one', () => {
+    const inner = 'q'.repeat(20);
+    const count = 4000;
+    const query = Array.from({ length: count }, (_, i) => `p${i}[${inner}]=v`).join('&');
+    assert.ok(query.length > 64 * 1024);
+    const expected = `{${Array.from({ length: count }, (_, i) => `"p${i}":{"${inner}":"v"}`).join(',')}}`;
+    assert.equal(queryToJson(query), expected);
+    assert.equal(queryToJson('a[][x]=1&a[][x]=2&b=3'), '{"a":[{"x":"1"},{"x":"2"}],"b":"3"}');
+  });
+
+  void test('a name with newlines past the shared buffers: Rack\'s line anchors find the last line', () => {
+    // "a[x\n<70,000 z>\n[][y]": the array regexes match on the third line, child key "y".
+    const query = `a[x%0A${'z'.repeat(70_000)}%0A[][y]=1`;
+    assert.equal(queryToJson(query), '{"a":[{"y":"1"}]}');
+    assert.equal(queryToJson('a[x%0A[][y]=1'), '{"a":[{"y":"1"}]}');
+  });
 });

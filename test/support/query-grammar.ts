@@ -2,7 +2,7 @@
  * Generated queries for the query tests: a seeded grammar of troublesome
  * pieces (few key names, so keys collide; odd brackets; invalid %-escapes;
  * non-UTF-8 bytes; newlines; deep nesting), used by test/query/query-to-json.rack.test.ts
- * against Rack and by test/query/parser.test.ts against queryToJson.
+ * against Rack.
  */
 
 /** Builds queries (latin1 strings of raw bytes) from a grammar of troublesome pieces. */

@@ -49,7 +49,7 @@ export interface Running {
   stats(): Promise<StatsJson>;
 }
 
-/** The parts of /stats the tests read (see README "Stats"). */
+/** The parts of /stats the tests read (see docs/operations.md, "Stats"). */
 export interface StatsJson {
   requests: Record<string, number>;
   flavors: Record<string, { tracked: number }>;

@@ -14,7 +14,7 @@ import { ScratchError } from '../../errors';
 import type { Flavor } from '../../flavor';
 import type { Line } from '../../line';
 import { logger } from '../../log';
-import { BackendCounters, type Backend } from '../backend';
+import { BackendCounters, type Backend, type WhenFull } from '../backend';
 import { Budget } from '../../io/bounded-queue';
 import { realFileOps, type FileOps } from '../../io/file-ops';
 import { FileWriter, type WriterEvents } from '../../io/file-writer';
@@ -26,6 +26,7 @@ const UPKEEP_MS = 1_000;
 export class FileBackend implements Backend {
   readonly name = 'file';
   readonly counters = new BackendCounters();
+  readonly whenFull: WhenFull;
   bytesWritten = 0;
 
   private readonly writers = new Map<string, FileWriter>();
@@ -45,6 +46,7 @@ export class FileBackend implements Backend {
     private readonly ops: FileOps = realFileOps,
   ) {
     this.held = new Budget(config.queue, config.queueMaxBytes);
+    this.whenFull = config.whenFull;
     this.currentWriter = flavors.map(() => undefined);
     this.currentDate = flavors.map(() => '');
     this.events = {
@@ -66,10 +68,10 @@ export class FileBackend implements Backend {
     return Promise.resolve();
   }
 
-  push(line: Line): void {
+  push(line: Line): boolean {
     if (this.closing) {
       this.counters.dropped.shutdown++;
-      return;
+      return false;
     }
     const index = line.flavor.index;
     let writer = this.currentWriter[index];
@@ -78,9 +80,10 @@ export class FileBackend implements Backend {
     }
     if (!writer.append(line.record)) {
       this.counters.dropped.queue_full++;
-      return;
+      return false;
     }
     this.counters.queued++;
+    return true;
   }
 
   reopen(): void {

@@ -1,6 +1,6 @@
 /** The `file` section's JSON Schema, every default next to its key (docs/configuration.md renders it). */
 import { DAY_MS, nonNegativeInt, positiveInt } from '../../config/keys';
-import type { BackendSchema } from '../backend';
+import { whenFullKey, type BackendSchema } from '../backend';
 
 export const fileSchema = {
   type: 'object',
@@ -11,6 +11,7 @@ export const fileSchema = {
     path: { type: 'string', minLength: 1, description: 'Path template with {flavor} and optionally {date} (YYYY-MM-DD in the flavor timezone).' },
     queue: positiveInt(100_000_000, 100_000, 'Lines held in memory, waiting for the disk; beyond it new lines are dropped and counted.'),
     queueMaxBytes: positiveInt(Number.MAX_SAFE_INTEGER, 64 * 1024 ** 2, 'Bytes held in memory, waiting for the disk (all files together); beyond it new lines are dropped and counted.'),
+    whenFull: whenFullKey('When the queue is full: "block" (the server stops reading, then answers 503: nothing is lost) or "drop_newest" (the line is dropped and counted; the answer is 200 if another backend took it).'),
     maxBatchBytes: positiveInt(64 * 1024 * 1024, 1024 * 1024, 'Largest single write.'),
     writeIntervalMs: nonNegativeInt(1_000, 10, 'A file is written at most this often (0: at once), sooner when 64 KiB wait: lines then share a write.'),
     fsyncIntervalMs: nonNegativeInt(DAY_MS, 1_000, 'fsync open files this often (0: only when closing).'),

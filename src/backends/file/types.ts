@@ -1,10 +1,12 @@
 /** The file backend's config types (schema and defaults: options.ts). */
+import type { WhenFull } from '../backend';
 
 /** The `file` section as the schema leaves it (defaults filled in). */
 export interface FileSection {
   path: string;
   queue: number;
   queueMaxBytes: number;
+  whenFull: WhenFull;
   maxBatchBytes: number;
   writeIntervalMs: number;
   fsyncIntervalMs: number;
@@ -19,6 +21,7 @@ export interface FileConfig {
   readonly path: string;
   readonly queue: number;
   readonly queueMaxBytes: number;
+  readonly whenFull: WhenFull;
   readonly maxBatchBytes: number;
   readonly writeIntervalMs: number;
   readonly fsyncIntervalMs: number;

@@ -30,7 +30,7 @@ import type * as KafkaTypes from '@confluentinc/kafka-javascript';
 import type { Flavor } from '../../flavor';
 import type { Line } from '../../line';
 import { logger } from '../../log';
-import { BackendCounters, type Backend } from '../backend';
+import { BackendCounters, type Backend, type WhenFull } from '../backend';
 import { kafkaClient } from './client';
 import { keyFromRecord } from './message-key';
 import { kafkaDropReasons } from './options';
@@ -87,6 +87,10 @@ interface FlavorRoute {
 export class KafkaBackend implements Backend {
   readonly name = 'kafka';
   readonly counters = new BackendCounters(kafkaDropReasons);
+  /** Applies to the spool: memory beyond kafka.queue overflows to it and never blocks. */
+  get whenFull(): WhenFull {
+    return this.config.whenFull;
+  }
   state: State = 'starting';
   /** Lines written to the spool (ever). */
   spooled = 0;
@@ -191,10 +195,10 @@ export class KafkaBackend implements Backend {
     });
   }
 
-  push(line: Line): void {
+  push(line: Line): boolean {
     if (this.spoolClosed) {
       this.counters.dropped.shutdown++;
-      return;
+      return false;
     }
     const message: InFlight = {
       flavor: line.flavor,
@@ -206,8 +210,7 @@ export class KafkaBackend implements Backend {
       batch: null,
     };
     if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.inFlight.held.bytes >= this.config.queueMaxBytes) {
-      this.toSpool(message);
-      return;
+      return this.toSpool(message);
     }
     this.memory.push(message);
     this.counters.queued++;
@@ -215,6 +218,7 @@ export class KafkaBackend implements Backend {
       this.flushScheduled = true;
       setImmediate(() => this.flushMemory());
     }
+    return true;
   }
 
   reopen(): void {
@@ -336,14 +340,15 @@ export class KafkaBackend implements Backend {
   }
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
-  private toSpool(m: InFlight, maybeDelivered = false): void {
+  private toSpool(m: InFlight, maybeDelivered = false): boolean {
     const entry: SpoolEntry = { timeMs: m.timeMs, flavor: m.flavor.name, key: m.key, maybeDelivered: m.maybeDelivered || maybeDelivered, seq: m.seq, record: m.record };
     if (this.spool.append(entry)) {
       this.counters.queued++;
-    } else {
-      this.counters.dropped.spool_full++;
-      log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
+      return true;
     }
+    this.counters.dropped.spool_full++;
+    log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
+    return false;
   }
 
   private onError(err: KafkaTypes.LibrdKafkaError): void {

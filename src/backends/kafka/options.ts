@@ -1,6 +1,6 @@
 /** The `kafka` section's JSON Schema, every default next to its key (docs/configuration.md renders it). */
 import { positiveInt } from '../../config/keys';
-import type { BackendSchema } from '../backend';
+import { whenFullKey, type BackendSchema } from '../backend';
 
 export const kafkaSchema = {
   type: 'object',
@@ -13,6 +13,7 @@ export const kafkaSchema = {
     key: { type: ['string', 'null'], minLength: 1, default: null, description: 'Top-level query parameter whose value (a string) becomes the message key (null: no key).' },
     queue: positiveInt(10_000_000, 20_000, 'Lines in memory or in flight to Kafka; beyond it new lines go to the spool.'),
     queueMaxBytes: positiveInt(Number.MAX_SAFE_INTEGER, 64 * 1024 ** 2, 'Bytes in flight to Kafka; beyond it new lines go to the spool.'),
+    whenFull: whenFullKey('When the spool is full (or its disk fails): "block" (the beacon is answered 503, so the client or HAProxy retries elsewhere) or "drop_newest" (the line is dropped and counted as spool_full).'),
     downAfterMs: positiveInt(600_000, 5_000, 'Kafka counts as down when nothing in flight was acknowledged for this long.'),
     spool: {
       type: 'object',

@@ -1,4 +1,5 @@
 /** The Kafka backend's config types (schema and defaults: options.ts). */
+import type { WhenFull } from '../backend';
 
 export type LibrdkafkaSettings = Readonly<Record<string, string | number | boolean>>;
 
@@ -11,6 +12,7 @@ export interface KafkaConfig {
   readonly key: string | null;
   readonly queue: number;
   readonly queueMaxBytes: number;
+  readonly whenFull: WhenFull;
   readonly downAfterMs: number;
   readonly spool: {
     /** Absolute folder once resolved. */

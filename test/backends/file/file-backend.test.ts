@@ -15,6 +15,7 @@ function config(dir: string, overrides: Partial<FileConfig> = {}): FileConfig {
     path: path.join(dir, '{flavor}', '{date}.log'),
     queue: 100_000,
     queueMaxBytes: 64 * 1024 * 1024,
+    whenFull: 'block',
     maxBatchBytes: 1024 * 1024,
     writeIntervalMs: 0,
     fsyncIntervalMs: 0,
