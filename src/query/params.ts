@@ -292,6 +292,44 @@ export function setKey(c: number, start: number, end: number, kind: number, ref:
   return addKey(c, start, end, kind, ref);
 }
 
+/**
+ * Adds the first key of the empty hash c, holding a new empty container
+ * (of the kind the caller stores there), and returns that container: what
+ * `params[k] ||= make_params` (or `||= []`) does once a name has left the
+ * existing tree, where every level makes a new hash with one key. One
+ * allocation for both records, and no lookup, key space check or index:
+ * c has no keys, and the caller checks that the key is within
+ * KEY_SPACE_LIMIT.
+ */
+export function addOnlyContainer(c: number, start: number, end: number, kind: number): number {
+  const s = tree.top;
+  const child = s + RECORD;
+  const top = child + RECORD;
+  tree.top = top;
+  if (top > tree.mem.length) {
+    const bigger = new Int32Array(Math.max(top, tree.mem.length * 2));
+    bigger.set(tree.mem);
+    tree.mem = bigger;
+  }
+  const mem = tree.mem;
+  mem[s + SLOT_KIND] = kind;
+  mem[s + SLOT_REF] = child;
+  mem[s + SLOT_KEY_START] = start;
+  mem[s + SLOT_KEY_END] = end;
+  mem[s + SLOT_NEXT] = -1;
+  mem[s + SLOT_OWNER] = c;
+  mem[c + FIRST] = s;
+  mem[c + LAST] = s;
+  mem[c + SIZE] = 1;
+  mem[c + KEY_SPACE] = end - start;
+  mem[child + FIRST] = -1;
+  mem[child + LAST] = -1;
+  mem[child + SIZE] = 0;
+  mem[child + KEY_SPACE] = 0;
+  mem[child + FLAGS] = 0;
+  return child;
+}
+
 /** Sets what slot s holds. */
 export function setSlot(s: number, kind: number, ref: number): void {
   const mem = tree.mem;

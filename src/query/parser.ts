@@ -24,8 +24,8 @@ import type { ScratchError } from '../errors';
 // const is a constant to the JIT (the split into modules cost a beacon ~20%
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
-const { PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addValue, arrayPush, findKey, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
+const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
+const { FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -366,6 +366,8 @@ function arrayOf(v: Leaf): number {
 
 /** `params[k] ||= make_params` followed by the `params_hash_type?` check (ParameterTypeError). */
 function hashAt(params: number, kStart: number, kEnd: number): number {
+  // A hash with no keys yet (one this name has just made): the key is new.
+  if ((tree.mem[params + FIRST] ?? 0) < 0 && kEnd - kStart <= KEY_SPACE_LIMIT) return addOnlyContainer(params, kStart, kEnd, KIND_HASH);
   const slot = findKey(params, kStart, kEnd);
   if (slot < 0) {
     const hash = newContainer();
@@ -384,6 +386,7 @@ function hashAt(params: number, kStart: number, kEnd: number): number {
 
 /** `params[k] ||= []` followed by the `is_a?(Array)` check (ParameterTypeError). */
 function arrayAt(params: number, kStart: number, kEnd: number): number {
+  if ((tree.mem[params + FIRST] ?? 0) < 0 && kEnd - kStart <= KEY_SPACE_LIMIT) return addOnlyContainer(params, kStart, kEnd, KIND_ARRAY);
   const slot = findKey(params, kStart, kEnd);
   if (slot < 0) {
     const array = newContainer();
