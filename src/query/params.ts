@@ -29,7 +29,7 @@ import * as limitsModule from './limits';
 // import as a property of the module object at every use, while a module-level
 // const is a constant to the JIT (the split into modules cost a beacon ~20%
 // without this).
-const { NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE } = bytesModule;
+const { CLOSE, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, OPEN } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, malformed } = limitsModule;
 
 /** A value handed to normalize_params: a leaf number (see leafRanges), or NIL for Ruby's nil. */
@@ -220,6 +220,56 @@ export function findKey(c: number, start: number, end: number): number {
   const hash = keyHash(c, start, end);
   missHash = hash;
   return findIndexed(c, start, end, hash);
+}
+
+/**
+ * query_parser.rb params_hash_has_key?(hash, key) for the key bytes
+ * [start, end): false if the key contains "[]"; otherwise walk
+ * `key.split(/[\[\]]+/)`, skipping empty parts, requiring each part to be a
+ * key (even one holding nil) of a hash. One pass: "[]" can only sit in a run
+ * of brackets, so each run is checked as the walk crosses it (every way out
+ * but the end answers false, so the order of the checks does not matter),
+ * and small hashes are searched here rather than through findKey.
+ */
+export function hasKeyPath(hash: number, start: number, end: number): boolean {
+  const bytes = tree.keyBytes;
+  const mem = tree.mem;
+  let node = hash;
+  let kind = KIND_HASH;
+  let i = start;
+  for (;;) {
+    let previous = 0;
+    for (; i < end; i++) {
+      const c = bytes[i] ?? 0;
+      if (c === CLOSE) {
+        if (previous === OPEN) return false;
+      } else if (c !== OPEN) {
+        break;
+      }
+      previous = c;
+    }
+    if (i === end) return true;
+    let partEnd = i + 1;
+    for (; partEnd < end; partEnd++) {
+      const c = bytes[partEnd] ?? 0;
+      if (c === OPEN || c === CLOSE) break;
+    }
+    if (kind !== KIND_HASH) return false;
+    let s: number;
+    if (((mem[node + FLAGS] ?? 0) & INDEXED) === 0) {
+      const length = partEnd - i;
+      for (s = mem[node + FIRST] ?? -1; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
+        const ks = mem[s + SLOT_KEY_START] ?? 0;
+        if ((mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, i, length)) break;
+      }
+    } else {
+      s = findKey(node, i, partEnd);
+    }
+    if (s < 0) return false;
+    kind = mem[s + SLOT_KIND] ?? KIND_NIL;
+    node = mem[s + SLOT_REF] ?? 0;
+    i = partEnd;
+  }
 }
 
 /**

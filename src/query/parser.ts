@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, hasKeyPath, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -319,7 +319,7 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
       const array = arrayAt(params, kStart, kEnd);
       const last = lastSlot(array);
       const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
-      if (lastHash >= 0 && !hashHasKey(b, lastHash, childStart, childEnd)) {
+      if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
         // The nested call fills in the last hash; its return value is ignored.
         params = lastHash;
         start = childStart;
@@ -467,33 +467,4 @@ function arrayChildKey(b: Buffer, afterStart: number, end: number, laterLinesFai
     }
   }
   return false;
-}
-
-/**
- * query_parser.rb params_hash_has_key?: false if the key contains "[]";
- * otherwise walk `key.split(/[\[\]]+/)`, skipping empty parts, requiring each
- * part to be a key (even one holding nil) of a hash.
- */
-function hashHasKey(b: Buffer, hash: number, start: number, end: number): boolean {
-  let firstBracket = start;
-  while (firstBracket < end && !isBracket(b[firstBracket] ?? 0)) firstBracket++;
-  // The common child key ("id" in "items[][id]") has no brackets: one part.
-  if (firstBracket === end) return findKey(hash, start, end) >= 0;
-  for (let i = firstBracket; i + 1 < end; i++) if (hasEmptyBrackets(b, i)) return false;
-  let kind = KIND_HASH;
-  let node = hash;
-  let i = start;
-  while (i < end) {
-    while (i < end && isBracket(b[i] ?? 0)) i++;
-    if (i === end) break;
-    let partEnd = i + 1;
-    while (partEnd < end && !isBracket(b[partEnd] ?? 0)) partEnd++;
-    if (kind !== KIND_HASH) return false;
-    const slot = findKey(node, i, partEnd);
-    if (slot < 0) return false;
-    kind = tree.mem[slot + SLOT_KIND] ?? KIND_NIL;
-    node = tree.mem[slot + SLOT_REF] ?? 0;
-    i = partEnd;
-  }
-  return true;
 }
