@@ -161,15 +161,17 @@ function findNewlines(input: Buffer, start: number, end: number): void {
 }
 
 /**
- * The nested names beacons use, "k[]", "k[][c]" and "k[c]" (k and c without
- * brackets), without going through normalizeParams; false for any other
- * name. Names with control chars are never passed here, so there is no "\n"
+ * The nested names beacons use, "k[]", "k[][c]" and "k[c]", and "k[]c" (k
+ * and c without brackets), without going through normalizeParams; false for
+ * any other name. Names with control chars are never passed here, so there is no "\n"
  * and Ruby's line anchors are simply the ends of the name. What each shape
  * does in normalize_params:
  * - "k[]": after == "[]", append v to params[k] ||= [].
  * - "k[][c]": the first array regex matches with child key c; c has no
  *   brackets, so params_hash_has_key? is `last.key?(c)` and the nested
  *   normalize_params just assigns c (at depth 99, far from the limit).
+ * - "k[]c": the second array regex matches with child key c, which then goes
+ *   exactly as in "k[][c]".
  * - "k[c]": the hash branch; the nested call sees "[c]", k = c, after == ''.
  */
 function normalizeCommonName(root: number, input: Buffer, start: number, end: number, v: Leaf): boolean {
@@ -180,12 +182,19 @@ function normalizeCommonName(root: number, input: Buffer, start: number, end: nu
     arrayPush(arrayAt(root, start, open), leafKind(v), v);
     return true;
   }
-  const arrayOfHashes = input[open + 1] === CLOSE && input[open + 2] === OPEN;
-  const childStart = arrayOfHashes ? open + 3 : open + 1;
+  const afterEmpty = input[open + 1] === CLOSE;
+  const arrayOfHashes = afterEmpty && input[open + 2] === OPEN;
+  const childStart = arrayOfHashes ? open + 3 : afterEmpty ? open + 2 : open + 1;
   let childEnd = childStart;
   while (childEnd < end && (CHAR_CLASS[input[childEnd] ?? 0] ?? 0) !== BRACKET) childEnd++;
-  if (childEnd === childStart || childEnd !== end - 1 || input[childEnd] !== CLOSE) return false;
-  if (arrayOfHashes) {
+  if (childEnd === childStart) return false;
+  if (afterEmpty && !arrayOfHashes) {
+    // "k[]c": `after =~ %r(^\[\](.+)$)` with child key c, handled as "k[][c]".
+    if (childEnd !== end) return false;
+  } else if (childEnd !== end - 1 || input[childEnd] !== CLOSE) {
+    return false;
+  }
+  if (afterEmpty) {
     const array = arrayAt(root, start, open);
     const last = lastSlot(array);
     const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
