@@ -359,6 +359,30 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
     depth--;
     laterLinesFail = true;
     via = FROM_HASH_BRANCH;
+    // Once the name has left the existing tree (`params` has no keys), each
+    // level that takes the hash branch again makes a new hash with one key:
+    // those levels are done here, with only the tests that tell the hash
+    // branch apart. With laterLinesFail the array branch needs "[]" right at
+    // `after`, and `after` starts with "[" (k ends at a bracket, and the "]"s
+    // are skipped), so the hash branch is taken exactly when `after` is
+    // neither "[" nor starts with "[]". Any other level, and the depth limit,
+    // is left to the loop above.
+    while ((tree.mem[params + FIRST] ?? 0) < 0 && depth > 0) {
+      let k = start;
+      while (k < end && isBracket(b[k] ?? 0)) k++;
+      if (k === end) break;
+      let kLast = k + 1;
+      while (kLast < end && !isBracket(b[kLast] ?? 0)) kLast++;
+      let after = kLast;
+      while (after < end && b[after] === CLOSE) after++;
+      if (after + 1 >= end || b[after + 1] === CLOSE || kLast - k > KEY_SPACE_LIMIT) break;
+      parent = params;
+      parentKStart = k;
+      parentKEnd = kLast;
+      params = addOnlyContainer(params, k, kLast, KIND_HASH);
+      start = after;
+      depth--;
+    }
   }
 }
 
