@@ -359,31 +359,57 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
     depth--;
     laterLinesFail = true;
     via = FROM_HASH_BRANCH;
-    // Once the name has left the existing tree (`params` has no keys), each
-    // level that takes the hash branch again makes a new hash with one key:
-    // those levels are done here, with only the tests that tell the hash
-    // branch apart. With laterLinesFail the array branch needs "[]" right at
-    // `after`, and `after` starts with "[" (k ends at a bracket, and the "]"s
-    // are skipped), so the hash branch is taken exactly when `after` is
-    // neither "[" nor starts with "[]". Any other level, and the depth limit,
-    // is left to the loop above.
-    while ((tree.mem[params + FIRST] ?? 0) < 0 && depth > 0) {
-      let k = start;
-      while (k < end && isBracket(b[k] ?? 0)) k++;
-      if (k === end) break;
-      let kLast = k + 1;
-      while (kLast < end && !isBracket(b[kLast] ?? 0)) kLast++;
-      let after = kLast;
-      while (after < end && b[after] === CLOSE) after++;
-      if (after + 1 >= end || b[after + 1] === CLOSE || kLast - k > KEY_SPACE_LIMIT) break;
-      parent = params;
-      parentKStart = k;
-      parentKEnd = kLast;
-      params = addOnlyContainer(params, k, kLast, KIND_HASH);
-      start = after;
-      depth--;
+    // A name that has left the existing tree: see freshChain.
+    if ((tree.mem[params + FIRST] ?? 0) < 0 && freshChain(b, params, start, end, depth)) {
+      parent = chain.parent;
+      parentKStart = chain.kStart;
+      parentKEnd = chain.kEnd;
+      params = chain.params;
+      start = chain.start;
+      depth = chain.depth;
     }
   }
+}
+
+/** Where freshChain left off: the state of normalizeParams' loop after its levels. */
+const chain = { parent: 0, kStart: 0, kEnd: 0, params: 0, start: 0, depth: 0 };
+
+/**
+ * Once a name has left the existing tree (`params`, just reached through the
+ * hash branch, has no keys), each level that takes the hash branch again
+ * makes a new hash with one key: those levels are done here, with only the
+ * tests that tell the hash branch apart, and the state after them is left in
+ * `chain`; returns false if there were none. Reached through the hash
+ * branch, only `after` itself is tried for the array regexes (see
+ * laterLinesFail), and both need "[]" there; `after` starts with "[" (k
+ * ends at a bracket and the "]"s are skipped), so the hash branch is taken
+ * exactly when `after` is neither "[" nor starts with "[]". Any other level,
+ * and the depth limit, is left to normalizeParams. (A function of its own:
+ * inside normalizeParams' loop it slowed other shapes.)
+ */
+function freshChain(b: Buffer, params: number, start: number, end: number, depth: number): boolean {
+  let levels = 0;
+  while ((tree.mem[params + FIRST] ?? 0) < 0 && depth > 0) {
+    let k = start;
+    while (k < end && isBracket(b[k] ?? 0)) k++;
+    if (k === end) break;
+    let kLast = k + 1;
+    while (kLast < end && !isBracket(b[kLast] ?? 0)) kLast++;
+    let after = kLast;
+    while (after < end && b[after] === CLOSE) after++;
+    if (after + 1 >= end || b[after + 1] === CLOSE || kLast - k > KEY_SPACE_LIMIT) break;
+    chain.parent = params;
+    chain.kStart = k;
+    chain.kEnd = kLast;
+    params = addOnlyContainer(params, k, kLast, KIND_HASH);
+    start = after;
+    depth--;
+    levels++;
+  }
+  chain.params = params;
+  chain.start = start;
+  chain.depth = depth;
+  return levels > 0;
 }
 
 const FROM_CALLER = 0;
