@@ -359,8 +359,8 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
     depth--;
     laterLinesFail = true;
     via = FROM_HASH_BRANCH;
-    // A name that has left the existing tree: see freshChain.
-    if ((tree.mem[params + FIRST] ?? 0) < 0 && freshChain(b, params, start, end, depth)) {
+    // Further levels that take the hash branch too: see hashChain.
+    if (hashChain(b, params, start, end, depth)) {
       parent = chain.parent;
       parentKStart = chain.kStart;
       parentKEnd = chain.kEnd;
@@ -375,21 +375,22 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
 const chain = { parent: 0, kStart: 0, kEnd: 0, params: 0, start: 0, depth: 0 };
 
 /**
- * Once a name has left the existing tree (`params`, just reached through the
- * hash branch, has no keys), each level that takes the hash branch again
- * makes a new hash with one key: those levels are done here, with only the
- * tests that tell the hash branch apart, and the state after them is left in
+ * The levels after one reached through the hash branch that take the hash
+ * branch again (`a[b][c][d]…`, also down an existing tree), done with only
+ * the tests that tell that branch apart; the state after them is left in
  * `chain`; returns false if there were none. Reached through the hash
  * branch, only `after` itself is tried for the array regexes (see
- * laterLinesFail), and both need "[]" there; `after` starts with "[" (k
- * ends at a bracket and the "]"s are skipped), so the hash branch is taken
- * exactly when `after` is neither "[" nor starts with "[]". Any other level,
- * and the depth limit, is left to normalizeParams. (A function of its own:
- * inside normalizeParams' loop it slowed other shapes.)
+ * laterLinesFail). `after` starts with "[" (k ends at a bracket and the
+ * "]"s are skipped). So the hash branch is taken exactly when `after` is
+ * not "[" and, if it starts with "[]", neither regex matches there: both
+ * need at least one char after the "[]" on its line, so "[]" followed by
+ * "\n" matches neither, and anything else is left to normalizeParams, as
+ * is the depth limit. (A function of its own: inside normalizeParams' loop
+ * it slowed other shapes.)
  */
-function freshChain(b: Buffer, params: number, start: number, end: number, depth: number): boolean {
+function hashChain(b: Buffer, params: number, start: number, end: number, depth: number): boolean {
   let levels = 0;
-  while ((tree.mem[params + FIRST] ?? 0) < 0 && depth > 0) {
+  while (depth > 0) {
     let k = start;
     while (k < end && isBracket(b[k] ?? 0)) k++;
     if (k === end) break;
@@ -397,11 +398,12 @@ function freshChain(b: Buffer, params: number, start: number, end: number, depth
     while (kLast < end && !isBracket(b[kLast] ?? 0)) kLast++;
     let after = kLast;
     while (after < end && b[after] === CLOSE) after++;
-    if (after + 1 >= end || b[after + 1] === CLOSE || kLast - k > KEY_SPACE_LIMIT) break;
+    if (after + 1 >= end) break;
+    if (b[after + 1] === CLOSE && (after + 2 >= end || b[after + 2] !== NEWLINE)) break;
     chain.parent = params;
     chain.kStart = k;
     chain.kEnd = kLast;
-    params = addOnlyContainer(params, k, kLast, KIND_HASH);
+    params = hashAt(params, k, kLast);
     start = after;
     depth--;
     levels++;
