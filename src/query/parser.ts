@@ -371,7 +371,7 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
   }
 }
 
-/** Where freshChain left off: the state of normalizeParams' loop after its levels. */
+/** Where hashChain left off: the state of normalizeParams' loop after its levels. */
 const chain = { parent: 0, kStart: 0, kEnd: 0, params: 0, start: 0, depth: 0 };
 
 /**
