@@ -54,10 +54,6 @@ class JsonWriter {
     this.input = input;
   }
 
-  private byte(c: number): void {
-    this.buffer[this.at++] = c;
-  }
-
   /**
    * The output as a string. Buffer's latin1 decoding is a copy; its UTF-8
    * decoding costs ~1 ns a byte, so it is used only when needed. (Decoding
@@ -68,52 +64,80 @@ class JsonWriter {
     return this.buffer.toString(this.nonAscii ? 'utf8' : 'latin1', 0, this.at);
   }
 
-  /** generate_json_object/array: `if (max_nesting != 0 && depth > max_nesting)`. */
-  private enter(depth: number): void {
-    if (depth > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
-  }
-
-  /** A hash (params.ts container c) at nesting `depth`. */
-  object(c: number, depth: number): void {
-    this.enter(depth);
-    this.byte(OPEN_BRACE);
+  /**
+   * The hash `root` (params.ts) and everything under it, in document order,
+   * as generate_json_object/array would write it. A loop over the tree with
+   * its own stack rather than a call per container: an 8 KB query can nest
+   * thousands of one-key hashes. `depth` is the nesting of the container
+   * being written, checked on entry as generator.c does
+   * (`if (max_nesting != 0 && depth > max_nesting)`).
+   */
+  object(root: number): void {
     const mem = tree.mem;
-    const first = mem[c + FIRST] ?? -1;
-    for (let s = first; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
-      if (s !== first) this.byte(COMMA);
-      this.key(mem[s + SLOT_KEY_START] ?? 0, mem[s + SLOT_KEY_END] ?? 0);
-      this.value(mem[s + SLOT_KIND] ?? 0, mem[s + SLOT_REF] ?? 0, depth);
-    }
-    this.byte(CLOSE_BRACE);
-  }
-
-  private array(c: number, depth: number): void {
-    this.enter(depth);
-    this.byte(OPEN);
-    const mem = tree.mem;
-    const first = mem[c + FIRST] ?? -1;
-    for (let s = first; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
-      if (s !== first) this.byte(COMMA);
-      this.value(mem[s + SLOT_KIND] ?? 0, mem[s + SLOT_REF] ?? 0, depth);
-    }
-    this.byte(CLOSE);
-  }
-
-  /** A slot's value; `depth` is the nesting of the container holding it. */
-  private value(kind: number, ref: number, depth: number): void {
-    if (kind === KIND_LEAF) this.leaf(ref);
-    else if (kind === KIND_HASH) this.object(ref, depth + 1);
-    else if (kind === KIND_ARRAY) this.array(ref, depth + 1);
-    else this.nullValue();
-  }
-
-  private nullValue(): void {
+    const input = this.input;
     const out = this.buffer;
-    out[this.at] = 0x6e; // n
-    out[this.at + 1] = 0x75; // u
-    out[this.at + 2] = 0x6c; // l
-    out[this.at + 3] = 0x6c; // l
-    this.at += 4;
+    const resume = resumeStack;
+    const inHash = inHashStack;
+    let at = this.at;
+    let depth = 1;
+    out[at++] = OPEN_BRACE;
+    let isHash = true;
+    let s = mem[root + FIRST] ?? -1;
+    for (;;) {
+      if (s < 0) {
+        // The end of the container at `depth`.
+        out[at++] = isHash ? CLOSE_BRACE : CLOSE;
+        if (--depth === 0) break;
+        s = resume[depth] ?? -1;
+        isHash = inHash[depth] === 1;
+        if (s >= 0) out[at++] = COMMA;
+        continue;
+      }
+      if (isHash) {
+        // The key and its ':', from its bytes (the name, unescaped in place
+        // in the input by the parser, and valid UTF-8 by now, or Rack's regex
+        // would have raised): at most 6 output bytes per input byte.
+        out[at++] = QUOTE;
+        let allBits = 0;
+        const end = mem[s + SLOT_KEY_END] ?? 0;
+        for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) {
+          const c = input[i] ?? 0;
+          allBits |= c;
+          if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
+          else out[at++] = c;
+        }
+        if (allBits >= 0x80) this.nonAscii = true;
+        out[at++] = QUOTE;
+        out[at++] = COLON;
+      }
+      const kind = mem[s + SLOT_KIND] ?? 0;
+      const next = mem[s + SLOT_NEXT] ?? -1;
+      if (kind === KIND_HASH || kind === KIND_ARRAY) {
+        if (depth + 1 > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
+        // Where to go on at this depth once the child is written.
+        resume[depth] = next;
+        inHash[depth] = isHash ? 1 : 0;
+        depth++;
+        isHash = kind === KIND_HASH;
+        out[at++] = isHash ? OPEN_BRACE : OPEN;
+        s = mem[(mem[s + SLOT_REF] ?? 0) + FIRST] ?? -1;
+        continue;
+      }
+      if (kind === KIND_LEAF) {
+        this.at = at;
+        this.leaf(mem[s + SLOT_REF] ?? 0);
+        at = this.at;
+      } else {
+        out[at] = 0x6e; // n
+        out[at + 1] = 0x75; // u
+        out[at + 2] = 0x6c; // l
+        out[at + 3] = 0x6c; // l
+        at += 4;
+      }
+      s = next;
+      if (s >= 0) out[at++] = COMMA;
+    }
+    this.at = at;
   }
 
   /**
@@ -162,30 +186,11 @@ class JsonWriter {
     out[at++] = QUOTE;
     this.at = at;
   }
-
-  /**
-   * A key and its ':', from its bytes (the name, unescaped in place in the
-   * input by the parser, and valid UTF-8 by now, or Rack's regex would have
-   * raised): at most 6 output bytes per input byte (an escape).
-   */
-  private key(start: number, end: number): void {
-    const input = this.input;
-    const out = this.buffer;
-    let at = this.at;
-    out[at++] = QUOTE;
-    let allBits = 0;
-    for (let i = start; i < end; i++) {
-      const c = input[i] ?? 0;
-      allBits |= c;
-      if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
-      else out[at++] = c;
-    }
-    if (allBits >= 0x80) this.nonAscii = true;
-    out[at++] = QUOTE;
-    out[at++] = COLON;
-    this.at = at;
-  }
 }
+
+/** The object writer's stack: per open container depth, the slot to go on with and whether it is a hash's. */
+const resumeStack = new Int32Array(JSON_MAX_NESTING + 2);
+const inHashStack = new Uint8Array(JSON_MAX_NESTING + 2);
 
 const writer = new JsonWriter();
 
@@ -201,7 +206,7 @@ const writer = new JsonWriter();
  */
 export function writeJson(root: number, input: Buffer, inputLength: number): string {
   writer.reset(input, 6 * inputLength + 10 * recordCount() + 16);
-  writer.object(root, 1);
+  writer.object(root);
   return writer.text();
 }
 

@@ -29,7 +29,7 @@ import * as limitsModule from './limits';
 // import as a property of the module object at every use, while a module-level
 // const is a constant to the JIT (the split into modules cost a beacon ~20%
 // without this).
-const { NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE } = bytesModule;
+const { CLOSE, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, OPEN } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, malformed } = limitsModule;
 
 /** A value handed to normalize_params: a leaf number (see leafRanges), or NIL for Ruby's nil. */
@@ -223,6 +223,56 @@ export function findKey(c: number, start: number, end: number): number {
 }
 
 /**
+ * query_parser.rb params_hash_has_key?(hash, key) for the key bytes
+ * [start, end): false if the key contains "[]"; otherwise walk
+ * `key.split(/[\[\]]+/)`, skipping empty parts, requiring each part to be a
+ * key (even one holding nil) of a hash. One pass: "[]" can only sit in a run
+ * of brackets, so each run is checked as the walk crosses it (every way out
+ * but the end answers false, so the order of the checks does not matter),
+ * and small hashes are searched here rather than through findKey.
+ */
+export function hasKeyPath(hash: number, start: number, end: number): boolean {
+  const bytes = tree.keyBytes;
+  const mem = tree.mem;
+  let node = hash;
+  let kind = KIND_HASH;
+  let i = start;
+  for (;;) {
+    let previous = 0;
+    for (; i < end; i++) {
+      const c = bytes[i] ?? 0;
+      if (c === CLOSE) {
+        if (previous === OPEN) return false;
+      } else if (c !== OPEN) {
+        break;
+      }
+      previous = c;
+    }
+    if (i === end) return true;
+    let partEnd = i + 1;
+    for (; partEnd < end; partEnd++) {
+      const c = bytes[partEnd] ?? 0;
+      if (c === OPEN || c === CLOSE) break;
+    }
+    if (kind !== KIND_HASH) return false;
+    let s: number;
+    if (((mem[node + FLAGS] ?? 0) & INDEXED) === 0) {
+      const length = partEnd - i;
+      for (s = mem[node + FIRST] ?? -1; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
+        const ks = mem[s + SLOT_KEY_START] ?? 0;
+        if ((mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, i, length)) break;
+      }
+    } else {
+      s = findKey(node, i, partEnd);
+    }
+    if (s < 0) return false;
+    kind = mem[s + SLOT_KIND] ?? KIND_NIL;
+    node = mem[s + SLOT_REF] ?? 0;
+    i = partEnd;
+  }
+}
+
+/**
  * The hash of the key findKey last looked up in an indexed hash, which addKey
  * reuses when it adds that key (setKey, hashAt and arrayAt add right after a
  * miss).
@@ -290,6 +340,44 @@ export function setKey(c: number, start: number, end: number, kind: number, ref:
     return existing;
   }
   return addKey(c, start, end, kind, ref);
+}
+
+/**
+ * Adds the first key of the empty hash c, holding a new empty container
+ * (of the kind the caller stores there), and returns that container: what
+ * `params[k] ||= make_params` (or `||= []`) does once a name has left the
+ * existing tree, where every level makes a new hash with one key. One
+ * allocation for both records, and no lookup, key space check or index:
+ * c has no keys, and the caller checks that the key is within
+ * KEY_SPACE_LIMIT.
+ */
+export function addOnlyContainer(c: number, start: number, end: number, kind: number): number {
+  const s = tree.top;
+  const child = s + RECORD;
+  const top = child + RECORD;
+  tree.top = top;
+  if (top > tree.mem.length) {
+    const bigger = new Int32Array(Math.max(top, tree.mem.length * 2));
+    bigger.set(tree.mem);
+    tree.mem = bigger;
+  }
+  const mem = tree.mem;
+  mem[s + SLOT_KIND] = kind;
+  mem[s + SLOT_REF] = child;
+  mem[s + SLOT_KEY_START] = start;
+  mem[s + SLOT_KEY_END] = end;
+  mem[s + SLOT_NEXT] = -1;
+  mem[s + SLOT_OWNER] = c;
+  mem[c + FIRST] = s;
+  mem[c + LAST] = s;
+  mem[c + SIZE] = 1;
+  mem[c + KEY_SPACE] = end - start;
+  mem[child + FIRST] = -1;
+  mem[child + LAST] = -1;
+  mem[child + SIZE] = 0;
+  mem[child + KEY_SPACE] = 0;
+  mem[child + FLAGS] = 0;
+  return child;
 }
 
 /** Sets what slot s holds. */

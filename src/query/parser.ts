@@ -24,8 +24,8 @@ import type { ScratchError } from '../errors';
 // const is a constant to the JIT (the split into modules cost a beacon ~20%
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
-const { PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addValue, arrayPush, findKey, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
+const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
+const { FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, hasKeyPath, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -161,15 +161,17 @@ function findNewlines(input: Buffer, start: number, end: number): void {
 }
 
 /**
- * The nested names beacons use, "k[]", "k[][c]" and "k[c]" (k and c without
- * brackets), without going through normalizeParams; false for any other
- * name. Names with control chars are never passed here, so there is no "\n"
+ * The nested names beacons use, "k[]", "k[][c]" and "k[c]", and "k[]c" (k
+ * and c without brackets), without going through normalizeParams; false for
+ * any other name. Names with control chars are never passed here, so there is no "\n"
  * and Ruby's line anchors are simply the ends of the name. What each shape
  * does in normalize_params:
  * - "k[]": after == "[]", append v to params[k] ||= [].
  * - "k[][c]": the first array regex matches with child key c; c has no
  *   brackets, so params_hash_has_key? is `last.key?(c)` and the nested
  *   normalize_params just assigns c (at depth 99, far from the limit).
+ * - "k[]c": the second array regex matches with child key c, which then goes
+ *   exactly as in "k[][c]".
  * - "k[c]": the hash branch; the nested call sees "[c]", k = c, after == ''.
  */
 function normalizeCommonName(root: number, input: Buffer, start: number, end: number, v: Leaf): boolean {
@@ -180,12 +182,19 @@ function normalizeCommonName(root: number, input: Buffer, start: number, end: nu
     arrayPush(arrayAt(root, start, open), leafKind(v), v);
     return true;
   }
-  const arrayOfHashes = input[open + 1] === CLOSE && input[open + 2] === OPEN;
-  const childStart = arrayOfHashes ? open + 3 : open + 1;
+  const afterEmpty = input[open + 1] === CLOSE;
+  const arrayOfHashes = afterEmpty && input[open + 2] === OPEN;
+  const childStart = arrayOfHashes ? open + 3 : afterEmpty ? open + 2 : open + 1;
   let childEnd = childStart;
   while (childEnd < end && (CHAR_CLASS[input[childEnd] ?? 0] ?? 0) !== BRACKET) childEnd++;
-  if (childEnd === childStart || childEnd !== end - 1 || input[childEnd] !== CLOSE) return false;
-  if (arrayOfHashes) {
+  if (childEnd === childStart) return false;
+  if (afterEmpty && !arrayOfHashes) {
+    // "k[]c": `after =~ %r(^\[\](.+)$)` with child key c, handled as "k[][c]".
+    if (childEnd !== end) return false;
+  } else if (childEnd !== end - 1 || input[childEnd] !== CLOSE) {
+    return false;
+  }
+  if (afterEmpty) {
     const array = arrayAt(root, start, open);
     const last = lastSlot(array);
     const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
@@ -319,7 +328,7 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
       const array = arrayAt(params, kStart, kEnd);
       const last = lastSlot(array);
       const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
-      if (lastHash >= 0 && !hashHasKey(b, lastHash, childStart, childEnd)) {
+      if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
         // The nested call fills in the last hash; its return value is ignored.
         params = lastHash;
         start = childStart;
@@ -350,7 +359,59 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
     depth--;
     laterLinesFail = true;
     via = FROM_HASH_BRANCH;
+    // Further levels that take the hash branch too: see hashChain.
+    if (hashChain(b, params, start, end, depth)) {
+      parent = chain.parent;
+      parentKStart = chain.kStart;
+      parentKEnd = chain.kEnd;
+      params = chain.params;
+      start = chain.start;
+      depth = chain.depth;
+    }
   }
+}
+
+/** Where hashChain left off: the state of normalizeParams' loop after its levels. */
+const chain = { parent: 0, kStart: 0, kEnd: 0, params: 0, start: 0, depth: 0 };
+
+/**
+ * The levels after one reached through the hash branch that take the hash
+ * branch again (`a[b][c][d]…`, also down an existing tree), done with only
+ * the tests that tell that branch apart; the state after them is left in
+ * `chain`; returns false if there were none. Reached through the hash
+ * branch, only `after` itself is tried for the array regexes (see
+ * laterLinesFail). `after` starts with "[" (k ends at a bracket and the
+ * "]"s are skipped). So the hash branch is taken exactly when `after` is
+ * not "[" and, if it starts with "[]", neither regex matches there: both
+ * need at least one char after the "[]" on its line, so "[]" followed by
+ * "\n" matches neither, and anything else is left to normalizeParams, as
+ * is the depth limit. (A function of its own: inside normalizeParams' loop
+ * it slowed other shapes.)
+ */
+function hashChain(b: Buffer, params: number, start: number, end: number, depth: number): boolean {
+  let levels = 0;
+  while (depth > 0) {
+    let k = start;
+    while (k < end && isBracket(b[k] ?? 0)) k++;
+    if (k === end) break;
+    let kLast = k + 1;
+    while (kLast < end && !isBracket(b[kLast] ?? 0)) kLast++;
+    let after = kLast;
+    while (after < end && b[after] === CLOSE) after++;
+    if (after + 1 >= end) break;
+    if (b[after + 1] === CLOSE && (after + 2 >= end || b[after + 2] !== NEWLINE)) break;
+    chain.parent = params;
+    chain.kStart = k;
+    chain.kEnd = kLast;
+    params = hashAt(params, k, kLast);
+    start = after;
+    depth--;
+    levels++;
+  }
+  chain.params = params;
+  chain.start = start;
+  chain.depth = depth;
+  return levels > 0;
 }
 
 const FROM_CALLER = 0;
@@ -366,6 +427,8 @@ function arrayOf(v: Leaf): number {
 
 /** `params[k] ||= make_params` followed by the `params_hash_type?` check (ParameterTypeError). */
 function hashAt(params: number, kStart: number, kEnd: number): number {
+  // A hash with no keys yet (one this name has just made): the key is new.
+  if ((tree.mem[params + FIRST] ?? 0) < 0 && kEnd - kStart <= KEY_SPACE_LIMIT) return addOnlyContainer(params, kStart, kEnd, KIND_HASH);
   const slot = findKey(params, kStart, kEnd);
   if (slot < 0) {
     const hash = newContainer();
@@ -384,6 +447,7 @@ function hashAt(params: number, kStart: number, kEnd: number): number {
 
 /** `params[k] ||= []` followed by the `is_a?(Array)` check (ParameterTypeError). */
 function arrayAt(params: number, kStart: number, kEnd: number): number {
+  if ((tree.mem[params + FIRST] ?? 0) < 0 && kEnd - kStart <= KEY_SPACE_LIMIT) return addOnlyContainer(params, kStart, kEnd, KIND_ARRAY);
   const slot = findKey(params, kStart, kEnd);
   if (slot < 0) {
     const array = newContainer();
@@ -464,33 +528,4 @@ function arrayChildKey(b: Buffer, afterStart: number, end: number, laterLinesFai
     }
   }
   return false;
-}
-
-/**
- * query_parser.rb params_hash_has_key?: false if the key contains "[]";
- * otherwise walk `key.split(/[\[\]]+/)`, skipping empty parts, requiring each
- * part to be a key (even one holding nil) of a hash.
- */
-function hashHasKey(b: Buffer, hash: number, start: number, end: number): boolean {
-  let firstBracket = start;
-  while (firstBracket < end && !isBracket(b[firstBracket] ?? 0)) firstBracket++;
-  // The common child key ("id" in "items[][id]") has no brackets: one part.
-  if (firstBracket === end) return findKey(hash, start, end) >= 0;
-  for (let i = firstBracket; i + 1 < end; i++) if (hasEmptyBrackets(b, i)) return false;
-  let kind = KIND_HASH;
-  let node = hash;
-  let i = start;
-  while (i < end) {
-    while (i < end && isBracket(b[i] ?? 0)) i++;
-    if (i === end) break;
-    let partEnd = i + 1;
-    while (partEnd < end && !isBracket(b[partEnd] ?? 0)) partEnd++;
-    if (kind !== KIND_HASH) return false;
-    const slot = findKey(node, i, partEnd);
-    if (slot < 0) return false;
-    kind = tree.mem[slot + SLOT_KIND] ?? KIND_NIL;
-    node = tree.mem[slot + SLOT_REF] ?? 0;
-    i = partEnd;
-  }
-  return true;
 }

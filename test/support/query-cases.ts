@@ -170,6 +170,18 @@ export const QUERY_CASES: readonly QueryCase[] = [
   ok('newline belongs to the key', 'a%0A[]=1', '{"a\\n":["1"]}'),
   ok('[] then newline is not an array', 'a[]%0Ax=1', '{"a":{"\\nx":"1"}}'),
 
+  // --- shortcuts of src/query/: "k[]c", the hash-branch loop, new one-key hashes
+  ok('"k[]c" is "k[][c]" (second array regex)', 'a[]x=1&a[]y=2&a[]x=3', '{"a":[{"x":"1","y":"2"},{"x":"3"}]}'),
+  ok('"k[]c" and "k[][c]" share the last hash', 'a[]x=1&a[][x]=2&a[]y=3', '{"a":[{"x":"1"},{"x":"2","y":"3"}]}'),
+  ok('hash-branch levels down existing and new hashes', 'a[b][c][d]=1&a[b][c][e]=2&a[b][f]=3', '{"a":{"b":{"c":{"d":"1","e":"2"},"f":"3"}}}'),
+  bad('hash-branch level meets a string', 'a[b][c]=1&a[b][c][d]=2'),
+  ok('"[]" before a newline takes the hash branch', 'a\n[]\n[]=1&a\n[]\n[]=2', '{"a\\n":{"\\n":["1","2"]}}'),
+  ok('"[]" then a newline deeper in a hash chain', 'a[b][]\n[c]=1', '{"a":{"b":{"\\n":{"c":"1"}}}}'),
+  ok('array regex after hash-branch levels', 'a[b][][c]=1&a[b][][d]=2', '{"a":{"b":[{"c":"1","d":"2"}]}}'),
+  ok('"[" after hash-branch levels', 'a[b][c][=1', '{"a":{"b":{"[c][":"1"}}}'),
+  ok('no key after hash-branch levels', 'a[b][c][[]=1', '{"a":{"b":{"c":null}}}'),
+  ok('a new chain under the last hash, then into it', 'a[][b][c]=1&a[][b][c]=2&a[][b][d]=3', '{"a":[{"b":{"c":"1"}},{"b":{"c":"2","d":"3"}}]}'),
+
   // --- limits
   ok('nesting 99 deep', `a${nest('[b]', 99)}=1`, `{"a":${'{"b":'.repeat(99)}"1"${'}'.repeat(100)}`),
   bad('nesting 100 deep (ParamsTooDeepError)', `a${nest('[b]', 100)}=1`),
