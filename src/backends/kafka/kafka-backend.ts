@@ -69,6 +69,12 @@ interface InFlight {
   seq: string;
   /** Set for spool entries being drained. */
   batch: DrainBatch | null;
+  /**
+   * Under the Kafka thread: the record's bytes while the HTTP thread still
+   * counts the line as held (0 once settled: delivered, spooled or dropped;
+   * always 0 inline and for spooled entries).
+   */
+  liveBytes: number;
 }
 
 interface DrainBatch {
@@ -93,6 +99,13 @@ export class KafkaBackend implements Backend {
   /** Spooled lines later delivered. */
   drained = 0;
   possibleDuplicates = 0;
+  /**
+   * Lines (and their record bytes) pushed with pushRecord() that have been
+   * settled since start: delivered, handed to the spool, or dropped. The
+   * Kafka thread reports them so that the HTTP thread's `held` falls.
+   */
+  settledLines = 0;
+  settledBytes = 0;
 
   private readonly producer: KafkaTypes.Producer;
   private readonly spool: Spool;
@@ -192,18 +205,28 @@ export class KafkaBackend implements Backend {
   }
 
   push(line: Line): void {
+    this.pushRecord(line.flavor, line.timeMs, line.record, 0);
+  }
+
+  /** push() by parts; `liveBytes` > 0: count the line in settledLines/settledBytes once it is safe (Kafka thread). */
+  pushRecord(flavor: Flavor, timeMs: number, record: string, liveBytes: number): void {
     if (this.spoolClosed) {
       this.counters.dropped.shutdown++;
+      if (liveBytes > 0) {
+        this.settledLines++;
+        this.settledBytes += liveBytes;
+      }
       return;
     }
     const message: InFlight = {
-      flavor: line.flavor,
-      timeMs: line.timeMs,
-      key: this.config.key === null ? null : keyFromRecord(line.record, this.config.key),
-      record: line.record,
+      flavor,
+      timeMs,
+      key: this.config.key === null ? null : keyFromRecord(record, this.config.key),
+      record,
       maybeDelivered: false,
       seq: `${this.boot}-${this.nextSeq++}`,
       batch: null,
+      liveBytes,
     };
     if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.inFlight.held.bytes >= this.config.queueMaxBytes) {
       this.toSpool(message);
@@ -326,6 +349,7 @@ export class KafkaBackend implements Backend {
       this.goDown();
     } else {
       this.counters.written++;
+      this.settle(message);
       this.lastAckAt = Date.now();
       if (message.maybeDelivered) this.possibleDuplicates++;
       if (message.batch !== null) this.drained++;
@@ -337,6 +361,7 @@ export class KafkaBackend implements Backend {
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
   private toSpool(m: InFlight, maybeDelivered = false): void {
+    this.settle(m);
     const entry: SpoolEntry = { timeMs: m.timeMs, flavor: m.flavor.name, key: m.key, maybeDelivered: m.maybeDelivered || maybeDelivered, seq: m.seq, record: m.record };
     if (this.spool.append(entry)) {
       this.counters.queued++;
@@ -344,6 +369,14 @@ export class KafkaBackend implements Backend {
       this.counters.dropped.spool_full++;
       log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
     }
+  }
+
+  /** A pushed line is safe (or counted as dropped): the HTTP thread may stop counting it as held. */
+  private settle(m: InFlight): void {
+    if (m.liveBytes === 0) return;
+    this.settledLines++;
+    this.settledBytes += m.liveBytes;
+    m.liveBytes = 0;
   }
 
   private onError(err: KafkaTypes.LibrdKafkaError): void {
@@ -450,7 +483,7 @@ export class KafkaBackend implements Backend {
 
   private sendSpooled(entry: SpoolEntry, batch: DrainBatch): void {
     const flavor = this.byName.get(entry.flavor)!;
-    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch };
+    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };
     this.counters.queued++;
     if (this.state === 'up' && !this.closing && this.produce(message)) {
       batch.remaining++;

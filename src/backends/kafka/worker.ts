@@ -1,0 +1,73 @@
+/**
+ * The Kafka thread (docs/kafka.md, "Threads"): a worker_thread that owns the
+ * librdkafka producer, its delivery reports, the in-flight tracker and the
+ * spool — the whole KafkaBackend — so that none of it costs the thread that
+ * answers HTTP. Lines come in batches (batch.ts); the counters go back in a
+ * report every REPORT_MS while anything changed, and once more at close.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Flavor } from '../../flavor';
+import { readBatch } from './batch';
+import { KafkaBackend } from './kafka-backend';
+import type { FromWorker, Report, ToWorker, WorkerInit } from './thread-protocol';
+
+/** How often the counters go back at most: the HTTP thread's `held` falls this late at worst. */
+const REPORT_MS = 10;
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const flavors = init.flavors.map((f) => new Flavor(f.name, f.index, f.timezone, f.hosts));
+const backend = new KafkaBackend(init.config, flavors, init.lockWaitMs);
+let received = 0;
+let sent = '';
+
+const post = (message: FromWorker) => port.postMessage(message);
+
+function report(): Report {
+  const c = backend.counters;
+  return {
+    received,
+    settledLines: backend.settledLines,
+    settledBytes: backend.settledBytes,
+    queued: c.queued,
+    written: c.written,
+    errors: c.errors,
+    dropped: { ...c.dropped },
+    details: backend.details(),
+  };
+}
+
+// Posted only when something changed: an idle scratchd does not wake the HTTP thread.
+const reporter = setInterval(() => {
+  const now = report();
+  const key = `${now.received},${now.settledLines},${now.queued},${now.written},${now.errors},${JSON.stringify(now.dropped)},${JSON.stringify(now.details)}`;
+  if (key === sent) return;
+  sent = key;
+  post({ t: 'report', report: now });
+}, REPORT_MS);
+
+port.on('message', (message: ToWorker) => {
+  switch (message.t) {
+    case 'lines':
+      readBatch(message.buffer, message.length, (index, timeMs, record, bytes) => {
+        received++;
+        backend.pushRecord(flavors[index]!, timeMs, record, bytes);
+      });
+      break;
+    case 'start':
+      backend.start().then(
+        () => post({ t: 'started' }),
+        (err: unknown) => {
+          const code = (err as { code?: unknown }).code;
+          post({ t: 'failed', code: typeof code === 'string' ? code : '', message: err instanceof Error ? err.message : String(err) });
+        },
+      );
+      break;
+    case 'close':
+      void backend.close(message.deadline).then(() => {
+        clearInterval(reporter);
+        post({ t: 'closed', report: report() });
+      });
+      break;
+  }
+});
