@@ -17,13 +17,21 @@ const REPORT_MS = 10;
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const flavors = init.flavors.map((f) => new Flavor(f.name, f.index, f.timezone, f.hosts));
-const backend = new KafkaBackend(init.config, flavors, init.lockWaitMs);
+/** Null when the client could not be loaded here: start() then fails with the reason (as it would on the HTTP thread). */
+let backend: KafkaBackend | null = null;
+let unavailable: Error | null = null;
+try {
+  backend = new KafkaBackend(init.config, flavors, init.lockWaitMs);
+} catch (err) {
+  unavailable = err as Error;
+}
 let received = 0;
 let sent = '';
 
 const post = (message: FromWorker) => port.postMessage(message);
 
 function report(): Report {
+  if (backend === null) return { received, settledLines: 0, settledBytes: 0, queued: 0, written: 0, errors: 0, dropped: {}, details: {} };
   const c = backend.counters;
   return {
     received,
@@ -49,25 +57,33 @@ const reporter = setInterval(() => {
 port.on('message', (message: ToWorker) => {
   switch (message.t) {
     case 'lines':
+      // No backend (its start failed): the HTTP thread counts what was never received.
+      if (backend === null) break;
       readBatch(message.buffer, message.length, (index, timeMs, record, bytes) => {
         received++;
         backend.pushRecord(flavors[index]!, timeMs, record, bytes);
       });
       break;
     case 'start':
+      if (backend === null) {
+        fail(unavailable);
+        break;
+      }
       backend.start().then(
         () => post({ t: 'started' }),
-        (err: unknown) => {
-          const code = (err as { code?: unknown }).code;
-          post({ t: 'failed', code: typeof code === 'string' ? code : '', message: err instanceof Error ? err.message : String(err) });
-        },
+        (err: unknown) => fail(err),
       );
       break;
     case 'close':
-      void backend.close(message.deadline).then(() => {
+      void (backend === null ? Promise.resolve() : backend.close(message.deadline)).then(() => {
         clearInterval(reporter);
         post({ t: 'closed', report: report() });
       });
       break;
   }
 });
+
+function fail(err: unknown): void {
+  const code = (err as { code?: unknown } | null)?.code;
+  post({ t: 'failed', code: typeof code === 'string' ? code : '', message: err instanceof Error ? err.message : String(err) });
+}
