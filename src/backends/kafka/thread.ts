@@ -29,7 +29,7 @@ import { Budget } from '../../io/bounded-queue';
 import { BackendCounters, type Backend } from '../backend';
 import { BatchWriter } from './batch';
 import { kafkaDropReasons } from './options';
-import type { FromWorker, Report, ToWorker, WorkerInit } from './thread-protocol';
+import { detailsOf, DROP_KEYS, droppedIn, makeReport, REPORT, type FromWorker, type Report, type ToWorker, type WorkerInit } from './thread-protocol';
 import type { KafkaConfig } from './types';
 
 const log = logger('kafka');
@@ -37,15 +37,7 @@ const log = logger('kafka');
 const CLOSE_GRACE_MS = 5_000;
 const EXIT_SOFTWARE = 70;
 
-/**
- * KafkaBackend.details()'s keys, at 0 until the first report: /metrics
- * declares its series from the first snapshot, so every key is there from the start.
- */
-const DETAIL_KEYS = [
-  'up', 'in_flight', 'in_flight_bytes', 'delivery_report_mismatches', 'spooled', 'spool_bytes', 'drained', 'possible_duplicates', 'spool_corrupt',
-  'librdkafka_msg_cnt', 'librdkafka_msg_size', 'librdkafka_txmsgs', 'librdkafka_brokers_up', 'librdkafka_rtt_p99_us',
-];
-const NOTHING: Report = { received: 0, settledLines: 0, settledBytes: 0, queued: 0, written: 0, errors: 0, dropped: {}, details: Object.fromEntries(DETAIL_KEYS.map((k) => [k, 0])) };
+const NOTHING: Report = makeReport(0, 0, 0, null, {});
 
 export class KafkaThread implements Backend {
   readonly name = 'kafka';
@@ -114,7 +106,9 @@ export class KafkaThread implements Backend {
   }
 
   details(): Record<string, number> {
-    return { ...this.last.details, thread_batches: this.batches };
+    const details = detailsOf(this.last);
+    details.thread_batches = this.batches;
+    return details;
   }
 
   private async runClose(deadline: number): Promise<void> {
@@ -132,13 +126,13 @@ export class KafkaThread implements Backend {
     if (this.dead) return; // died while closing: counted there
     this.gone = true;
     if (final === null) {
-      const unconfirmed = this.posted - this.last.received + this.last.queued;
+      const unconfirmed = this.posted - this.last[REPORT.received]! + this.last[REPORT.queued]!;
       log.error(`the Kafka thread did not finish closing in time: ${unconfirmed} lines unconfirmed`);
       this.drop('shutdown', unconfirmed);
     } else {
       this.apply(final);
       // Posted after the worker had closed its spool: never read.
-      const unread = this.posted - final.received;
+      const unread = this.posted - final[REPORT.received]!;
       if (unread > 0) this.drop('shutdown', unread);
     }
     this.counters.queued = 0;
@@ -185,17 +179,17 @@ export class KafkaThread implements Backend {
 
   /** Takes the worker's counters; what it settled since the last report leaves `held`. */
   private apply(report: Report): void {
-    const lines = report.settledLines - this.last.settledLines;
-    const bytes = report.settledBytes - this.last.settledBytes;
+    const lines = report[REPORT.settledLines]! - this.last[REPORT.settledLines]!;
+    const bytes = report[REPORT.settledBytes]! - this.last[REPORT.settledBytes]!;
     if (lines > 0 || bytes > 0) this.held.release(lines, bytes);
     this.last = report;
     const c = this.counters;
-    c.written = report.written;
-    c.errors = report.errors;
+    c.written = report[REPORT.written]!;
+    c.errors = report[REPORT.errors]!;
     // Still in a batch or on its way, plus what the worker holds.
-    c.queued = report.queued + this.posted + this.writer.lines - report.received;
+    c.queued = report[REPORT.queued]! + this.posted + this.writer.lines - report[REPORT.received]!;
     const dropped = c.dropped as Record<string, number>;
-    for (const reason of Object.keys(dropped)) dropped[reason] = (report.dropped[reason] ?? 0) + (this.ownDrops[reason] ?? 0);
+    for (const reason of DROP_KEYS) dropped[reason] = droppedIn(report, reason) + (this.ownDrops[reason] ?? 0);
   }
 
   private drop(reason: 'shutdown' | 'thread_died', lines: number): void {

@@ -9,10 +9,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Flavor } from '../../flavor';
 import { readBatch } from './batch';
 import { KafkaBackend } from './kafka-backend';
-import type { FromWorker, Report, ToWorker, WorkerInit } from './thread-protocol';
+import { makeReport, type FromWorker, type Report, type ToWorker, type WorkerInit } from './thread-protocol';
 
 /** How often the counters go back at most: the HTTP thread's `held` falls this late at worst. */
-const REPORT_MS = 10;
+const REPORT_MS = 20;
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -26,31 +26,19 @@ try {
   unavailable = err as Error;
 }
 let received = 0;
-let sent = '';
 
 const post = (message: FromWorker) => port.postMessage(message);
 
 function report(): Report {
-  if (backend === null) return { received, settledLines: 0, settledBytes: 0, queued: 0, written: 0, errors: 0, dropped: {}, details: {} };
-  const c = backend.counters;
-  return {
-    received,
-    settledLines: backend.settledLines,
-    settledBytes: backend.settledBytes,
-    queued: c.queued,
-    written: c.written,
-    errors: c.errors,
-    dropped: { ...c.dropped },
-    details: backend.details(),
-  };
+  return backend === null ? makeReport(received, 0, 0, null, {}) : makeReport(received, backend.settledLines, backend.settledBytes, backend.counters, backend.details());
 }
 
 // Posted only when something changed: an idle scratchd does not wake the HTTP thread.
+let sent: Report = [];
 const reporter = setInterval(() => {
   const now = report();
-  const key = `${now.received},${now.settledLines},${now.queued},${now.written},${now.errors},${JSON.stringify(now.dropped)},${JSON.stringify(now.details)}`;
-  if (key === sent) return;
-  sent = key;
+  if (now.every((v, i) => v === sent[i])) return;
+  sent = now;
   post({ t: 'report', report: now });
 }, REPORT_MS);
 
