@@ -125,6 +125,8 @@ export class KafkaBackend implements Backend {
   private lastAckAt = Date.now();
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
+  /** Client calls with a callback still to come (connect, metadata). */
+  private calls = 0;
   private ticks = 0;
   private draining = false;
   private closing = false;
@@ -198,7 +200,9 @@ export class KafkaBackend implements Backend {
   }
 
   private connect(done: (err: { message: string } | null) => void): void {
+    this.calls++;
     this.producer.connect({ timeout: 5_000 }, (err) => {
+      this.callDone();
       if (!err) this.producer.setPollInBackground(true);
       if (!this.closing) done(err ?? null);
     });
@@ -271,6 +275,11 @@ export class KafkaBackend implements Backend {
       this.counters.queued -= lost;
       log.error(`${lost} lines could not be written to the spool`);
     }
+    // A connect or metadata call still running finishes first (each has its own
+    // timeout, ≤ 5 s): on the Kafka thread, the thread ends after close(), and
+    // a binding callback arriving after that would find no JavaScript to run.
+    const callsDeadline = Date.now() + 6_000;
+    await this.until(() => this.calls === 0, () => callsDeadline);
     if (this.producer.isConnected()) await new Promise<void>((resolve) => this.producer.disconnect(2_000, () => resolve()));
   }
 
@@ -328,7 +337,9 @@ export class KafkaBackend implements Backend {
   /** Partition counts of our topics, for partitionFor(); refreshed while up. */
   private refreshPartitions(): void {
     for (const route of this.routes) {
+      this.calls++;
       this.producer.getMetadata({ topic: route.topic, timeout: 5_000 }, (err, metadata) => {
+        this.callDone();
         if (err) return;
         const count = metadata.topics.find((t) => t.name === route.topic)?.partitions.length ?? 0;
         // Only ever grows (Kafka cannot remove partitions); 0 means "not there yet".
@@ -444,7 +455,13 @@ export class KafkaBackend implements Backend {
       this.probing = false;
       if (!err) this.goUp('the cluster answers');
     };
-    if (this.producer.isConnected()) this.producer.getMetadata({ timeout: PROBE_MS }, (err) => answered(err ?? null));
+    if (this.producer.isConnected()) {
+      this.calls++;
+      this.producer.getMetadata({ timeout: PROBE_MS }, (err) => {
+        this.callDone();
+        answered(err ?? null);
+      });
+    }
     else this.connect(answered);
   }
 
@@ -491,6 +508,11 @@ export class KafkaBackend implements Backend {
     }
     this.counters.queued--;
     this.toSpool(message);
+  }
+
+  private callDone(): void {
+    this.calls--;
+    this.progress.notify();
   }
 
   private async until(condition: () => boolean, deadline: () => number): Promise<void> {

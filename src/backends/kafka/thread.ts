@@ -33,8 +33,11 @@ import { detailsOf, DROP_KEYS, droppedIn, makeReport, REPORT, type FromWorker, t
 import type { KafkaConfig } from './types';
 
 const log = logger('kafka');
-/** Beyond the close deadline, how long the worker may take to close the spool (2 s) and disconnect (2 s). */
-const CLOSE_GRACE_MS = 5_000;
+/**
+ * Beyond the close deadline, how long the worker may take to let a running
+ * client call finish (6 s), close the spool (2 s) and disconnect (2 s).
+ */
+const CLOSE_GRACE_MS = 12_000;
 const EXIT_SOFTWARE = 70;
 
 const NOTHING: Report = makeReport(0, 0, 0, null, {});
