@@ -26,6 +26,8 @@ import { HeadParser } from '../src/http/request-head';
 import { TrackHandler } from '../src/http/track';
 import { BackendCounters, type Backend } from '../src/backends/backend';
 import { FileWriter } from '../src/io/file-writer';
+import { BATCH_BYTES, BatchWriter } from '../src/backends/kafka/batch';
+import { Worker } from 'node:worker_threads';
 import { realFileOps } from '../src/io/file-ops';
 import { Budget } from '../src/io/bounded-queue';
 import { RequestCounters } from '../src/telemetry';
@@ -136,6 +138,20 @@ export async function runMicro(roundMs: number, rounds: number, writerLines = 1_
 
   const flavor = new Flavor('skroutz', 0, 'Europe/Athens', ['www.skroutz.gr']);
   results.push(summarize('makeLine', time((i) => makeLine(flavor, base + ((i / 20) | 0), jsons[i & mask]!).record.length, roundMs, rounds), 'stamp + concatenation of a ready values JSON'));
+
+  // The Kafka backend's cost on the HTTP thread with kafka.thread (docs/kafka.md):
+  // the line appended to the batch, and one transferred postMessage per 64 KB
+  // to a real worker thread (which only receives).
+  const kafkaRecords = jsons.map((j, i) => makeLine(flavor, base + i, j).record);
+  const receiver = new Worker("require('node:worker_threads').parentPort.on('message', () => {})", { eval: true });
+  const batch = new BatchWriter();
+  const post = () => {
+    const taken = batch.take();
+    receiver.postMessage({ t: 'lines', buffer: taken.buffer, length: taken.length }, [taken.buffer]);
+  };
+  const avgRecord = Math.round(kafkaRecords.reduce((a, r) => a + Buffer.byteLength(r), 0) / kafkaRecords.length);
+  results.push(summarize('Kafka thread: push (batch append + post)', time((i) => batch.append(0, base + i, kafkaRecords[i & mask]!, post), roundMs, rounds), `~${avgRecord} B records; a postMessage transferring the batch every ${BATCH_BYTES / 1024} KB`));
+  await receiver.terminate();
 
   const heads = beacons.map((b) => Buffer.from(requestHead(b), 'latin1'));
   const parser = new HeadParser(8192, 16384, false);

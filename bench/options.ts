@@ -18,6 +18,7 @@
  *   BENCH_ONLY=all           all | load | micro | soak | burst (load: skip micro; micro, soak,
  *                            burst: only that; soak without BENCH_SOAK_SECONDS soaks 600 s)
  *   BENCH_KAFKA=1            "with Kafka too": scratchd also writes to a real broker (servers.ts startKafka)
+ *   BENCH_KAFKA_THREAD=0     with BENCH_KAFKA=1: kafka.thread off (Kafka on the HTTP thread), to compare
  *   BENCH_SERVER_CPU=0, BENCH_LOAD_CPU=1   the cores the servers and the load generators are pinned to
  *   BENCH_BEACONS=4096       distinct beacons generated (deterministic, seeded)
  */

@@ -90,7 +90,8 @@ export function startKafka(dir: string, cpu: number, log: (m: string) => void): 
     return Promise.reject(new Error(`BENCH_KAFKA=1: ${broker} start failed (exit ${started.status}): ${started.stdout ?? ''}`));
   }
   return Promise.resolve({
-    scratchdConfig: { kafka: { brokers, spool: { path: path.join(dir, 'spool') } } },
+    // BENCH_KAFKA_THREAD=0: kafka.thread off (the client on the HTTP thread), to compare.
+    scratchdConfig: { kafka: { brokers, spool: { path: path.join(dir, 'spool') }, thread: process.env.BENCH_KAFKA_THREAD !== '0' } },
     stop: () => {
       spawnSync('bash', [broker, 'stop'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
       return Promise.resolve();

@@ -97,6 +97,23 @@ function missingBuildDeps() {
   return missing;
 }
 
+// scratchd runs the producer on a worker thread (docs/kafka.md, "Threads"),
+// but the binding (1.10.x) creates the uv_async handles of its event and
+// delivery-report dispatcher, and of its message workers, on
+// uv_default_loop(): the main thread's loop, whose callbacks would then enter
+// the worker's isolate from the main thread (V8: "Entering the V8 API without
+// proper locking"). The loop of the thread that creates them is the right one.
+const WORKER_PATCH = { name: 'uv-loop-of-the-calling-thread', files: ['src/callbacks.cc', 'src/workers.h'], from: 'uv_default_loop()', to: 'Nan::GetCurrentEventLoop()' };
+
+function patchForWorkers(pkgDir) {
+  for (const file of WORKER_PATCH.files) {
+    const at = path.join(pkgDir, file);
+    const source = fs.readFileSync(at, 'utf8');
+    if (source.includes(WORKER_PATCH.from)) fs.writeFileSync(at, source.replaceAll(WORKER_PATCH.from, WORKER_PATCH.to));
+    else if (!source.includes(WORKER_PATCH.to)) fail(`${PKG}: ${file} has neither ${WORKER_PATCH.from} nor ${WORKER_PATCH.to}: check the worker-thread patch against this version`);
+  }
+}
+
 function canApt() {
   return typeof process.getuid === 'function' && process.getuid() === 0 && onPath('apt-get');
 }
@@ -123,7 +140,7 @@ function main() {
   // ABI is the same) rebuilds it, so it always matches the headers exactly.
   // The real path: a node_modules reached through a symlink is the same one.
   const stampPath = path.join(cacheDir, 'kafka-javascript-build.json');
-  const stamp = { package: pkgVersion, node: nodeVersion, nodedir: fs.realpathSync(runtime.dir) };
+  const stamp = { package: pkgVersion, node: nodeVersion, nodedir: fs.realpathSync(runtime.dir), patch: WORKER_PATCH.name };
 
   if (!force) {
     const found = probe(pkgDir);
@@ -161,6 +178,8 @@ function main() {
   for (const f of ['config.h', 'Makefile.config', 'config.cache']) {
     fs.rmSync(path.join(pkgDir, 'deps', 'librdkafka', f), { force: true });
   }
+
+  patchForWorkers(pkgDir);
 
   let nodePreGyp;
   try {

@@ -11,6 +11,18 @@ export type Kafka = typeof KafkaModule;
 
 let loaded: Kafka | undefined;
 
+/**
+ * Whether this thread has loaded the client. The binding's addon is not
+ * context-aware (NODE_MODULE, not NAN_MODULE_WORKER_ENABLED): it loads in one
+ * thread of a process at a time, a second thread gets "Module did not
+ * self-register". So with `kafka.thread` the HTTP thread must never load it
+ * (settings.ts checks the settings in a child process then), and a thread
+ * that has loaded it keeps Kafka on itself (index.ts).
+ */
+export function kafkaClientLoaded(): boolean {
+  return loaded !== undefined;
+}
+
 export function kafkaClient(): Kafka {
   if (loaded === undefined) {
     try {

@@ -5,6 +5,9 @@
 import * as path from 'node:path';
 import type { BackendDescriptor, ResolveContext } from '../backend';
 import { KafkaBackend } from './kafka-backend';
+import { KafkaThread } from './thread';
+import { kafkaClientLoaded } from './client';
+import { logger } from '../../log';
 import { kafkaDropReasons, kafkaSchema } from './options';
 import { librdkafkaProblem } from './settings';
 import type { KafkaConfig } from './types';
@@ -47,5 +50,13 @@ export const kafkaBackend: BackendDescriptor<KafkaConfig> = {
     return config;
   },
   summary: (config) => config.brokers,
-  create: (config, { flavors, startWaitMs }) => new KafkaBackend(config, flavors, startWaitMs),
+  create: (config, { flavors, startWaitMs }) => {
+    if (!config.thread) return new KafkaBackend(config, flavors, startWaitMs);
+    // The client loads in one thread per process (client.ts): where this one has it already, Kafka stays here.
+    if (kafkaClientLoaded()) {
+      logger('kafka').warn('the Kafka client is loaded on this thread already: Kafka runs on it (kafka.thread ignored)');
+      return new KafkaBackend(config, flavors, startWaitMs);
+    }
+    return new KafkaThread(config, flavors, startWaitMs);
+  },
 };

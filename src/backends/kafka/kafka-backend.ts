@@ -69,6 +69,12 @@ interface InFlight {
   seq: string;
   /** Set for spool entries being drained. */
   batch: DrainBatch | null;
+  /**
+   * Under the Kafka thread: the record's bytes while the HTTP thread still
+   * counts the line as held (0 once settled: delivered, spooled or dropped;
+   * always 0 inline and for spooled entries).
+   */
+  liveBytes: number;
 }
 
 interface DrainBatch {
@@ -97,6 +103,13 @@ export class KafkaBackend implements Backend {
   /** Spooled lines later delivered. */
   drained = 0;
   possibleDuplicates = 0;
+  /**
+   * Lines (and their record bytes) pushed with pushRecord() that have been
+   * settled since start: delivered, handed to the spool, or dropped. The
+   * Kafka thread reports them so that the HTTP thread's `held` falls.
+   */
+  settledLines = 0;
+  settledBytes = 0;
 
   private readonly producer: KafkaTypes.Producer;
   private readonly spool: Spool;
@@ -116,6 +129,8 @@ export class KafkaBackend implements Backend {
   private lastAckAt = Date.now();
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
+  /** Client calls with a callback still to come (connect, metadata). */
+  private calls = 0;
   private ticks = 0;
   private draining = false;
   private closing = false;
@@ -189,25 +204,37 @@ export class KafkaBackend implements Backend {
   }
 
   private connect(done: (err: { message: string } | null) => void): void {
+    this.calls++;
     this.producer.connect({ timeout: 5_000 }, (err) => {
+      this.callDone();
       if (!err) this.producer.setPollInBackground(true);
       if (!this.closing) done(err ?? null);
     });
   }
 
   push(line: Line): boolean {
+    return this.pushRecord(line.flavor, line.timeMs, line.record, 0);
+  }
+
+  /** push() by parts; `liveBytes` > 0: count the line in settledLines/settledBytes once it is safe (Kafka thread). */
+  pushRecord(flavor: Flavor, timeMs: number, record: string, liveBytes: number): boolean {
     if (this.spoolClosed) {
       this.counters.dropped.shutdown++;
+      if (liveBytes > 0) {
+        this.settledLines++;
+        this.settledBytes += liveBytes;
+      }
       return false;
     }
     const message: InFlight = {
-      flavor: line.flavor,
-      timeMs: line.timeMs,
-      key: this.config.key === null ? null : keyFromRecord(line.record, this.config.key),
-      record: line.record,
+      flavor,
+      timeMs,
+      key: this.config.key === null ? null : keyFromRecord(record, this.config.key),
+      record,
       maybeDelivered: false,
       seq: `${this.boot}-${this.nextSeq++}`,
       batch: null,
+      liveBytes,
     };
     if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.inFlight.held.bytes >= this.config.queueMaxBytes) {
       return this.toSpool(message);
@@ -252,6 +279,11 @@ export class KafkaBackend implements Backend {
       this.counters.queued -= lost;
       log.error(`${lost} lines could not be written to the spool`);
     }
+    // A connect or metadata call still running finishes first (each has its own
+    // timeout, ≤ 5 s): on the Kafka thread, the thread ends after close(), and
+    // a binding callback arriving after that would find no JavaScript to run.
+    const callsDeadline = Date.now() + 6_000;
+    await this.until(() => this.calls === 0, () => callsDeadline);
     if (this.producer.isConnected()) await new Promise<void>((resolve) => this.producer.disconnect(2_000, () => resolve()));
   }
 
@@ -309,7 +341,9 @@ export class KafkaBackend implements Backend {
   /** Partition counts of our topics, for partitionFor(); refreshed while up. */
   private refreshPartitions(): void {
     for (const route of this.routes) {
+      this.calls++;
       this.producer.getMetadata({ topic: route.topic, timeout: 5_000 }, (err, metadata) => {
+        this.callDone();
         if (err) return;
         const count = metadata.topics.find((t) => t.name === route.topic)?.partitions.length ?? 0;
         // Only ever grows (Kafka cannot remove partitions); 0 means "not there yet".
@@ -330,6 +364,7 @@ export class KafkaBackend implements Backend {
       this.goDown();
     } else {
       this.counters.written++;
+      this.settle(message);
       this.lastAckAt = Date.now();
       if (message.maybeDelivered) this.possibleDuplicates++;
       if (message.batch !== null) this.drained++;
@@ -341,6 +376,7 @@ export class KafkaBackend implements Backend {
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
   private toSpool(m: InFlight, maybeDelivered = false): boolean {
+    this.settle(m);
     const entry: SpoolEntry = { timeMs: m.timeMs, flavor: m.flavor.name, key: m.key, maybeDelivered: m.maybeDelivered || maybeDelivered, seq: m.seq, record: m.record };
     if (this.spool.append(entry)) {
       this.counters.queued++;
@@ -349,6 +385,14 @@ export class KafkaBackend implements Backend {
     this.counters.dropped.spool_full++;
     log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
     return false;
+  }
+
+  /** A pushed line is safe (or counted as dropped): the HTTP thread may stop counting it as held. */
+  private settle(m: InFlight): void {
+    if (m.liveBytes === 0) return;
+    this.settledLines++;
+    this.settledBytes += m.liveBytes;
+    m.liveBytes = 0;
   }
 
   private onError(err: KafkaTypes.LibrdKafkaError): void {
@@ -416,7 +460,13 @@ export class KafkaBackend implements Backend {
       this.probing = false;
       if (!err) this.goUp('the cluster answers');
     };
-    if (this.producer.isConnected()) this.producer.getMetadata({ timeout: PROBE_MS }, (err) => answered(err ?? null));
+    if (this.producer.isConnected()) {
+      this.calls++;
+      this.producer.getMetadata({ timeout: PROBE_MS }, (err) => {
+        this.callDone();
+        answered(err ?? null);
+      });
+    }
     else this.connect(answered);
   }
 
@@ -455,7 +505,7 @@ export class KafkaBackend implements Backend {
 
   private sendSpooled(entry: SpoolEntry, batch: DrainBatch): void {
     const flavor = this.byName.get(entry.flavor)!;
-    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch };
+    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };
     this.counters.queued++;
     if (this.state === 'up' && !this.closing && this.produce(message)) {
       batch.remaining++;
@@ -463,6 +513,11 @@ export class KafkaBackend implements Backend {
     }
     this.counters.queued--;
     this.toSpool(message);
+  }
+
+  private callDone(): void {
+    this.calls--;
+    this.progress.notify();
   }
 
   private async until(condition: () => boolean, deadline: () => number): Promise<void> {

@@ -26,6 +26,11 @@ export const kafkaSchema = {
         drainRatePerSec: positiveInt(10_000_000, 20_000, 'Spooled lines sent per second at most once Kafka is back.'),
       },
     },
+    thread: {
+      type: 'boolean',
+      default: true,
+      description: 'Run the Kafka client, its delivery reports and the spool on a thread of their own (a worker_thread), off the thread that answers HTTP (docs/kafka.md, "Threads").',
+    },
     librdkafka: {
       type: 'object',
       default: {},
@@ -37,4 +42,5 @@ export const kafkaSchema = {
 
 export const kafkaDropReasons = {
   spool_full: 'the disk spool reached kafka.spool.maxBytes while Kafka could not take the line',
+  thread_died: 'the Kafka thread died holding the line unconfirmed (it may have reached Kafka), or the line arrived after; scratchd stops with status 70',
 } as const satisfies Record<string, string>;

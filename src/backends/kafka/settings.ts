@@ -17,7 +17,11 @@
  * librdkafkaProblem() builds (does not connect) a producer so that librdkafka
  * itself rejects unknown keys and bad values while the config is checked.
  */
-import { kafkaClient } from './client';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
+import { ScratchError } from '../../errors';
+import { kafkaClient, kafkaClientLoaded } from './client';
 import type { KafkaConfig } from './types';
 
 export function producerSettings(config: KafkaConfig): Record<string, string | number | boolean> {
@@ -44,6 +48,7 @@ export function producerSettings(config: KafkaConfig): Record<string, string | n
  * it accepts them. Loads the native client (KAFKA_UNAVAILABLE if it cannot).
  */
 export function librdkafkaProblem(config: KafkaConfig): string | null {
+  if (config.thread && !kafkaClientLoaded() && isMainThread) return librdkafkaProblemElsewhere(config);
   const Kafka = kafkaClient();
   try {
     const producer = new Kafka.Producer(producerSettings(config), {});
@@ -54,4 +59,18 @@ export function librdkafkaProblem(config: KafkaConfig): string | null {
     const key = Object.keys(config.librdkafka).find((k) => message.includes(k));
     return `kafka.librdkafka${key === undefined ? '' : `["${key}"]`}: ${message}`;
   }
+}
+
+/**
+ * librdkafkaProblem() in a child process (check-settings.ts), so that this
+ * thread does not load the client the Kafka thread will need (client.ts says
+ * why). Once per config load; ~0.1 s.
+ */
+function librdkafkaProblemElsewhere(config: KafkaConfig): string | null {
+  const child = spawnSync(process.execPath, [path.join(__dirname, 'check-settings.js')], { input: JSON.stringify({ ...config, thread: false }), encoding: 'utf8', timeout: 30_000 });
+  const answer = /^(null|".*")$/m.exec(child.stdout ?? '');
+  if (child.status !== 0 || answer === null) {
+    throw new ScratchError('KAFKA_UNAVAILABLE', `checking kafka.librdkafka in a child process failed (status ${child.status ?? child.signal}): ${(child.stderr ?? '').trim() || child.error?.message || ''}`);
+  }
+  return JSON.parse(answer[1]!) as string | null;
 }

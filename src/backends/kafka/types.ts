@@ -20,6 +20,8 @@ export interface KafkaConfig {
     readonly maxBytes: number;
     readonly drainRatePerSec: number;
   };
+  /** Kafka client, delivery reports and spool on a worker_thread of their own (thread.ts); false: on the HTTP thread. */
+  readonly thread: boolean;
   /** The user's librdkafka settings; scratchd's defaults go under them (settings.ts). */
   readonly librdkafka: LibrdkafkaSettings;
 }
