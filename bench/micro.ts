@@ -20,18 +20,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ZonedClock } from '../src/clock';
 import { Flavor, FlavorTable } from '../src/flavor';
-import { makeLine, type Line } from '../src/line';
+import { makeLine } from '../src/line';
 import { queryToJson } from '../src/query';
 import { HeadParser } from '../src/http/request-head';
 import { TrackHandler } from '../src/http/track';
-import { BackendCounters, type Backend } from '../src/backends/backend';
 import { FileWriter } from '../src/io/file-writer';
 import { BATCH_BYTES, BatchWriter } from '../src/backends/kafka/batch';
 import { Worker } from 'node:worker_threads';
 import { realFileOps } from '../src/io/file-ops';
-import { Budget } from '../src/io/bounded-queue';
 import { RequestCounters } from '../src/telemetry';
 import type { Logger } from '../src/log';
+import { countingBackend } from './counting-backend';
 import { makeBeacons, requestHead } from './beacons';
 import { postVsGet } from './post';
 import { FLAVORS } from './servers';
@@ -186,20 +185,7 @@ export async function runMicro(roundMs: number, rounds: number, writerLines = 1_
 
   // The whole beacon logic without I/O: Host → flavor, query → JSON, stamp, line, push to a counting backend.
   const table = new FlavorTable(FLAVORS);
-  const counting: Backend = {
-    name: 'count',
-    counters: new BackendCounters(),
-    held: new Budget(),
-    whenFull: 'block',
-    push(line: Line) {
-      sink += line.record.length;
-      return true;
-    },
-    start: () => Promise.resolve(),
-    reopen: () => undefined,
-    close: () => Promise.resolve(),
-    details: () => ({}),
-  };
+  const counting = countingBackend((length) => (sink += length));
   let now = base;
   const handler = new TrackHandler(table, [counting], null, new RequestCounters(), () => now);
   const client = { address: () => '127.0.0.1' };

@@ -6,18 +6,16 @@
  * the body reader (and zlib), the body → JSON rules, the line, a push to a
  * counting backend. Part of the micro phase (bench/micro.ts); alone:
  *
- *   npm run build && node build/bench/post.js [roundMs] [rounds]
+ *   npm run build && npx node build/bench/post.js [roundMs] [rounds]
  */
 import * as zlib from 'node:zlib';
-import { BackendCounters, type Backend } from '../src/backends/backend';
-import { Budget } from '../src/io/bounded-queue';
 import { FlavorTable } from '../src/flavor';
-import type { Line } from '../src/line';
 import { queryToJson } from '../src/query';
 import { BodyReader, Coding, decode } from '../src/http/body';
 import { HeadParser } from '../src/http/request-head';
 import { BodyType, TrackHandler } from '../src/http/track';
 import { RequestCounters } from '../src/telemetry';
+import { countingBackend } from './counting-backend';
 import { makeBeacons, requestHead } from './beacons';
 import { summarize, time, type MicroResult } from './micro';
 import { FLAVORS } from './servers';
@@ -27,20 +25,7 @@ export function postVsGet(roundMs: number, rounds: number): MicroResult[] {
   const beacons = makeBeacons(1024);
   const mask = beacons.length - 1;
   let sink = 0;
-  const counting: Backend = {
-    name: 'count',
-    counters: new BackendCounters(),
-    held: new Budget(),
-    whenFull: 'block',
-    push(line: Line) {
-      sink += line.record.length;
-      return true;
-    },
-    start: () => Promise.resolve(),
-    reopen: () => undefined,
-    close: () => Promise.resolve(),
-    details: () => ({}),
-  };
+  const counting = countingBackend((length) => (sink += length));
   const table = new FlavorTable(FLAVORS);
   let now = Date.UTC(2026, 10, 29, 20, 0, 0);
   const handler = new TrackHandler(table, [counting], null, new RequestCounters(), () => now);

@@ -16,7 +16,7 @@ import type { Backend } from '../backends/backend';
 import type { SanityChecks } from '../checks';
 import type { Flavor, FlavorTable } from '../flavor';
 import { isScratchError } from '../errors';
-import { makeLine } from '../line';
+import { makeLine, type Line } from '../line';
 import { queryToJson } from '../query';
 import { formBodyToJson, jsonBodyToJson } from '../query/body-to-json';
 import type { RequestCounters } from '../telemetry';
@@ -67,9 +67,20 @@ export class TrackHandler implements BeaconHandler {
         return Answer.gif;
       }
     }
-    const line = makeLine(flavor, timeMs, values);
-    // A 200 promises the line will be saved (docs/buffering.md): some backend
-    // took it and no backend whose whenFull is 'block' refused it.
+    if (!this.persist(flavor, makeLine(flavor, timeMs, values))) {
+      this.requests.unavailable++;
+      return Answer.unavailable;
+    }
+    return Answer.gif;
+  }
+
+  /**
+   * Pushes a line to every backend, counting it tracked when some backend
+   * took it. True when the answer may promise it will be saved
+   * (docs/buffering.md): some backend took it and no backend whose whenFull
+   * is 'block' refused it.
+   */
+  private persist(flavor: Flavor, line: Line): boolean {
     let taken = this.backends.length === 0;
     let refused = false;
     for (let i = 0; i < this.backends.length; i++) {
@@ -81,11 +92,7 @@ export class TrackHandler implements BeaconHandler {
       flavor.tracked++;
       this.requests.tracked++;
     }
-    if (refused || !taken) {
-      this.requests.unavailable++;
-      return Answer.unavailable;
-    }
-    return Answer.gif;
+    return taken && !refused;
   }
 
   /**
@@ -127,20 +134,7 @@ export class TrackHandler implements BeaconHandler {
           continue;
         }
       }
-      const line = makeLine(flavor, timeMs, values);
-      // As for GET: the answer promises the lines will be saved (docs/buffering.md).
-      let taken = this.backends.length === 0;
-      for (let i = 0; i < this.backends.length; i++) {
-        const backend = this.backends[i]!;
-        if (backend.push(line)) taken = true;
-        else if (backend.whenFull === 'block') refused = true;
-      }
-      if (taken) {
-        flavor.tracked++;
-        this.requests.tracked++;
-      } else {
-        refused = true;
-      }
+      if (!this.persist(flavor, makeLine(flavor, timeMs, values))) refused = true;
     }
     if (refused) {
       this.requests.unavailable++;
