@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, hasKeyPath, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, hasKeyPath, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -149,6 +149,7 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
     replayChildStart = recordChildStart - start;
     replayChildEnd = recordChildEnd - start;
     replayDepth = recordDepth;
+    replayChain = CHAIN_UNKNOWN;
     replayStart = start;
     replayEnd = nameEnd;
   }
@@ -206,7 +207,7 @@ function replayed(replay: number, input: Buffer, start: number, nameEnd: number,
     // The child name is normalized as usual, so it needs the newline table.
     if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
     else newlinesTo = -1;
-    arrayBranch(replayRef, start + replayChildStart, start + replayChildEnd, v, replayDepth);
+    replayArrayBranch(start, nameEnd, v);
   }
   replayKind = replay;
   replayStart = start;
@@ -525,22 +526,62 @@ const FROM_HASH_BRANCH = 1;
 const INTO_LAST_HASH = 2;
 
 /**
- * The array branch from `array` on, for the child name [childStart,
- * childEnd) at depth `depth` (what normalizeParams does there, for
- * replayChild): fill in the array's last hash if it lacks the child's key
- * path, else push the child's new hash.
+ * What the child name of a REPLAY_CHILD replay makes in a new hash, when
+ * that is a chain of one-key hashes ending in v (`[b][c]` → {"b":{"c":v}}):
+ * replayChain hash levels, whose keys are at [chainKeys[2i], chainKeys[2i+1])
+ * from the name's start, and the key of v after them. Learnt from the first
+ * replayed piece that made a new hash (CHAIN_UNKNOWN until then; CHAIN_NONE
+ * if it was anything else). The child's levels depend only on its bytes, so
+ * the next time it makes a new hash it makes the same chain, with no error
+ * (the first time had none, at the same depth, and each new hash holds one
+ * key), and the chain can be built without normalizing the child again.
  */
-function arrayBranch(array: number, childStart: number, childEnd: number, v: Leaf, depth: number): void {
+const CHAIN_UNKNOWN = -2;
+const CHAIN_NONE = -1;
+let replayChain = CHAIN_UNKNOWN;
+const chainKeys = new Int32Array(2 * (PARAM_DEPTH_LIMIT + 2));
+
+/** normalizeParams' array branch for the repeated name [start, nameEnd), replayed (REPLAY_CHILD). */
+function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
+  const array = replayRef;
+  const childStart = start + replayChildStart;
+  const childEnd = start + replayChildEnd;
   const last = lastSlot(array);
   const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
   if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
-    normalizeParams(lastHash, childStart, childEnd, v, depth - 1, false);
+    normalizeParams(lastHash, childStart, childEnd, v, replayDepth - 1, false);
     return;
   }
-  const child = normalizeParams(newContainer(), childStart, childEnd, v, depth - 1, false);
+  if (replayChain >= 0 && v !== NIL) {
+    const hash = newContainer();
+    let c = hash;
+    for (let i = 0; i < replayChain; i++) c = addOnlyContainer(c, start + (chainKeys[2 * i] ?? 0), start + (chainKeys[2 * i + 1] ?? 0), KIND_HASH);
+    addKey(c, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), KIND_LEAF, v);
+    arrayPush(array, KIND_HASH, hash);
+    return;
+  }
+  const child = normalizeParams(newContainer(), childStart, childEnd, v, replayDepth - 1, false);
   if (child >= 0) arrayPush(array, KIND_HASH, child);
   else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
   else arrayPush(array, KIND_ARRAY, arrayOf(v));
+  if (replayChain === CHAIN_UNKNOWN) replayChain = child >= 0 && v !== NIL && nameEnd - start <= KEY_SPACE_LIMIT ? chainOf(child, start, v) : CHAIN_NONE;
+}
+
+/** The chain of one-key hashes ending in v that hash holds, into chainKeys (see replayChain); its number of hash levels, or CHAIN_NONE. */
+function chainOf(hash: number, start: number, v: Leaf): number {
+  const mem = tree.mem;
+  let c = hash;
+  for (let i = 0; i <= PARAM_DEPTH_LIMIT; i++) {
+    if (mem[c + SIZE] !== 1) return CHAIN_NONE;
+    const s = mem[c + FIRST] ?? 0;
+    chainKeys[2 * i] = (mem[s + SLOT_KEY_START] ?? 0) - start;
+    chainKeys[2 * i + 1] = (mem[s + SLOT_KEY_END] ?? 0) - start;
+    const kind = mem[s + SLOT_KIND];
+    if (kind === KIND_LEAF) return mem[s + SLOT_REF] === v ? i : CHAIN_NONE;
+    if (kind !== KIND_HASH) return CHAIN_NONE;
+    c = mem[s + SLOT_REF] ?? 0;
+  }
+  return CHAIN_NONE;
 }
 
 /** `Array(v)` for a String v: a new array holding v. */
