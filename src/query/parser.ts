@@ -131,15 +131,21 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
   if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0) {
     // The name is its bytes and has no "\n": a repeated one is replayed
     // (replayKind) before anything else.
-    if (replay !== REPLAY_NONE && replayed(replay, input, start, end, classes, v)) return;
+    if (replay !== REPLAY_NONE && end - start === replayEnd - replayStart && replayed(replay, input, start, end, classes, v)) return;
     if (normalizeCommonName(root, input, start, end, v)) return;
   }
+  normalizeNested(root, raw, input, start, end, classes, v, replay);
+}
+
+/** normalizeName for a name no shortcut took: unescaped, replayed or normalized (and recorded for a replay). */
+function normalizeNested(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf, replay: number): void {
   const nameEnd = classes & NEEDS_UNESCAPE ? unescapeName(raw, input, start, end) : end;
   if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) !== 0 && replay !== REPLAY_NONE && replayed(replay, input, start, nameEnd, classes, v)) return;
   // A raw control char or an escape may be a "\n" (Ruby's line anchors).
   if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
   else newlinesTo = -1;
-  recording = true;
+  // A name without brackets is one key of the root: nothing to replay.
+  recording = (classes & BRACKET) !== 0;
   recordKind = REPLAY_NONE;
   normalizeParams(root, start, nameEnd, v, PARAM_DEPTH_LIMIT, false);
   recording = false;
@@ -217,7 +223,8 @@ function replayed(replay: number, input: Buffer, start: number, nameEnd: number,
 
 /** Whether b holds the same `length` bytes at `a` and at `c` (a JS loop: Buffer#compare is a native call, dearer for short names). */
 function sameName(b: Buffer, a: number, c: number, length: number): boolean {
-  for (let i = 0; i < length; i++) if (b[a + i] !== b[c + i]) return false;
+  // From the end: names that differ mostly differ in a counter at the end.
+  for (let i = length - 1; i >= 0; i--) if (b[a + i] !== b[c + i]) return false;
   return true;
 }
 
