@@ -175,7 +175,7 @@ function normalizeNested(root: number, raw: string, input: Buffer, start: number
  * - REPLAY_CHILD: it ended in the array branch (`after` is "[][c]" or
  *   "[]c…"), with the array replayRef, the child name at
  *   [replayChildStart, replayChildEnd) from the name's start and the depth
- *   of that level: replayChild takes that branch again from there.
+ *   of that level: replayArrayBranch takes that branch again from there.
  * normalizeParams records what it ends with (recordKind) while `recording`
  * (its outermost level only); replayKind is valid for the very next piece
  * only, for the name [replayStart, replayEnd).
