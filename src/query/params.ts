@@ -439,4 +439,4 @@ function chargeKey(c: number, start: number, end: number): void {
 
 // Exported after their declarations: TypeScript's CommonJS output would make every
 // use of an `export const` inside this module a property load on `exports`.
-export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, FIRST, tree };
+export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, FIRST, SIZE, tree };

@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, hasKeyPath, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, hasKeyPath, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -52,6 +52,7 @@ export function parseQuery(raw: string, input: Buffer): number {
   // What a huge query made the newline table grow to is not kept.
   if (nextNewline.length > SHARED_BUFFER_BYTES && raw.length <= SHARED_BUFFER_BYTES) nextNewline = new Int32Array(SHARED_BUFFER_BYTES);
   bytes = input;
+  replayKind = REPLAY_NONE;
   parsePairs(raw, input, root);
   return root;
 }
@@ -118,20 +119,113 @@ function leafKind(v: Leaf): number {
  * input[start, end), taking the shortest road the classes of its bytes allow.
  */
 function normalizeName(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf): void {
+  // Only the piece right after the one that recorded a replay may use it.
+  const replay = replayKind;
+  replayKind = REPLAY_NONE;
   if ((classes & (NEEDS_UNESCAPE | BRACKET)) === 0 && end > start) {
     // A plain, non-empty name: normalize_params would match all of it as k
     // with after == '' and assign, so do just that.
     setKey(root, start, end, leafKind(v), v);
     return;
   }
-  if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0 && normalizeCommonName(root, input, start, end, v)) {
-    return;
+  if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0) {
+    // The name is its bytes and has no "\n": a repeated one is replayed
+    // (replayKind) before anything else.
+    if (replay !== REPLAY_NONE && end - start === replayEnd - replayStart && replayed(replay, input, start, end, classes, v)) return;
+    if (normalizeCommonName(root, input, start, end, v)) return;
   }
+  normalizeNested(root, raw, input, start, end, classes, v, replay);
+}
+
+/** normalizeName for a name no shortcut took: unescaped, replayed or normalized (and recorded for a replay). */
+function normalizeNested(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf, replay: number): void {
   const nameEnd = classes & NEEDS_UNESCAPE ? unescapeName(raw, input, start, end) : end;
+  if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) !== 0 && replay !== REPLAY_NONE && replayed(replay, input, start, nameEnd, classes, v)) return;
   // A raw control char or an escape may be a "\n" (Ruby's line anchors).
   if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
   else newlinesTo = -1;
+  // A name without brackets is one key of the root: nothing to replay.
+  recording = (classes & BRACKET) !== 0;
+  recordKind = REPLAY_NONE;
   normalizeParams(root, start, nameEnd, v, PARAM_DEPTH_LIMIT, false);
+  recording = false;
+  if (recordKind !== REPLAY_NONE) {
+    replayKind = recordKind;
+    replayRef = recordRef;
+    replayChildStart = recordChildStart - start;
+    replayChildEnd = recordChildEnd - start;
+    replayDepth = recordDepth;
+    replayChain = CHAIN_UNKNOWN;
+    replayStart = start;
+    replayEnd = nameEnd;
+  }
+}
+
+/**
+ * The replay of a repeated name (`a[b][c]=1&a[b][c]=2…`, `a[][b][c]=1&…`:
+ * the same bytes piece after piece). normalize_params' levels depend only on
+ * the name's bytes until the first level that is not the hash branch; the
+ * hashes those levels walk (or make) are there, with the same keys, when the
+ * same name comes again right after, so the next piece can start where that
+ * walk ended:
+ * - REPLAY_SET: the walk ended by assigning a key (`after == ''`): assign
+ *   its slot (replayRef) again.
+ * - REPLAY_PUSH: it ended by appending to an array (`after == "[]"`):
+ *   append to that array (replayRef) again.
+ * - REPLAY_CHILD: it ended in the array branch (`after` is "[][c]" or
+ *   "[]c…"), with the array replayRef, the child name at
+ *   [replayChildStart, replayChildEnd) from the name's start and the depth
+ *   of that level: replayArrayBranch takes that branch again from there.
+ * normalizeParams records what it ends with (recordKind) while `recording`
+ * (its outermost level only); replayKind is valid for the very next piece
+ * only, for the name [replayStart, replayEnd).
+ */
+const REPLAY_NONE = 0;
+const REPLAY_SET = 1;
+const REPLAY_PUSH = 2;
+const REPLAY_CHILD = 3;
+let recording = false;
+let recordKind = REPLAY_NONE;
+let recordRef = 0;
+let recordChildStart = 0;
+let recordChildEnd = 0;
+let recordDepth = 0;
+let replayKind = REPLAY_NONE;
+let replayRef = 0;
+let replayChildStart = 0;
+let replayChildEnd = 0;
+let replayDepth = 0;
+let replayStart = 0;
+let replayEnd = 0;
+
+/**
+ * If the (unescaped) name [start, nameEnd) is the one `replay` was recorded
+ * for, does what normalize_params does for it from where the recorded walk
+ * ended, keeps the replay for the next piece and returns true.
+ */
+function replayed(replay: number, input: Buffer, start: number, nameEnd: number, classes: number, v: Leaf): boolean {
+  if (nameEnd - start !== replayEnd - replayStart || !sameName(input, replayStart, start, nameEnd - start)) return false;
+  if (replay === REPLAY_SET) {
+    setSlot(replayRef, leafKind(v), v);
+  } else if (replay === REPLAY_PUSH) {
+    arrayPush(replayRef, leafKind(v), v);
+  } else {
+    // The child name is normalized as usual, so it needs the newline table.
+    if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
+    else newlinesTo = -1;
+    replayArrayBranch(start, nameEnd, v);
+  }
+  replayKind = replay;
+  replayStart = start;
+  replayEnd = nameEnd;
+  return true;
+}
+
+/** Whether b holds the same `length` bytes at `a` and at `c` (a JS loop: Buffer#compare is a native call, dearer for short names). */
+function sameName(b: Buffer, a: number, c: number, length: number): boolean {
+  // From the end: names that differ mostly differ in a counter at the end.
+  for (let i = length - 1; i >= 0; i--) if (b[a + i] !== b[c + i]) return false;
+  return true;
 }
 
 /**
@@ -279,6 +373,8 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
   let parent = -1;
   let parentKStart = 0;
   let parentKEnd = 0;
+  // Whether every level so far took the hash branch (see replayKind).
+  let onlyHashes = true;
   for (;;) {
     // `raise ParamsTooDeepError if depth <= 0`, before anything else.
     if (depth <= 0) throw malformed(`parameter nesting deeper than ${PARAM_DEPTH_LIMIT} in ${excerpt(nameText(start, end))}`);
@@ -307,7 +403,11 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
 
     // `if after == ''`: a plain assignment; a repeated key keeps its first position.
     if (afterLength === 0) {
-      setKey(params, kStart, kEnd, leafKind(v), v);
+      const slot = setKey(params, kStart, kEnd, leafKind(v), v);
+      if (onlyHashes && recording) {
+        recordKind = REPLAY_SET;
+        recordRef = slot;
+      }
       return outer;
     }
     // `elsif after == "["`: the whole name is the key ("a[" → "a[").
@@ -317,7 +417,12 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
     }
     // `elsif after == "[]"`: append to the array at k.
     if (afterLength === 2 && hasEmptyBrackets(b, afterStart)) {
-      arrayPush(arrayAt(params, kStart, kEnd), leafKind(v), v);
+      const array = arrayAt(params, kStart, kEnd);
+      arrayPush(array, leafKind(v), v);
+      if (onlyHashes && recording) {
+        recordKind = REPLAY_PUSH;
+        recordRef = array;
+      }
       return outer;
     }
     // `elsif after =~ %r(^\[\]\[([^\[\]]+)\]$) || after =~ %r(^\[\](.+)$)`
@@ -326,6 +431,15 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
       const childStart = foundStart;
       const childEnd = foundEnd;
       const array = arrayAt(params, kStart, kEnd);
+      if (onlyHashes && recording) {
+        recordKind = REPLAY_CHILD;
+        recordRef = array;
+        recordChildStart = childStart;
+        recordChildEnd = childEnd;
+        recordDepth = depth;
+        recording = false;
+      }
+      onlyHashes = false;
       const last = lastSlot(array);
       const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
       if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
@@ -417,6 +531,65 @@ function hashChain(b: Buffer, params: number, start: number, end: number, depth:
 const FROM_CALLER = 0;
 const FROM_HASH_BRANCH = 1;
 const INTO_LAST_HASH = 2;
+
+/**
+ * What the child name of a REPLAY_CHILD replay makes in a new hash, when
+ * that is a chain of one-key hashes ending in v (`[b][c]` → {"b":{"c":v}}):
+ * replayChain hash levels, whose keys are at [chainKeys[2i], chainKeys[2i+1])
+ * from the name's start, and the key of v after them. Learnt from the first
+ * replayed piece that made a new hash (CHAIN_UNKNOWN until then; CHAIN_NONE
+ * if it was anything else). The child's levels depend only on its bytes, so
+ * the next time it makes a new hash it makes the same chain, with no error
+ * (the first time had none, at the same depth, and each new hash holds one
+ * key), and the chain can be built without normalizing the child again.
+ */
+const CHAIN_UNKNOWN = -2;
+const CHAIN_NONE = -1;
+let replayChain = CHAIN_UNKNOWN;
+const chainKeys = new Int32Array(2 * (PARAM_DEPTH_LIMIT + 2));
+
+/** normalizeParams' array branch for the repeated name [start, nameEnd), replayed (REPLAY_CHILD). */
+function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
+  const array = replayRef;
+  const childStart = start + replayChildStart;
+  const childEnd = start + replayChildEnd;
+  const last = lastSlot(array);
+  const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
+  if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
+    normalizeParams(lastHash, childStart, childEnd, v, replayDepth - 1, false);
+    return;
+  }
+  if (replayChain >= 0 && v !== NIL) {
+    const hash = newContainer();
+    let c = hash;
+    for (let i = 0; i < replayChain; i++) c = addOnlyContainer(c, start + (chainKeys[2 * i] ?? 0), start + (chainKeys[2 * i + 1] ?? 0), KIND_HASH);
+    addKey(c, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), KIND_LEAF, v);
+    arrayPush(array, KIND_HASH, hash);
+    return;
+  }
+  const child = normalizeParams(newContainer(), childStart, childEnd, v, replayDepth - 1, false);
+  if (child >= 0) arrayPush(array, KIND_HASH, child);
+  else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
+  else arrayPush(array, KIND_ARRAY, arrayOf(v));
+  if (replayChain === CHAIN_UNKNOWN) replayChain = child >= 0 && v !== NIL && nameEnd - start <= KEY_SPACE_LIMIT ? chainOf(child, start, v) : CHAIN_NONE;
+}
+
+/** The chain of one-key hashes ending in v that hash holds, into chainKeys (see replayChain); its number of hash levels, or CHAIN_NONE. */
+function chainOf(hash: number, start: number, v: Leaf): number {
+  const mem = tree.mem;
+  let c = hash;
+  for (let i = 0; i <= PARAM_DEPTH_LIMIT; i++) {
+    if (mem[c + SIZE] !== 1) return CHAIN_NONE;
+    const s = mem[c + FIRST] ?? 0;
+    chainKeys[2 * i] = (mem[s + SLOT_KEY_START] ?? 0) - start;
+    chainKeys[2 * i + 1] = (mem[s + SLOT_KEY_END] ?? 0) - start;
+    const kind = mem[s + SLOT_KIND];
+    if (kind === KIND_LEAF) return mem[s + SLOT_REF] === v ? i : CHAIN_NONE;
+    if (kind !== KIND_HASH) return CHAIN_NONE;
+    c = mem[s + SLOT_REF] ?? 0;
+  }
+  return CHAIN_NONE;
+}
 
 /** `Array(v)` for a String v: a new array holding v. */
 function arrayOf(v: Leaf): number {

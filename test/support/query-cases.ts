@@ -180,6 +180,20 @@ export const QUERY_CASES: readonly QueryCase[] = [
   ok('array regex after hash-branch levels', 'a[b][][c]=1&a[b][][d]=2', '{"a":{"b":[{"c":"1","d":"2"}]}}'),
   ok('"[" after hash-branch levels', 'a[b][c][=1', '{"a":{"b":{"[c][":"1"}}}'),
   ok('no key after hash-branch levels', 'a[b][c][[]=1', '{"a":{"b":{"c":null}}}'),
+  // --- a name repeated piece after piece (replayed from where its last walk ended)
+  ok('a repeated hash-branch name assigns its key again', 'a[b][c]=1&a[b][c]=2&a[b][c]', '{"a":{"b":{"c":null}}}'),
+  bad('a repeated name after a clash in between', 'a[b][c]=1&a[b]=2&a[b][c]=3'),
+  ok('a repeated name, escaped and not', 'a%5Bb%5D[c]=1&a[b][c]=2&a%5Bb%5D[c]=3', '{"a":{"b":{"c":"3"}}}'),
+  ok('a repeated name ending in "[]"', 'a[b][]=1&a[b][]=2&a[b][]&a[c][]=3', '{"a":{"b":["1","2",null],"c":["3"]}}'),
+  ok('a repeated name in the array branch', 'a[][b][c]=1&a[][b][c]=2&a[][b][d]=3&a[][b][d]=4', '{"a":[{"b":{"c":"1"}},{"b":{"c":"2","d":"3"}},{"b":{"d":"4"}}]}'),
+  ok('a repeated array-branch name after hash levels', 'a[x][][b]]=1&a[x][][b]]=2&a[x][][c]=3&a[x][][c]=4', '{"a":{"x":[{"b":"1"},{"b":"2","c":"3"},{"c":"4"}]}}'),
+  ok('a repeated array-branch name whose child is dropped', 'a[][[]=1&a[][[]=2', '{"a":[null,null]}'),
+  ok('a repeated name with newlines', 'a\n[][x]=1&a\n[][x]=2&a[x\n[][y]=3&a[x\n[][y]=4', '{"a\\n":[{"x":"1"},{"x":"2"}],"a":[{"y":"3"},{"y":"4"}]}'),
+  ok('a repeated name that yields no key', 'a[[]=1&a[[]=2&a[=3&a[=4', '{"a":null,"a[":"4"}'),
+  ok('a repeated array-branch name builds the same new hash each time', 'a[][b][c]=1&a[][b][c]=2&a[][b][c]=3&a[][b][c]&a[][b][c]=5', '{"a":[{"b":{"c":"1"}},{"b":{"c":"2"}},{"b":{"c":"3"}},{"b":{"c":null}},{"b":{"c":"5"}}]}'),
+  ok('a repeated array-branch name whose new hash holds nil', 'a[][b][[]=1&a[][b][[]=2&a[][b][[]=3', '{"a":[{"b":null}]}'),
+  ok('a repeated array-branch name whose child is the whole rest', 'a[][b][=1&a[][b][=2&a[][b][=3', '{"a":[{"[b][":"3"}]}'),
+  ok('a repeated array-branch name whose child makes an array', 'a[][b][]=1&a[][b][]=2&a[][b][]=3', '{"a":[{"b":["1","2","3"]}]}'),
   ok('a new chain under the last hash, then into it', 'a[][b][c]=1&a[][b][c]=2&a[][b][d]=3', '{"a":[{"b":{"c":"1"}},{"b":{"c":"2","d":"3"}}]}'),
 
   // --- limits
