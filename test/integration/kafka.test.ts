@@ -254,9 +254,11 @@ describe('kafka backend through outages', kafkaAvailable, () => {
     try {
       await app.waitForLog(/kafka: warning: cannot reach/);
       const sent = await sendBeacons(app, 150, 'full');
+      const ok = sent.statuses.filter((s) => s === 200).length;
+      // The Kafka thread reports what it spooled every 20 ms: wait until it has reported every line.
+      await eventually(async () => ((await app.stats()).backends.kafka!.spooled! >= ok ? [1] : []), 1, 5_000);
       const stats = await app.stats();
       const kafka = stats.backends.kafka!;
-      const ok = sent.statuses.filter((s) => s === 200).length;
       const refused = sent.statuses.filter((s) => s === 503).length;
       assert.equal(ok + refused, 150, 'only 200 and 503');
       assert.ok(refused > 0, JSON.stringify(kafka));
