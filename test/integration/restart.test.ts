@@ -16,7 +16,10 @@
  * §9.3.1, as browsers and HAProxy do); retries are reported, not failures.
  */
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { request } from '../support/http';
 import { consumeAll, kafkaAvailable, sharedBroker } from '../support/kafka';
 import { Load, reconcile, type LoadReport, type Reconciliation } from '../support/load-client';
 import { cliPath } from '../support/paths';
@@ -96,12 +99,38 @@ async function restartUnderLoad(mode: 'sequential' | 'overlapping', extraConfig:
     }
     const report = await load.stop();
     load = null;
+    // What a stop spooled (Kafka slow at its deadline) the next start drains;
+    // after the last restart, the last generation is that next start.
+    if ('kafka' in extraConfig) await kafkaSettled(current);
     await stopGeneration(current);
     return { report, timings, dir, run };
   } finally {
     await load?.stop();
     await holder.close();
   }
+}
+
+/** Waits (≤ 30 s) until a generation's Kafka backend holds nothing: no line queued or in flight, an empty spool. */
+async function kafkaSettled(generation: Generation): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let kafka: Record<string, unknown> = {};
+  while (Date.now() < deadline) {
+    const reply = await request(generation.adminPort(), '127.0.0.1', '/stats');
+    kafka = (JSON.parse(reply.body.toString('utf8')) as { backends: Record<string, Record<string, unknown>> }).backends.kafka!;
+    if (kafka.queued === 0 && kafka.spool_bytes === 0) return;
+    await sleep(100);
+  }
+  assert.fail(`the Kafka backend did not settle within 30 s: ${JSON.stringify(kafka)}`);
+}
+
+/** Every generation's log lines about Kafka, for a failure's message. */
+function kafkaLog(dir: string): string {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .sort()
+    .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter((l) => l.startsWith('kafka')).map((l) => `${f}: ${l}`))
+    .join('\n');
 }
 
 function describeRun(t: TestContext, mode: string, { report, timings }: RunResult, lines: Record<string, Reconciliation>): void {
@@ -156,6 +185,7 @@ describe('zero-downtime restarts on a socket held like systemd does', holderAvai
       kafka: reconcile(result.report.okIds, values, result.run),
     };
     describeRun(t, 'sequential + kafka', result, lines);
+    if (lines.kafka.lines !== result.report.ok) t.diagnostic(`Kafka's log lines:\n${kafkaLog(result.dir)}`);
     assertClean(result, lines);
   });
 });
