@@ -92,9 +92,12 @@ export class Scratchd implements StatsSource {
     return this.stopping;
   }
 
-  /** Not while stopping, nor while the server refuses beacons because a backend is stuck (docs/buffering.md). */
+  /**
+   * Not while stopping, nor while the server refuses beacons because a backend
+   * is stuck, nor while a 'block' backend refuses lines (docs/buffering.md).
+   */
   ready(): boolean {
-    return this.accepting && this.publicServer.pressure.ready;
+    return this.accepting && this.publicServer.pressure.ready && !this.backends.some((b) => b.whenFull === 'block' && b.refusing());
   }
 
   snapshot(): StatsSnapshot {
@@ -107,6 +110,7 @@ export class Scratchd implements StatsSource {
         errors: c.errors,
         dropped: c.droppedTotal,
         dropped_by_reason: { ...c.dropped },
+        refusing: backend.refusing() ? 1 : 0,
         ...backend.details(),
       };
     }

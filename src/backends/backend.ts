@@ -26,6 +26,10 @@
  *   counted and the answer is 200 if another backend took the line.
  * - Backends are independent: none may wait on another, and a failing one
  *   must not slow the HTTP path (its I/O happens after push returns).
+ * - `refusing()` is true while push() refuses lines for a reason `held` does
+ *   not show (Kafka: its disk spool is full). While a 'block' backend
+ *   refuses, /ready answers 503, so a load balancer sends traffic elsewhere
+ *   rather than collect 503s (docs/buffering.md).
  * - `reopen()` (SIGHUP) re-opens whatever external resource may have been
  *   moved underneath (log files); it must not lose or split a line.
  * - `close(deadline)` flushes everything held, makes it durable (fsync, or
@@ -53,6 +57,8 @@ export interface Backend {
   start(): Promise<void>;
   /** True when the line was taken (see the module comment). */
   push(line: Line): boolean;
+  /** See the module comment: refusal that backpressure on `held` cannot see. */
+  refusing(): boolean;
   reopen(): void;
   close(deadline: number): Promise<void>;
   /** Backend-specific gauges and counters for /stats and /metrics (numbers only). */

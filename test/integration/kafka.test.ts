@@ -265,9 +265,29 @@ describe('kafka backend through outages', kafkaAvailable, () => {
       assert.equal(refused, kafka.dropped_by_reason.spool_full, 'each 503 is a line the spool refused');
       assert.equal(stats.requests.unavailable, refused);
       assert.equal(kafka.spooled, ok, 'each 200 is a spooled line');
+      // Once every line is settled, the spool may still hold one more line: fill
+      // it one beacon at a time until a settled spool refuses the next one. A
+      // refusing 'block' backend makes the instance not ready: a load balancer
+      // sends beacons elsewhere.
+      let settled = stats;
+      for (let i = 0; i < 20 && settled.backends.kafka!.refusing !== 1; i++) {
+        await sendBeacons(app, 1, `fill${i}`);
+        settled = (await eventually(async () => {
+          const s = await app.stats();
+          return s.backends.kafka!.queued === 0 ? [s] : [];
+        }, 1, 5_000))[0]!;
+      }
+      assert.equal(settled.backends.kafka!.refusing, 1, JSON.stringify(settled.backends.kafka));
+      assert.equal(settled.ready, false);
+      assert.equal((await request(app.adminPort, '127.0.0.1', '/ready')).status, 503);
+      // Kafka back: the spool drains, has room again, and the instance is ready.
+      broker.resume();
+      await eventually(async () => ((await request(app.adminPort, '127.0.0.1', '/ready')).status === 200 ? [1] : []), 1, 30_000);
+      assert.equal((await app.stats()).backends.kafka!.refusing, 0);
+      assert.equal((await sendBeacons(app, 1, 'after')).statuses[0], 200);
     } finally {
       const code = await app.stop();
-      broker.resume();
+      broker.ensureRunning();
       assert.equal(code, 0, app.stderr());
     }
   });

@@ -38,7 +38,7 @@ import { producerSettings } from './settings';
 import type { KafkaConfig } from './types';
 import { InFlight as InFlightTracker } from './in-flight';
 import { partitionFor, StickyPartition } from './partitioner';
-import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
+import { formatEntry, Spool, type SpoolBatch, type SpoolEntry } from './spool';
 import type { Budget } from '../../io/bounded-queue';
 import { Signal } from '../../io/signal';
 
@@ -134,6 +134,8 @@ export class KafkaBackend implements Backend {
   private ticks = 0;
   private draining = false;
   private closing = false;
+  /** The size of the last entry the spool refused, until it has room for one as big (refusing()). */
+  private refusedEntryBytes = 0;
   /** Set once start() opened (and locked) the spool; close() without it has no spool to close. */
   private spoolOpened = false;
   /** Set when the spool closes: from then on a pushed line has nowhere to go (dropped as shutdown). */
@@ -246,6 +248,18 @@ export class KafkaBackend implements Backend {
       setImmediate(() => this.flushMemory());
     }
     return true;
+  }
+
+  /**
+   * Since the spool last refused an entry, it has had no room for one of that
+   * size: true until a drain makes room (a spool refusing for its memory
+   * bound while its disk fails is not seen here).
+   */
+  refusing(): boolean {
+    if (this.refusedEntryBytes === 0) return false;
+    if (this.spool.bytes + this.refusedEntryBytes > this.config.spool.maxBytes) return true;
+    this.refusedEntryBytes = 0;
+    return false;
   }
 
   reopen(): void {
@@ -383,6 +397,7 @@ export class KafkaBackend implements Backend {
       return true;
     }
     this.counters.dropped.spool_full++;
+    this.refusedEntryBytes = Buffer.byteLength(formatEntry(entry)) + 1;
     log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
     return false;
   }
