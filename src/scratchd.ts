@@ -62,8 +62,9 @@ export class Scratchd implements StatsSource {
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
     this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.backends, this.flavors.paths);
     this.publicServer.acceptBodies((end) => new PostDoor(config.http, this.flavors, handler, this.requests, end));
-    this.admin = config.admin === null ? null : new AdminServer(this);
+    // Before the admin server: its /metrics registry is built from a first snapshot, which shows the pusher's counters.
     this.graphite = config.graphite === null ? null : new GraphitePusher(config.graphite, () => this.snapshot());
+    this.admin = config.admin === null ? null : new AdminServer(this);
   }
 
   async start(): Promise<Addresses> {
@@ -132,6 +133,7 @@ export class Scratchd implements StatsSource {
       backends,
       checks: { enabled: this.checks.enabled, store_keys: this.checks.store.size, store_evicted: this.checks.store.evicted },
       runtime: this.runtime.stats(),
+      ...(this.graphite === null ? {} : { graphite: { ...this.graphite.counters } }),
     };
   }
 
