@@ -265,12 +265,14 @@ describe('kafka backend through outages', kafkaAvailable, () => {
       assert.equal(refused, kafka.dropped_by_reason.spool_full, 'each 503 is a line the spool refused');
       assert.equal(stats.requests.unavailable, refused);
       assert.equal(kafka.spooled, ok, 'each 200 is a spooled line');
-      // Once every line is settled, the spool may still hold one more line: fill
-      // it one beacon at a time until a settled spool refuses the next one. A
+      // Once every line is settled, the spool may still hold more lines: fill
+      // it one beacon at a time until a settled spool refuses the next one (a
+      // beacon can also be refused while the previous one is not yet reported
+      // safe, hence many tries: each 200 adds ~600 bytes of 20,000). A
       // refusing 'block' backend makes the instance not ready: a load balancer
       // sends beacons elsewhere.
       let settled = stats;
-      for (let i = 0; i < 20 && settled.backends.kafka!.refusing !== 1; i++) {
+      for (let i = 0; i < 200 && settled.backends.kafka!.refusing !== 1; i++) {
         await sendBeacons(app, 1, `fill${i}`);
         settled = (await eventually(async () => {
           const s = await app.stats();
