@@ -37,6 +37,7 @@ import { kafkaDropReasons } from './options';
 import { producerSettings } from './settings';
 import type { KafkaConfig } from './types';
 import { InFlight as InFlightTracker } from './in-flight';
+import { OffsetWatch } from './offset-watch';
 import { partitionFor, StickyPartition } from './partitioner';
 import { formatEntry, Spool, type SpoolBatch, type SpoolEntry } from './spool';
 import type { Budget } from '../../io/bounded-queue';
@@ -127,6 +128,7 @@ export class KafkaBackend implements Backend {
   /** Notified when a delivery report or the end of a drain may have met what close()/drain() wait for. */
   private readonly progress = new Signal();
   private lastAckAt = Date.now();
+  private readonly offsets = new OffsetWatch();
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
   /** Client calls with a callback still to come (connect, metadata). */
@@ -312,6 +314,7 @@ export class KafkaBackend implements Backend {
       in_flight: this.inFlight.size,
       in_flight_bytes: this.inFlight.held.bytes,
       delivery_report_mismatches: this.inFlight.mismatches,
+      delivery_offset_repeats: this.offsets.repeats,
       spooled: this.spooled,
       spool_bytes: this.spool.bytes,
       drained: this.drained,
@@ -367,8 +370,12 @@ export class KafkaBackend implements Backend {
   }
 
   private delivered(err: KafkaTypes.LibrdKafkaError | null, report: KafkaTypes.DeliveryReport): void {
+    const mismatches = this.inFlight.mismatches;
     const message = this.inFlight.take(report);
     if (message === undefined) return; // already spooled at the close deadline
+    if (this.inFlight.mismatches !== mismatches) {
+      log.every('mismatch', 10_000, `delivery report for ${report.topic} [${report.partition}] (time ${report.timestamp}, ${report.size} bytes) does not match the oldest line in flight there (seq ${message.seq}): delivery tracking is off`);
+    }
     this.counters.queued--;
     if (err) {
       this.counters.errors++;
@@ -378,6 +385,7 @@ export class KafkaBackend implements Backend {
       this.goDown();
     } else {
       this.counters.written++;
+      this.checkOffset(report, message);
       this.settle(message);
       this.lastAckAt = Date.now();
       if (message.maybeDelivered) this.possibleDuplicates++;
@@ -386,6 +394,12 @@ export class KafkaBackend implements Backend {
     }
     if (message.batch !== null) message.batch.remaining--;
     this.progress.notify();
+  }
+
+  /** A successful report at an offset its partition reported already: the broker may not have kept this line (offset-watch.ts). */
+  private checkOffset(report: KafkaTypes.DeliveryReport, message: InFlight): void {
+    if (this.offsets.advanced(report.topic, report.partition, report.offset)) return;
+    log.every('offset-repeat', 10_000, `delivery report for ${report.topic} [${report.partition}] at offset ${report.offset}, an offset reported before (seq ${message.seq}): Kafka may hold an earlier message there instead of this line`);
   }
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
