@@ -276,10 +276,13 @@ export class KafkaBackend implements Backend {
     if (this.state === 'up') this.flushMemory();
     await this.until(() => this.inFlight.size === 0 && !this.draining, () => deadline);
     // Still undelivered at the deadline (or Kafka down): to the spool.
+    const unsent = this.memory.length;
     for (const message of this.memory.splice(0)) {
       this.counters.queued--;
       this.toSpool(message);
     }
+    // Never sent: Kafka was not reached since the start (or is down). Said, so that a stop that spools is not silent.
+    if (unsent > 0) log.warn(`${unsent} lines never sent (Kafka ${this.state === 'starting' ? 'not reached since the start' : this.state}): spooled for the next start`);
     const unconfirmed = this.inFlight.takeAll();
     for (const m of unconfirmed) {
       this.counters.queued--;
