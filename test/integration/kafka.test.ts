@@ -76,6 +76,7 @@ describe('kafka backend with a healthy broker', kafkaAvailable, () => {
     assert.match(metrics, /^scratchd_backend_up\{backend="kafka"\} 1$/m);
     assert.match(metrics, /^scratchd_backend_written_total\{backend="kafka"\} 300$/m);
     assert.equal((await app.stats()).backends.kafka!.delivery_report_mismatches, 0);
+    assert.equal((await app.stats()).backends.kafka!.delivery_offset_repeats, 0);
     for (const name of ['spool_bytes', 'in_flight', 'possible_duplicates', 'librdkafka_msg_cnt']) assert.match(metrics, new RegExp(`^scratchd_backend_${name}\\{backend="kafka"\\} \\d+$`, 'm'));
     assert.equal(await app.stop(), 0, app.stderr());
     for (const flavor of NAMES) {
@@ -156,6 +157,7 @@ describe('kafka backend through outages', kafkaAvailable, () => {
       const stats = await app.stats();
       assert.equal(stats.backends.kafka!.dropped, 0);
       assert.equal(stats.backends.kafka!.delivery_report_mismatches, 0);
+      assert.equal(stats.backends.kafka!.delivery_offset_repeats, 0);
     } finally {
       const code = await app.stop();
       broker.ensureRunning();
