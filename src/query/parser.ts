@@ -255,8 +255,8 @@ function findNewlines(input: Buffer, start: number, end: number): void {
 }
 
 /**
- * The nested names beacons use, "k[]", "k[][c]" and "k[c]", and "k[]c" (k
- * and c without brackets), without going through normalizeParams; false for
+ * The nested names beacons use, "k[]", "k[][c]" and "k[c]" (also
+ * "k[c1][c2]…"), and "k[]c" (k and c without brackets), without going through normalizeParams; false for
  * any other name. Names with control chars are never passed here, so there is no "\n"
  * and Ruby's line anchors are simply the ends of the name. What each shape
  * does in normalize_params:
@@ -266,42 +266,70 @@ function findNewlines(input: Buffer, start: number, end: number): void {
  *   normalize_params just assigns c (at depth 99, far from the limit).
  * - "k[]c": the second array regex matches with child key c, which then goes
  *   exactly as in "k[][c]".
- * - "k[c]": the hash branch; the nested call sees "[c]", k = c, after == ''.
+ * - "k[c]", "k[c1][c2]…": the hash branch, level after level, then the
+ *   assignment (normalizeHashPath).
  */
 function normalizeCommonName(root: number, input: Buffer, start: number, end: number, v: Leaf): boolean {
   let open = start;
   while (open < end && (CHAR_CLASS[input[open] ?? 0] ?? 0) !== BRACKET) open++;
-  if (open === start || input[open] !== OPEN) return false;
-  if (end - open === 2 && input[open + 1] === CLOSE) {
+  if (open === start || input[open] !== OPEN || open + 1 === end) return false;
+  if (input[open + 1] !== CLOSE) return normalizeHashPath(root, input, start, open, end, v);
+  if (end - open === 2) {
     arrayPush(arrayAt(root, start, open), leafKind(v), v);
     return true;
   }
-  const afterEmpty = input[open + 1] === CLOSE;
-  const arrayOfHashes = afterEmpty && input[open + 2] === OPEN;
-  const childStart = arrayOfHashes ? open + 3 : afterEmpty ? open + 2 : open + 1;
+  const arrayOfHashes = input[open + 2] === OPEN;
+  const childStart = arrayOfHashes ? open + 3 : open + 2;
   let childEnd = childStart;
   while (childEnd < end && (CHAR_CLASS[input[childEnd] ?? 0] ?? 0) !== BRACKET) childEnd++;
   if (childEnd === childStart) return false;
-  if (afterEmpty && !arrayOfHashes) {
+  if (!arrayOfHashes) {
     // "k[]c": `after =~ %r(^\[\](.+)$)` with child key c, handled as "k[][c]".
     if (childEnd !== end) return false;
   } else if (childEnd !== end - 1 || input[childEnd] !== CLOSE) {
     return false;
   }
-  if (afterEmpty) {
-    const array = arrayAt(root, start, open);
-    const last = lastSlot(array);
-    const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
-    if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
-      addKey(lastHash, childStart, childEnd, leafKind(v), v);
-    } else {
-      const child = newContainer();
-      addKey(child, childStart, childEnd, leafKind(v), v);
-      arrayPush(array, KIND_HASH, child);
-    }
+  const array = arrayAt(root, start, open);
+  const last = lastSlot(array);
+  const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
+  if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
+    addKey(lastHash, childStart, childEnd, leafKind(v), v);
   } else {
-    setKey(hashAt(root, start, open), childStart, childEnd, leafKind(v), v);
+    const child = newContainer();
+    addKey(child, childStart, childEnd, leafKind(v), v);
+    arrayPush(array, KIND_HASH, child);
   }
+  return true;
+}
+
+/** How many "[c]" levels normalizeHashPath takes (a name with more goes through normalizeParams). */
+const HASH_PATH_MAX_LEVELS = 16;
+/** The keys of those levels: [pathKeys[2i], pathKeys[2i + 1]). */
+const pathKeys = new Int32Array(2 * HASH_PATH_MAX_LEVELS);
+
+/**
+ * "k[c1][c2]…[cn]" (k and every c non-empty, without brackets; no "\n", see
+ * normalizeCommonName), else false with nothing done: normalize_params takes
+ * the hash branch n times (`after` starts with "[" and a char that is not
+ * "]", so it is never '', "[", "[]" nor matched by the array regexes) and
+ * then assigns cn (`after == ''`); the depth limit is far. So: hashAt for
+ * k, c1 … c(n-1), then set cn. The name is checked whole before anything is
+ * made, so a name of another shape leaves no trace.
+ */
+function normalizeHashPath(root: number, input: Buffer, start: number, open: number, end: number, v: Leaf): boolean {
+  let levels = 0;
+  for (let at = open; at < end; levels++) {
+    if (input[at] !== OPEN || levels === HASH_PATH_MAX_LEVELS) return false;
+    let keyEnd = at + 1;
+    while (keyEnd < end && (CHAR_CLASS[input[keyEnd] ?? 0] ?? 0) !== BRACKET) keyEnd++;
+    if (keyEnd === at + 1 || keyEnd === end || input[keyEnd] !== CLOSE) return false;
+    pathKeys[2 * levels] = at + 1;
+    pathKeys[2 * levels + 1] = keyEnd;
+    at = keyEnd + 1;
+  }
+  let params = hashAt(root, start, open);
+  for (let i = 0; i < levels - 1; i++) params = hashAt(params, pathKeys[2 * i] ?? 0, pathKeys[2 * i + 1] ?? 0);
+  setKey(params, pathKeys[2 * levels - 2] ?? 0, pathKeys[2 * levels - 1] ?? 0, leafKind(v), v);
   return true;
 }
 
