@@ -41,6 +41,20 @@ const KIND_NIL = 0;
 const KIND_LEAF = 1;
 const KIND_HASH = 2;
 const KIND_ARRAY = 3;
+/**
+ * A new hash not built yet, only ever an element of an array: a chain of
+ * one-key hashes ending in one key that holds the slot's value (`{"b":{"c":v}}`,
+ * or `{"c":v}` with no hash levels). Rack makes such a hash for every
+ * piece of `a[][b][c]=1&a[][b][c]=1…` or `a[][x]=1&a[][x]=1…`, and nothing
+ * looks into it again unless it is still the array's last element when
+ * the next name comes (only the last element of an array is ever reached:
+ * normalize_params' `params[k].last`). So it stays a slot, written to the
+ * JSON straight from its keys' bytes, and is built (`materialize`) only when
+ * a name has to look into it. Fields: SLOT_REF the value (a leaf or NIL);
+ * [SLOT_KEY_START, SLOT_KEY_END) the last key; SLOT_HASH the template of
+ * the hash levels' keys (-1: none) and SLOT_BASE what its offsets count from.
+ */
+const KIND_LAZY = 4;
 
 /**
  * The byte ranges of this call's values, with the classes of their bytes.
@@ -86,6 +100,8 @@ const SLOT_NEXT = 4;
 /** The key's hash, once its hash is indexed, and the container the slot belongs to. */
 const SLOT_HASH = 5;
 const SLOT_OWNER = 6;
+/** A KIND_LAZY slot's base position for its template's key offsets. */
+const SLOT_BASE = 7;
 /** Container fields: its first and last slot, its number of entries. */
 const FIRST = 0;
 const LAST = 1;
@@ -112,6 +128,14 @@ const tree = {
   tableMask: INITIAL_TABLE - 1,
   tableEntries: 0,
   call: 1,
+  /**
+   * The templates of KIND_LAZY slots: at t, the number of hash levels n,
+   * then n key ranges as offsets [start, end) from the slot's SLOT_BASE.
+   */
+  templates: new Int32Array(1024),
+  templateTop: 0,
+  /** The records the KIND_LAZY slots of this call would take built (the JSON writer's bound counts them). */
+  lazyRecords: 0,
 };
 
 /** Starts a new tree whose keys are ranges of `keyBytes`; returns the root hash. */
@@ -123,8 +147,11 @@ export function resetTree(keyBytes: Buffer): number {
     tree.tableCall = new Int32Array(INITIAL_TABLE);
     tree.tableMask = INITIAL_TABLE - 1;
   }
+  if (tree.templates.length > MAX_KEPT_RECORDS) tree.templates = new Int32Array(1024);
   tree.keyBytes = keyBytes;
   tree.top = 0;
+  tree.templateTop = 0;
+  tree.lazyRecords = 0;
   tree.tableEntries = 0;
   leafRanges.count = 0;
   if (++tree.call === 0x7fffffff) {
@@ -136,7 +163,7 @@ export function resetTree(keyBytes: Buffer): number {
 
 /** How many slots and containers this call's tree has. */
 export function recordCount(): number {
-  return tree.top / RECORD;
+  return tree.top / RECORD + tree.lazyRecords;
 }
 
 /** A new record's offset. */
@@ -406,6 +433,88 @@ export function addKey(c: number, start: number, end: number, kind: number, ref:
   return s;
 }
 
+/** A template of `levels` hash keys, at `keys[2i]`, `keys[2i + 1]` (offsets from a base); returns its number. */
+export function addTemplate(levels: number, keys: Int32Array): number {
+  const t = tree.templateTop;
+  const size = 1 + 2 * levels;
+  if (t + size > tree.templates.length) {
+    const bigger = new Int32Array(Math.max(t + size, 2 * tree.templates.length));
+    bigger.set(tree.templates);
+    tree.templates = bigger;
+  }
+  tree.templates[t] = levels;
+  for (let i = 0; i < 2 * levels; i++) tree.templates[t + 1 + i] = keys[i] ?? 0;
+  tree.templateTop = t + size;
+  return t;
+}
+
+/**
+ * Array#push of a new hash, left unbuilt (KIND_LAZY): the hash levels of
+ * `template` (or none: -1) from `base`, then the key [keyStart, keyEnd)
+ * holding v. The caller knows each key is within KEY_SPACE_LIMIT (each
+ * hash has only that key).
+ */
+export function pushLazy(array: number, template: number, base: number, keyStart: number, keyEnd: number, v: Leaf): void {
+  const s = allocate();
+  const mem = tree.mem;
+  mem[s + SLOT_KIND] = KIND_LAZY;
+  mem[s + SLOT_REF] = v;
+  mem[s + SLOT_KEY_START] = keyStart;
+  mem[s + SLOT_KEY_END] = keyEnd;
+  mem[s + SLOT_NEXT] = -1;
+  mem[s + SLOT_HASH] = template;
+  mem[s + SLOT_OWNER] = array;
+  mem[s + SLOT_BASE] = base;
+  const last = mem[array + LAST] ?? -1;
+  if (last < 0) mem[array + FIRST] = s;
+  else mem[last + SLOT_NEXT] = s;
+  mem[array + LAST] = s;
+  mem[array + SIZE] = (mem[array + SIZE] ?? 0) + 1;
+  tree.lazyRecords += 2 + 2 * (template < 0 ? 0 : (tree.templates[template] ?? 0));
+}
+
+/** The hash of the KIND_LAZY slot s, built as Rack built it; s then holds it (KIND_HASH). Returns it. */
+export function materialize(s: number): number {
+  const mem = tree.mem;
+  const template = mem[s + SLOT_HASH] ?? -1;
+  const base = mem[s + SLOT_BASE] ?? 0;
+  const v = mem[s + SLOT_REF] ?? NIL;
+  const hash = newContainer();
+  let c = hash;
+  if (template >= 0) {
+    const t = tree.templates;
+    const levels = t[template] ?? 0;
+    for (let i = 0; i < levels; i++) c = addOnlyContainer(c, base + (t[template + 1 + 2 * i] ?? 0), base + (t[template + 2 + 2 * i] ?? 0), KIND_HASH);
+  }
+  addKey(c, tree.mem[s + SLOT_KEY_START] ?? 0, tree.mem[s + SLOT_KEY_END] ?? 0, v === NIL ? KIND_NIL : KIND_LEAF, v);
+  // addOnlyContainer and addKey may have grown the arena.
+  tree.mem[s + SLOT_KIND] = KIND_HASH;
+  tree.mem[s + SLOT_REF] = hash;
+  return hash;
+}
+
+/** The first key of the hash a KIND_LAZY slot stands for: [lazyKeyStart, lazyKeyEnd). */
+let lazyKeyStart = 0;
+let lazyKeyEnd = 0;
+function lazyFirstKey(s: number): void {
+  const mem = tree.mem;
+  const template = mem[s + SLOT_HASH] ?? -1;
+  if (template >= 0 && (tree.templates[template] ?? 0) > 0) {
+    const base = mem[s + SLOT_BASE] ?? 0;
+    lazyKeyStart = base + (tree.templates[template + 1] ?? 0);
+    lazyKeyEnd = base + (tree.templates[template + 2] ?? 0);
+  } else {
+    lazyKeyStart = mem[s + SLOT_KEY_START] ?? 0;
+    lazyKeyEnd = mem[s + SLOT_KEY_END] ?? 0;
+  }
+}
+
+/** Whether the hash the KIND_LAZY slot s stands for has the key [start, end) (its only key). */
+export function lazyHasKey(s: number, start: number, end: number): boolean {
+  lazyFirstKey(s);
+  return lazyKeyEnd - lazyKeyStart === end - start && sameBytes(tree.keyBytes, lazyKeyStart, start, end - start);
+}
+
 /** Ruby String#size of valid UTF-8 bytes: the bytes that are not continuation bytes. */
 function characterCount(bytes: Buffer, start: number, end: number): number {
   let count = 0;
@@ -439,4 +548,4 @@ function chargeKey(c: number, start: number, end: number): void {
 
 // Exported after their declarations: TypeScript's CommonJS output would make every
 // use of an `export const` inside this module a property load on `exports`.
-export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, FIRST, SIZE, tree };
+export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, FIRST, SIZE, tree };

@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, hasKeyPath, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -156,6 +156,7 @@ function normalizeNested(root: number, raw: string, input: Buffer, start: number
     replayChildEnd = recordChildEnd - start;
     replayDepth = recordDepth;
     replayChain = CHAIN_UNKNOWN;
+    replayTemplate = -1;
     replayStart = start;
     replayEnd = nameEnd;
   }
@@ -291,9 +292,21 @@ function normalizeCommonName(root: number, input: Buffer, start: number, end: nu
   }
   const array = arrayAt(root, start, open);
   const last = lastSlot(array);
-  const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
+  let lastKind = last >= 0 ? tree.mem[last + SLOT_KIND] : KIND_NIL;
+  if (lastKind === KIND_LAZY) {
+    // An unbuilt {"c":…} (params.ts KIND_LAZY) that has c: a new one, still unbuilt.
+    if (lazyHasKey(last, childStart, childEnd)) {
+      pushLazy(array, -1, 0, childStart, childEnd, v);
+      return true;
+    }
+    materialize(last);
+    lastKind = KIND_HASH;
+  }
+  const lastHash = lastKind === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
   if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
     addKey(lastHash, childStart, childEnd, leafKind(v), v);
+  } else if (childEnd - childStart <= KEY_SPACE_LIMIT) {
+    pushLazy(array, -1, 0, childStart, childEnd, v);
   } else {
     const child = newContainer();
     addKey(child, childStart, childEnd, leafKind(v), v);
@@ -469,6 +482,7 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
       }
       onlyHashes = false;
       const last = lastSlot(array);
+      if (last >= 0 && tree.mem[last + SLOT_KIND] === KIND_LAZY) materialize(last);
       const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
       if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
         // The nested call fills in the last hash; its return value is ignored.
@@ -576,30 +590,51 @@ const CHAIN_NONE = -1;
 let replayChain = CHAIN_UNKNOWN;
 const chainKeys = new Int32Array(2 * (PARAM_DEPTH_LIMIT + 2));
 
+/**
+ * The template (params.ts addTemplate) of the chain's hash levels, once
+ * replayChain is known, and whether the child name has its key path
+ * (params_hash_has_key?) in such a chain: the same for every chain this
+ * replay makes (the same keys, one per hash, ending in a value), so it is
+ * asked once, on the first. A chain made as the array's last element is
+ * then left unbuilt (KIND_LAZY) for as long as the next piece finds its
+ * path there, which is the only thing it asks of it.
+ */
+let replayTemplate = -1;
+let replayHasPath = false;
+
 /** normalizeParams' array branch for the repeated name [start, nameEnd), replayed (REPLAY_CHILD). */
 function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
   const array = replayRef;
   const childStart = start + replayChildStart;
   const childEnd = start + replayChildEnd;
   const last = lastSlot(array);
+  if (last >= 0 && tree.mem[last + SLOT_KIND] === KIND_LAZY) {
+    if (replayHasPath && replayTemplate >= 0 && tree.mem[last + SLOT_HASH] === replayTemplate && v !== NIL) {
+      pushLazy(array, replayTemplate, start, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), v);
+      return;
+    }
+    materialize(last);
+  }
   const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
   if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
     normalizeParams(lastHash, childStart, childEnd, v, replayDepth - 1, false);
     return;
   }
   if (replayChain >= 0 && v !== NIL) {
-    const hash = newContainer();
-    let c = hash;
-    for (let i = 0; i < replayChain; i++) c = addOnlyContainer(c, start + (chainKeys[2 * i] ?? 0), start + (chainKeys[2 * i + 1] ?? 0), KIND_HASH);
-    addKey(c, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), KIND_LEAF, v);
-    arrayPush(array, KIND_HASH, hash);
+    pushLazy(array, replayTemplate, start, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), v);
     return;
   }
   const child = normalizeParams(newContainer(), childStart, childEnd, v, replayDepth - 1, false);
   if (child >= 0) arrayPush(array, KIND_HASH, child);
   else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
   else arrayPush(array, KIND_ARRAY, arrayOf(v));
-  if (replayChain === CHAIN_UNKNOWN) replayChain = child >= 0 && v !== NIL && nameEnd - start <= KEY_SPACE_LIMIT ? chainOf(child, start, v) : CHAIN_NONE;
+  if (replayChain === CHAIN_UNKNOWN) {
+    replayChain = child >= 0 && v !== NIL && nameEnd - start <= KEY_SPACE_LIMIT ? chainOf(child, start, v) : CHAIN_NONE;
+    if (replayChain >= 0) {
+      replayTemplate = addTemplate(replayChain, chainKeys);
+      replayHasPath = hasKeyPath(child, childStart, childEnd);
+    }
+  }
 }
 
 /** The chain of one-key hashes ending in v that hash holds, into chainKeys (see replayChain); its number of hash levels, or CHAIN_NONE. */
