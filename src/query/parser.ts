@@ -494,10 +494,17 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
         via = INTO_LAST_HASH;
         continue;
       }
+      const top = tree.top;
       const child = normalizeParams(newContainer(), childStart, childEnd, v, depth - 1, false);
       if (child >= 0) arrayPush(array, KIND_HASH, child);
       else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
       else arrayPush(array, KIND_ARRAY, arrayOf(v));
+      // Where this walk ended (see pushedAt).
+      pushedArray = array;
+      pushedTop = top;
+      pushedChildStart = childStart;
+      pushedChildEnd = childEnd;
+      pushedDepth = depth;
       return outer;
     }
     // else: `params[k] ||= make_params`, then `params[k] = normalize_params(...)`,
@@ -602,6 +609,34 @@ const chainKeys = new Int32Array(2 * (PARAM_DEPTH_LIMIT + 2));
 let replayTemplate = -1;
 let replayHasPath = false;
 
+/**
+ * Where normalizeParams' last walk ended when it ended by pushing a new
+ * element in the array branch: that array, the arena's top before the new
+ * element was made, the child name and the level's depth.
+ */
+let pushedArray = 0;
+let pushedTop = -1;
+let pushedChildStart = 0;
+let pushedChildEnd = 0;
+let pushedDepth = 0;
+
+/**
+ * A REPLAY_CHILD replay whose walk down the last hash (`a[][x][][x]…`: into
+ * the last hash, again and again) made nothing on the way and ended by
+ * pushing a new element into a deeper array: the next piece, with the same
+ * bytes, takes the same road over the same tree (only that array changed,
+ * and the road reaches it before its elements; nothing on the road looks at
+ * v) to the same array branch. So the replay starts there from now on.
+ */
+function descendReplay(start: number): void {
+  replayRef = pushedArray;
+  replayChildStart = pushedChildStart - start;
+  replayChildEnd = pushedChildEnd - start;
+  replayDepth = pushedDepth;
+  replayChain = CHAIN_UNKNOWN;
+  replayTemplate = -1;
+}
+
 /** normalizeParams' array branch for the repeated name [start, nameEnd), replayed (REPLAY_CHILD). */
 function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
   const array = replayRef;
@@ -617,7 +652,10 @@ function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
   }
   const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
   if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
+    const top = tree.top;
+    pushedTop = -1;
     normalizeParams(lastHash, childStart, childEnd, v, replayDepth - 1, false);
+    if (pushedTop === top) descendReplay(start);
     return;
   }
   if (replayChain >= 0 && v !== NIL) {
