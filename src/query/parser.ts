@@ -140,6 +140,13 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
 /** normalizeName for a name no shortcut took: unescaped, replayed or normalized (and recorded for a replay). */
 function normalizeNested(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf, replay: number): void {
   const nameEnd = classes & NEEDS_UNESCAPE ? unescapeName(raw, input, start, end) : end;
+  if ((classes & BRACKET) === 0 && !(classes & NEEDS_UNESCAPE && escapedBracket) && nameEnd > start) {
+    // No bracket, raw or escaped (`%61<i>`, "a\nb"): `[^\[\]]+` takes the
+    // whole name, newlines too, as k with after == '': assign it, as for a
+    // plain name. (No replay can match: replays are of names with brackets.)
+    setKey(root, start, nameEnd, leafKind(v), v);
+    return;
+  }
   if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) !== 0 && replay !== REPLAY_NONE && replayed(replay, input, start, nameEnd, classes, v)) return;
   // A raw control char or an escape may be a "\n" (Ruby's line anchors).
   if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
@@ -346,6 +353,9 @@ function normalizeHashPath(root: number, input: Buffer, start: number, open: num
   return true;
 }
 
+/** Whether the name unescapeName last unescaped had an escaped bracket (%5B, %5D). */
+let escapedBracket = false;
+
 /**
  * A name, unescaped in place (unescaping only shrinks, so each byte is
  * written at or before where it is read); returns the new end. Rack matches
@@ -355,6 +365,7 @@ function normalizeHashPath(root: number, input: Buffer, start: number, open: num
  * malformed on the spot.
  */
 function unescapeName(raw: string, input: Buffer, start: number, end: number): number {
+  escapedBracket = false;
   let at = start;
   let allBits = 0;
   // URI.decode_www_form_component's gsub: `+` → space, `%XX` → byte.
@@ -363,6 +374,7 @@ function unescapeName(raw: string, input: Buffer, start: number, end: number): n
     if (c === PERCENT) {
       c = escapedByte(input, i + 1);
       i += 2;
+      if (c === OPEN || c === CLOSE) escapedBracket = true;
     } else if (c === PLUS) {
       c = SPACE;
     }
