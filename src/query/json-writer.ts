@@ -13,7 +13,7 @@ import * as utf8Module from './utf8';
 // without this).
 const { CHAR_CLASS, CLOSE, CLOSE_BRACE, COLON, COMMA, NEEDS_JSON_ESCAPE, OPEN, OPEN_BRACE, PERCENT, PLUS, QUOTE, BACKSLASH, SPACE, escapedByte } = bytesModule;
 const { JSON_MAX_NESTING, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { recordCount, FIRST, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, NIL, SLOT_BASE, SLOT_HASH, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_REF, leafRanges, tree } = paramsModule;
+const { recordCount, FIRST, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, NIL, SLOT_BASE, SLOT_HASH, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_PLAIN, SLOT_REF, leafRanges, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 let sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -98,15 +98,20 @@ class JsonWriter {
         // in the input by the parser, and valid UTF-8 by now, or Rack's regex
         // would have raised): at most 6 output bytes per input byte.
         out[at++] = QUOTE;
-        let allBits = 0;
         const end = mem[s + SLOT_KEY_END] ?? 0;
-        for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) {
-          const c = input[i] ?? 0;
-          allBits |= c;
-          if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
-          else out[at++] = c;
+        if (mem[s + SLOT_PLAIN] === 1) {
+          // A plain name's key (SLOT_PLAIN): ASCII, nothing to escape.
+          for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
+        } else {
+          let allBits = 0;
+          for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) {
+            const c = input[i] ?? 0;
+            allBits |= c;
+            if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
+            else out[at++] = c;
+          }
+          if (allBits >= 0x80) this.nonAscii = true;
         }
-        if (allBits >= 0x80) this.nonAscii = true;
         out[at++] = QUOTE;
         out[at++] = COLON;
       }

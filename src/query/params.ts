@@ -100,8 +100,13 @@ const SLOT_NEXT = 4;
 /** The key's hash, once its hash is indexed, and the container the slot belongs to. */
 const SLOT_HASH = 5;
 const SLOT_OWNER = 6;
-/** A KIND_LAZY slot's base position for its template's key offsets. */
+/**
+ * A KIND_LAZY slot's base position for its template's key offsets (only
+ * ever in an array); in a hash's slot, SLOT_PLAIN: 1 if the key's bytes are
+ * their own JSON text (ASCII, nothing to escape), so the writer copies them.
+ */
 const SLOT_BASE = 7;
+const SLOT_PLAIN = 7;
 /** Container fields: its first and last slot, its number of entries. */
 const FIRST = 0;
 const LAST = 1;
@@ -134,6 +139,8 @@ const tree = {
    */
   templates: new Int32Array(1024),
   templateTop: 0,
+  /** SLOT_PLAIN for the keys made now: 1 while the name being normalized is plain ASCII with nothing to escape (the parser sets it). */
+  plainKeys: 0,
   /** The records the KIND_LAZY slots of this call would take built (the JSON writer's bound counts them). */
   lazyRecords: 0,
 };
@@ -200,6 +207,7 @@ function newSlot(c: number, kind: number, ref: number, keyStart: number, keyEnd:
   mem[s + SLOT_KEY_END] = keyEnd;
   mem[s + SLOT_NEXT] = -1;
   mem[s + SLOT_OWNER] = c;
+  mem[s + SLOT_PLAIN] = tree.plainKeys;
   const last = mem[c + LAST] ?? -1;
   if (last < 0) mem[c + FIRST] = s;
   else mem[last + SLOT_NEXT] = s;
@@ -395,6 +403,7 @@ export function addOnlyContainer(c: number, start: number, end: number, kind: nu
   mem[s + SLOT_KEY_END] = end;
   mem[s + SLOT_NEXT] = -1;
   mem[s + SLOT_OWNER] = c;
+  mem[s + SLOT_PLAIN] = tree.plainKeys;
   mem[c + FIRST] = s;
   mem[c + LAST] = s;
   mem[c + SIZE] = 1;
@@ -475,6 +484,9 @@ export function pushLazy(array: number, template: number, base: number, keyStart
 
 /** The hash of the KIND_LAZY slot s, built as Rack built it; s then holds it (KIND_HASH). Returns it. */
 export function materialize(s: number): number {
+  // The keys are another piece's: written with the escape checks.
+  const plainKeys = tree.plainKeys;
+  tree.plainKeys = 0;
   const mem = tree.mem;
   const template = mem[s + SLOT_HASH] ?? -1;
   const base = mem[s + SLOT_BASE] ?? 0;
@@ -490,6 +502,7 @@ export function materialize(s: number): number {
   // addOnlyContainer and addKey may have grown the arena.
   tree.mem[s + SLOT_KIND] = KIND_HASH;
   tree.mem[s + SLOT_REF] = hash;
+  tree.plainKeys = plainKeys;
   return hash;
 }
 
@@ -548,4 +561,4 @@ function chargeKey(c: number, start: number, end: number): void {
 
 // Exported after their declarations: TypeScript's CommonJS output would make every
 // use of an `export const` inside this module a property load on `exports`.
-export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, FIRST, SIZE, tree };
+export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, SLOT_PLAIN, FIRST, SIZE, tree };

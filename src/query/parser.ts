@@ -122,6 +122,7 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
   // Only the piece right after the one that recorded a replay may use it.
   const replay = replayKind;
   replayKind = REPLAY_NONE;
+  tree.plainKeys = (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0 ? 1 : 0;
   if ((classes & (NEEDS_UNESCAPE | BRACKET)) === 0 && end > start) {
     // A plain, non-empty name: normalize_params would match all of it as k
     // with after == '' and assign, so do just that.
