@@ -506,6 +506,30 @@ export function materialize(s: number): number {
   return hash;
 }
 
+/**
+ * materialize(s) followed by addKey of [start, end) holding v, for a
+ * KIND_LAZY slot with no hash levels whose key is not [start, end) (the
+ * caller checked): `{"x":…}` becomes `{"x":…,"y":v}` in one go. Returns
+ * false, with nothing done, if the two keys would pass the key space limit.
+ */
+export function materializeWithKey(s: number, start: number, end: number, v: Leaf): boolean {
+  const mem = tree.mem;
+  const keyStart = mem[s + SLOT_KEY_START] ?? 0;
+  const keyEnd = mem[s + SLOT_KEY_END] ?? 0;
+  if (keyEnd - keyStart + (end - start) > KEY_SPACE_LIMIT) return false;
+  const first = mem[s + SLOT_REF] ?? NIL;
+  const plainKeys = tree.plainKeys;
+  const hash = newContainer();
+  tree.plainKeys = 0;
+  newSlot(hash, first === NIL ? KIND_NIL : KIND_LEAF, first, keyStart, keyEnd);
+  tree.plainKeys = plainKeys;
+  newSlot(hash, v === NIL ? KIND_NIL : KIND_LEAF, v, start, end);
+  tree.mem[hash + KEY_SPACE] = keyEnd - keyStart + (end - start);
+  tree.mem[s + SLOT_KIND] = KIND_HASH;
+  tree.mem[s + SLOT_REF] = hash;
+  return true;
+}
+
 /** The first key of the hash a KIND_LAZY slot stands for: [lazyKeyStart, lazyKeyEnd). */
 let lazyKeyStart = 0;
 let lazyKeyEnd = 0;

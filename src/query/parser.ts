@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, materializeWithKey, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -307,6 +307,8 @@ function normalizeCommonName(root: number, input: Buffer, start: number, end: nu
       pushLazy(array, -1, 0, childStart, childEnd, v);
       return true;
     }
+    // `{"x":…}` gets its second key (`a[][x]=1&a[][y]=2`).
+    if (tree.mem[last + SLOT_HASH] === -1 && materializeWithKey(last, childStart, childEnd, v)) return true;
     materialize(last);
     lastKind = KIND_HASH;
   }
