@@ -161,9 +161,23 @@ class JsonWriter {
     const templates = tree.templates;
     const levels = template < 0 ? 0 : (templates[template] ?? 0);
     if (depth + 1 + levels > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
-    const base = mem[s + SLOT_BASE] ?? 0;
-    for (let i = 0; i < levels; i++) this.key(base + (templates[template + 1 + 2 * i] ?? 0), base + (templates[template + 2 + 2 * i] ?? 0));
-    this.key(mem[s + SLOT_KEY_START] ?? 0, mem[s + SLOT_KEY_END] ?? 0);
+    if (template < 0) {
+      // No template: a `k[][c]` or `k[]c` name's (parser.ts normalizeCommonName), plain.
+      const input = this.input;
+      const out = this.buffer;
+      let at = this.at;
+      out[at++] = OPEN_BRACE;
+      out[at++] = QUOTE;
+      const end = mem[s + SLOT_KEY_END] ?? 0;
+      for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
+      out[at++] = QUOTE;
+      out[at++] = COLON;
+      this.at = at;
+    } else {
+      const base = mem[s + SLOT_BASE] ?? 0;
+      for (let i = 0; i < levels; i++) this.key(base + (templates[template + 1 + 2 * i] ?? 0), base + (templates[template + 2 + 2 * i] ?? 0));
+      this.key(mem[s + SLOT_KEY_START] ?? 0, mem[s + SLOT_KEY_END] ?? 0);
+    }
     const v = mem[s + SLOT_REF] ?? NIL;
     if (v === NIL) {
       const out = this.buffer;

@@ -52,7 +52,9 @@ const KIND_ARRAY = 3;
  * JSON straight from its keys' bytes, and is built (`materialize`) only when
  * a name has to look into it. Fields: SLOT_REF the value (a leaf or NIL);
  * [SLOT_KEY_START, SLOT_KEY_END) the last key; SLOT_HASH the template of
- * the hash levels' keys (-1: none) and SLOT_BASE what its offsets count from.
+ * the hash levels' keys and SLOT_BASE what its offsets count from, or -1:
+ * no hash levels, and the key is a plain name's (ASCII, nothing to escape:
+ * only the parser's normalizeCommonName makes those).
  */
 const KIND_LAZY = 4;
 
@@ -248,7 +250,11 @@ export function findKey(c: number, start: number, end: number): number {
     const length = end - start;
     for (let s = mem[c + FIRST] ?? -1; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
       const ks = mem[s + SLOT_KEY_START] ?? 0;
-      if ((mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) return s;
+      if ((mem[s + SLOT_KEY_END] ?? 0) - ks !== length) continue;
+      // Compared here, not by a call: most small hashes are looked up once per piece.
+      let i = 0;
+      while (i < length && bytes[ks + i] === bytes[start + i]) i++;
+      if (i === length) return s;
     }
     return -1;
   }
@@ -549,7 +555,12 @@ function lazyFirstKey(s: number): void {
 /** Whether the hash the KIND_LAZY slot s stands for has the key [start, end) (its only key). */
 export function lazyHasKey(s: number, start: number, end: number): boolean {
   lazyFirstKey(s);
-  return lazyKeyEnd - lazyKeyStart === end - start && sameBytes(tree.keyBytes, lazyKeyStart, start, end - start);
+  const length = end - start;
+  if (lazyKeyEnd - lazyKeyStart !== length) return false;
+  const bytes = tree.keyBytes;
+  let i = 0;
+  while (i < length && bytes[lazyKeyStart + i] === bytes[start + i]) i++;
+  return i === length;
 }
 
 /** Ruby String#size of valid UTF-8 bytes: the bytes that are not continuation bytes. */
