@@ -78,7 +78,35 @@ export function hostileShapes(bytes = MAX_QUERY_BYTES): HostileShape[] {
     { name: 'a(\\n[][x])*30=1', query: same(`a${deep('\n[][x]', 30)}=1`) },
     { name: 'spaces after separators', query: fill(() => '  a=1') },
     { name: 'long-name[]=1', query: same(`${'a'.repeat(26)}[]=1`) },
+    { name: 'keys in one bucket (unseeded hash)', query: fill((i) => `${collidingKeys()[i] ?? `z${i}`}=1`) },
   ];
+}
+
+let colliding: string[] | undefined;
+
+/**
+ * 1,100 five-char keys that the key table's hash as it was before it had a
+ * seed (src/query/params.ts keyHash) puts in one bucket of the root hash's
+ * table: each insert probed past all the keys before it (hash flooding,
+ * ~1.7 ms for 8 KB). With the per-process seed they are ordinary distinct
+ * keys. A search of a few million candidates (~0.5 s), done once.
+ */
+function collidingKeys(): string[] {
+  if (colliding !== undefined) return colliding;
+  const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const buckets = new Map<number, string[]>();
+  for (let i = 0; ; i++) {
+    let key = '';
+    for (let k = 0, x = i; k < 5; k++, x = Math.floor(x / 36)) key += chars[x % 36];
+    // The unseeded hash of key in container 0 (the root), its low 12 bits (the table's first size).
+    let h = Math.imul(1, 0x9e3779b1) ^ key.length;
+    for (let k = 0; k < key.length; k++) h = Math.imul(h ^ key.charCodeAt(k), 0x01000193);
+    const bucket = (h ^ (h >>> 15)) & 4095;
+    let keys = buckets.get(bucket);
+    if (keys === undefined) buckets.set(bucket, (keys = []));
+    keys.push(key);
+    if (keys.length === 1100) return (colliding = keys);
+  }
 }
 
 /**
