@@ -4,7 +4,7 @@
  * after "GET /track?" and " HTTP/1.1\r\n"). Used by bench/query.bench.ts to
  * measure the hostile-input budget (docs/query.md) and by
  * test/query/query-to-json.rack.test.ts to prove the parser still agrees with Rack on
- * them.
+ * them (with random shapes like them: query-grammar.ts hostileQuery).
  *
  * Each shape repeats one piece (or a family of pieces) up to the byte
  * budget; the families cover what makes Rack's algorithm work: deep
@@ -107,24 +107,4 @@ function collidingKeys(): string[] {
     keys.push(key);
     if (keys.length === 1100) return (colliding = keys);
   }
-}
-
-/**
- * Random hostile queries for the oracle: pieces drawn from the shapes'
- * building blocks, nested deep and repeated, up to `bytes`.
- */
-export function randomHostileQuery(random: () => number, bytes: number): string {
-  const pick = <T>(choices: readonly T[]): T => choices[Math.floor(random() * choices.length)] as T;
-  const groups = ['[]', '[b]', '[c]', '[][x]', '[][y]', '[', ']', '\n[]', '\n', '[0]', '[%5B]', 'x', '[\n]'];
-  const bases = ['a', 'a', 'b', '0', '%61', '[a]', '\na'];
-  const values = ['1', '', '%22', '%E2%80%A8', 'x+y'];
-  const pieces: string[] = [];
-  const families = 1 + Math.floor(random() * 3);
-  for (let f = 0; f < families; f++) {
-    let name = pick(bases);
-    const depth = Math.floor(random() * (random() < 0.2 ? 99 : 8));
-    for (let d = 0; d < depth; d++) name += pick(groups);
-    pieces.push(random() < 0.1 ? name : `${name}=${pick(values)}`);
-  }
-  return repeatPieces((i) => pieces[i % pieces.length] ?? '', bytes);
 }
