@@ -219,15 +219,22 @@ function replayed(replay: number, input: Buffer, start: number, nameEnd: number,
   } else if (replay === REPLAY_PUSH) {
     arrayPush(replayRef, leafKind(v), v);
   } else {
-    // The child name is normalized as usual, so it needs the newline table.
-    if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
-    else newlinesTo = -1;
-    replayArrayBranch(start, nameEnd, v);
+    replayArrayBranch(start, nameEnd, v, classes);
   }
   replayKind = replay;
   replayStart = start;
   replayEnd = nameEnd;
   return true;
+}
+
+/**
+ * The newline table for the name [start, nameEnd), whose raw bytes had
+ * `classes`, before a replay normalizes its child (only then: a replay that
+ * pushes an unbuilt hash or assigns a slot needs none).
+ */
+function newlinesOf(start: number, nameEnd: number, classes: number): void {
+  if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(bytes, start, nameEnd);
+  else newlinesTo = -1;
 }
 
 /** Whether b holds the same `length` bytes at `a` and at `c` (a JS loop: Buffer#compare is a native call, dearer for short names). */
@@ -653,7 +660,7 @@ function descendReplay(start: number): void {
 }
 
 /** normalizeParams' array branch for the repeated name [start, nameEnd), replayed (REPLAY_CHILD). */
-function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
+function replayArrayBranch(start: number, nameEnd: number, v: Leaf, classes: number): void {
   const array = replayRef;
   const childStart = start + replayChildStart;
   const childEnd = start + replayChildEnd;
@@ -669,6 +676,7 @@ function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
   if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
     const top = tree.top;
     pushedTop = -1;
+    newlinesOf(start, nameEnd, classes);
     normalizeParams(lastHash, childStart, childEnd, v, replayDepth - 1, false);
     if (pushedTop === top) descendReplay(start);
     return;
@@ -677,6 +685,7 @@ function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
     pushLazy(array, replayTemplate, start, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), v);
     return;
   }
+  newlinesOf(start, nameEnd, classes);
   const child = normalizeParams(newContainer(), childStart, childEnd, v, replayDepth - 1, false);
   if (child >= 0) arrayPush(array, KIND_HASH, child);
   else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
