@@ -15,7 +15,7 @@
  *   place: see parser.ts). Keys are compared as bytes, which for valid UTF-8
  *   is comparing the strings Rack compares.
  * - Small hashes are searched linearly along their chain; a hash with more
- *   than LINEAR_SEARCH_MAX_KEYS keys is indexed in one open-addressing table
+ *   than LINEAR_SEARCH_MAX_KEYS keys (or LINEAR_SEARCH_MAX_KEY_BYTES of keys) is indexed in one open-addressing table
  *   shared by all hashes, keyed by (hash, key bytes). Its entries carry the
  *   number of the call that wrote them, so nothing is cleared between calls.
  *
@@ -79,8 +79,15 @@ export function addValue(start: number, end: number, classes: number): Leaf {
   return leaf;
 }
 
-/** Up to this many keys a hash is searched linearly; past it, its keys go into the shared table. */
+/**
+ * Up to this many keys, and this many bytes of keys, a hash is searched
+ * linearly; past either, its keys go into the shared table. The bytes bound
+ * what one lookup compares: keys of one length that differ only at the end
+ * (`x…xA`, `x…xB`, … then `x…xH` again and again) would otherwise cost a
+ * compare of every key's bytes per lookup (8 keys of 41 bytes: 45× a beacon).
+ */
 const LINEAR_SEARCH_MAX_KEYS = 8;
+const LINEAR_SEARCH_MAX_KEY_BYTES = 64;
 const INITIAL_RECORDS = 2048;
 const INITIAL_TABLE = 4096;
 /** Up to this many records (1 MB; a request line's query needs at most about half) the arena stays as big as it grew. */
@@ -455,7 +462,7 @@ export function addKey(c: number, start: number, end: number, kind: number, ref:
   if (flags & INDEXED) {
     mem[s + SLOT_HASH] = missHash;
     index(s);
-  } else if ((mem[c + SIZE] ?? 0) > LINEAR_SEARCH_MAX_KEYS) {
+  } else if ((mem[c + SIZE] ?? 0) > LINEAR_SEARCH_MAX_KEYS || ((mem[c + KEY_SPACE] ?? 0) > LINEAR_SEARCH_MAX_KEY_BYTES && (mem[c + SIZE] ?? 0) > 1)) {
     mem[c + FLAGS] = flags | INDEXED;
     for (let k = mem[c + FIRST] ?? -1; k >= 0; k = mem[k + SLOT_NEXT] ?? -1) {
       mem[k + SLOT_HASH] = keyHash(c, mem[k + SLOT_KEY_START] ?? 0, mem[k + SLOT_KEY_END] ?? 0);

@@ -78,6 +78,8 @@ export function hostileShapes(bytes = MAX_QUERY_BYTES): HostileShape[] {
     { name: 'a(\\n[][x])*30=1', query: same(`a${deep('\n[][x]', 30)}=1`) },
     { name: 'spaces after separators', query: fill(() => '  a=1') },
     { name: 'long-name[]=1', query: same(`${'a'.repeat(26)}[]=1`) },
+    { name: 'x{4}H=1 after x{4}<A-G> (linear search)', query: fill((i) => `${'x'.repeat(4)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
+    { name: 'x{40}H=1 after x{40}<A-G> (linear search)', query: fill((i) => `${'x'.repeat(40)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
     { name: 'keys in one bucket (unseeded hash)', query: fill((i) => `${collidingKeys()[i] ?? `z${i}`}=1`) },
   ];
 }
