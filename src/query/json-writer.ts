@@ -13,7 +13,7 @@ import * as utf8Module from './utf8';
 // without this).
 const { CHAR_CLASS, CLOSE, CLOSE_BRACE, COLON, COMMA, NEEDS_JSON_ESCAPE, OPEN, OPEN_BRACE, PERCENT, PLUS, QUOTE, BACKSLASH, SPACE, escapedByte } = bytesModule;
 const { JSON_MAX_NESTING, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { recordCount, FIRST, KIND_ARRAY, KIND_HASH, KIND_LEAF, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_REF, leafRanges, tree } = paramsModule;
+const { recordCount, FIRST, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, NIL, SLOT_BASE, SLOT_HASH, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_PLAIN, SLOT_REF, leafRanges, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 let sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -98,15 +98,20 @@ class JsonWriter {
         // in the input by the parser, and valid UTF-8 by now, or Rack's regex
         // would have raised): at most 6 output bytes per input byte.
         out[at++] = QUOTE;
-        let allBits = 0;
         const end = mem[s + SLOT_KEY_END] ?? 0;
-        for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) {
-          const c = input[i] ?? 0;
-          allBits |= c;
-          if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
-          else out[at++] = c;
+        if (mem[s + SLOT_PLAIN] === 1) {
+          // A plain name's key (SLOT_PLAIN): ASCII, nothing to escape.
+          for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
+        } else {
+          let allBits = 0;
+          for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) {
+            const c = input[i] ?? 0;
+            allBits |= c;
+            if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
+            else out[at++] = c;
+          }
+          if (allBits >= 0x80) this.nonAscii = true;
         }
-        if (allBits >= 0x80) this.nonAscii = true;
         out[at++] = QUOTE;
         out[at++] = COLON;
       }
@@ -127,6 +132,10 @@ class JsonWriter {
         this.at = at;
         this.leaf(mem[s + SLOT_REF] ?? 0);
         at = this.at;
+      } else if (kind === KIND_LAZY) {
+        this.at = at;
+        this.lazyHash(s, depth);
+        at = this.at;
       } else {
         out[at] = 0x6e; // n
         out[at + 1] = 0x75; // u
@@ -137,6 +146,73 @@ class JsonWriter {
       s = next;
       if (s >= 0) out[at++] = COMMA;
     }
+    this.at = at;
+  }
+
+  /**
+   * An unbuilt hash (params.ts KIND_LAZY), an element of the array at
+   * `depth`: its hash levels' keys, then its last key and value, and the
+   * closing braces, as object() would write the built chain (the nesting
+   * checked the same way, each hash a level deeper).
+   */
+  private lazyHash(s: number, depth: number): void {
+    const mem = tree.mem;
+    const template = mem[s + SLOT_HASH] ?? -1;
+    const templates = tree.templates;
+    const levels = template < 0 ? 0 : (templates[template] ?? 0);
+    if (depth + 1 + levels > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
+    if (template < 0) {
+      // No template: a `k[][c]` or `k[]c` name's (parser.ts normalizeCommonName), plain.
+      const input = this.input;
+      const out = this.buffer;
+      let at = this.at;
+      out[at++] = OPEN_BRACE;
+      out[at++] = QUOTE;
+      const end = mem[s + SLOT_KEY_END] ?? 0;
+      for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
+      out[at++] = QUOTE;
+      out[at++] = COLON;
+      this.at = at;
+    } else {
+      const base = mem[s + SLOT_BASE] ?? 0;
+      for (let i = 0; i < levels; i++) this.key(base + (templates[template + 1 + 2 * i] ?? 0), base + (templates[template + 2 + 2 * i] ?? 0));
+      this.key(mem[s + SLOT_KEY_START] ?? 0, mem[s + SLOT_KEY_END] ?? 0);
+    }
+    const v = mem[s + SLOT_REF] ?? NIL;
+    if (v === NIL) {
+      const out = this.buffer;
+      const at = this.at;
+      out[at] = 0x6e; // n
+      out[at + 1] = 0x75; // u
+      out[at + 2] = 0x6c; // l
+      out[at + 3] = 0x6c; // l
+      this.at = at + 4;
+    } else {
+      this.leaf(v);
+    }
+    const out = this.buffer;
+    let at = this.at;
+    for (let i = 0; i <= levels; i++) out[at++] = CLOSE_BRACE;
+    this.at = at;
+  }
+
+  /** `{"key":` for the key bytes [start, end) (as object() writes a key). */
+  private key(start: number, end: number): void {
+    const input = this.input;
+    const out = this.buffer;
+    let at = this.at;
+    out[at++] = OPEN_BRACE;
+    out[at++] = QUOTE;
+    let allBits = 0;
+    for (let i = start; i < end; i++) {
+      const c = input[i] ?? 0;
+      allBits |= c;
+      if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
+      else out[at++] = c;
+    }
+    if (allBits >= 0x80) this.nonAscii = true;
+    out[at++] = QUOTE;
+    out[at++] = COLON;
     this.at = at;
   }
 

@@ -15,13 +15,14 @@
  *   place: see parser.ts). Keys are compared as bytes, which for valid UTF-8
  *   is comparing the strings Rack compares.
  * - Small hashes are searched linearly along their chain; a hash with more
- *   than LINEAR_SEARCH_MAX_KEYS keys is indexed in one open-addressing table
+ *   than LINEAR_SEARCH_MAX_KEYS keys (or LINEAR_SEARCH_MAX_KEY_BYTES of keys) is indexed in one open-addressing table
  *   shared by all hashes, keyed by (hash, key bytes). Its entries carry the
  *   number of the call that wrote them, so nothing is cleared between calls.
  *
  * Everything lives in module-level buffers reused by every call (valid until
  * the next call), grown when a large query needs more.
  */
+import * as crypto from 'node:crypto';
 import * as bytesModule from './bytes';
 import * as limitsModule from './limits';
 
@@ -41,6 +42,22 @@ const KIND_NIL = 0;
 const KIND_LEAF = 1;
 const KIND_HASH = 2;
 const KIND_ARRAY = 3;
+/**
+ * A new hash not built yet, only ever an element of an array: a chain of
+ * one-key hashes ending in one key that holds the slot's value (`{"b":{"c":v}}`,
+ * or `{"c":v}` with no hash levels). Rack makes such a hash for every
+ * piece of `a[][b][c]=1&a[][b][c]=1…` or `a[][x]=1&a[][x]=1…`, and nothing
+ * looks into it again unless it is still the array's last element when
+ * the next name comes (only the last element of an array is ever reached:
+ * normalize_params' `params[k].last`). So it stays a slot, written to the
+ * JSON straight from its keys' bytes, and is built (`materialize`) only when
+ * a name has to look into it. Fields: SLOT_REF the value (a leaf or NIL);
+ * [SLOT_KEY_START, SLOT_KEY_END) the last key; SLOT_HASH the template of
+ * the hash levels' keys and SLOT_BASE what its offsets count from, or -1:
+ * no hash levels, and the key is a plain name's (ASCII, nothing to escape:
+ * only the parser's normalizeCommonName makes those).
+ */
+const KIND_LAZY = 4;
 
 /**
  * The byte ranges of this call's values, with the classes of their bytes.
@@ -62,8 +79,15 @@ export function addValue(start: number, end: number, classes: number): Leaf {
   return leaf;
 }
 
-/** Up to this many keys a hash is searched linearly; past it, its keys go into the shared table. */
+/**
+ * Up to this many keys, and this many bytes of keys, a hash is searched
+ * linearly; past either, its keys go into the shared table. The bytes bound
+ * what one lookup compares: keys of one length that differ only at the end
+ * (`x…xA`, `x…xB`, … then `x…xH` again and again) would otherwise cost a
+ * compare of every key's bytes per lookup (8 keys of 41 bytes: 45× a beacon).
+ */
 const LINEAR_SEARCH_MAX_KEYS = 8;
+const LINEAR_SEARCH_MAX_KEY_BYTES = 64;
 const INITIAL_RECORDS = 2048;
 const INITIAL_TABLE = 4096;
 /** Up to this many records (1 MB; a request line's query needs at most about half) the arena stays as big as it grew. */
@@ -86,6 +110,13 @@ const SLOT_NEXT = 4;
 /** The key's hash, once its hash is indexed, and the container the slot belongs to. */
 const SLOT_HASH = 5;
 const SLOT_OWNER = 6;
+/**
+ * A KIND_LAZY slot's base position for its template's key offsets (only
+ * ever in an array); in a hash's slot, SLOT_PLAIN: 1 if the key's bytes are
+ * their own JSON text (ASCII, nothing to escape), so the writer copies them.
+ */
+const SLOT_BASE = 7;
+const SLOT_PLAIN = 7;
 /** Container fields: its first and last slot, its number of entries. */
 const FIRST = 0;
 const LAST = 1;
@@ -112,6 +143,16 @@ const tree = {
   tableMask: INITIAL_TABLE - 1,
   tableEntries: 0,
   call: 1,
+  /**
+   * The templates of KIND_LAZY slots: at t, the number of hash levels n,
+   * then n key ranges as offsets [start, end) from the slot's SLOT_BASE.
+   */
+  templates: new Int32Array(1024),
+  templateTop: 0,
+  /** SLOT_PLAIN for the keys made now: 1 while the name being normalized is plain ASCII with nothing to escape (the parser sets it). */
+  plainKeys: 0,
+  /** The records the KIND_LAZY slots of this call would take built (the JSON writer's bound counts them). */
+  lazyRecords: 0,
 };
 
 /** Starts a new tree whose keys are ranges of `keyBytes`; returns the root hash. */
@@ -123,8 +164,11 @@ export function resetTree(keyBytes: Buffer): number {
     tree.tableCall = new Int32Array(INITIAL_TABLE);
     tree.tableMask = INITIAL_TABLE - 1;
   }
+  if (tree.templates.length > MAX_KEPT_RECORDS) tree.templates = new Int32Array(1024);
   tree.keyBytes = keyBytes;
   tree.top = 0;
+  tree.templateTop = 0;
+  tree.lazyRecords = 0;
   tree.tableEntries = 0;
   leafRanges.count = 0;
   if (++tree.call === 0x7fffffff) {
@@ -136,7 +180,7 @@ export function resetTree(keyBytes: Buffer): number {
 
 /** How many slots and containers this call's tree has. */
 export function recordCount(): number {
-  return tree.top / RECORD;
+  return tree.top / RECORD + tree.lazyRecords;
 }
 
 /** A new record's offset. */
@@ -173,6 +217,7 @@ function newSlot(c: number, kind: number, ref: number, keyStart: number, keyEnd:
   mem[s + SLOT_KEY_END] = keyEnd;
   mem[s + SLOT_NEXT] = -1;
   mem[s + SLOT_OWNER] = c;
+  mem[s + SLOT_PLAIN] = tree.plainKeys;
   const last = mem[c + LAST] ?? -1;
   if (last < 0) mem[c + FIRST] = s;
   else mem[last + SLOT_NEXT] = s;
@@ -198,11 +243,27 @@ function sameBytes(bytes: Buffer, a: number, b: number, length: number): boolean
   return true;
 }
 
+/**
+ * The key table's hash seed, random per process. The keys are the
+ * client's: with a hash anyone can compute, a query of ~1,000 keys chosen
+ * to land in one bucket makes every insert probe past all the others
+ * (hash flooding: 8 KB cost ~1.7 ms, ~900 beacons, before the seed; see the
+ * hostile-input budget in docs/query.md). With the seed unknown, where a
+ * key lands cannot be chosen.
+ */
+const HASH_SEED = crypto.getRandomValues(new Int32Array(1))[0] ?? 0;
+
 function keyHash(c: number, start: number, end: number): number {
   const bytes = tree.keyBytes;
-  let h = Math.imul(c + 1, 0x9e3779b1) ^ (end - start);
+  let h = Math.imul((c + 1) ^ HASH_SEED, 0x9e3779b1) ^ (end - start);
   for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] ?? 0), 0x01000193);
-  return h ^ (h >>> 15);
+  // MurmurHash3's fmix32: every bit of h, the seed's included, reaches the
+  // low bits the table indexes by (a product's low bits see only low bits).
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /** The slot of key [start, end) in hash c, or -1. */
@@ -213,7 +274,11 @@ export function findKey(c: number, start: number, end: number): number {
     const length = end - start;
     for (let s = mem[c + FIRST] ?? -1; s >= 0; s = mem[s + SLOT_NEXT] ?? -1) {
       const ks = mem[s + SLOT_KEY_START] ?? 0;
-      if ((mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) return s;
+      if ((mem[s + SLOT_KEY_END] ?? 0) - ks !== length) continue;
+      // Compared here, not by a call: most small hashes are looked up once per piece.
+      let i = 0;
+      while (i < length && bytes[ks + i] === bytes[start + i]) i++;
+      if (i === length) return s;
     }
     return -1;
   }
@@ -368,6 +433,7 @@ export function addOnlyContainer(c: number, start: number, end: number, kind: nu
   mem[s + SLOT_KEY_END] = end;
   mem[s + SLOT_NEXT] = -1;
   mem[s + SLOT_OWNER] = c;
+  mem[s + SLOT_PLAIN] = tree.plainKeys;
   mem[c + FIRST] = s;
   mem[c + LAST] = s;
   mem[c + SIZE] = 1;
@@ -396,7 +462,7 @@ export function addKey(c: number, start: number, end: number, kind: number, ref:
   if (flags & INDEXED) {
     mem[s + SLOT_HASH] = missHash;
     index(s);
-  } else if ((mem[c + SIZE] ?? 0) > LINEAR_SEARCH_MAX_KEYS) {
+  } else if ((mem[c + SIZE] ?? 0) > LINEAR_SEARCH_MAX_KEYS || ((mem[c + KEY_SPACE] ?? 0) > LINEAR_SEARCH_MAX_KEY_BYTES && (mem[c + SIZE] ?? 0) > 1)) {
     mem[c + FLAGS] = flags | INDEXED;
     for (let k = mem[c + FIRST] ?? -1; k >= 0; k = mem[k + SLOT_NEXT] ?? -1) {
       mem[k + SLOT_HASH] = keyHash(c, mem[k + SLOT_KEY_START] ?? 0, mem[k + SLOT_KEY_END] ?? 0);
@@ -404,6 +470,121 @@ export function addKey(c: number, start: number, end: number, kind: number, ref:
     }
   }
   return s;
+}
+
+/** A template of `levels` hash keys, at `keys[2i]`, `keys[2i + 1]` (offsets from a base); returns its number. */
+export function addTemplate(levels: number, keys: Int32Array): number {
+  const t = tree.templateTop;
+  const size = 1 + 2 * levels;
+  if (t + size > tree.templates.length) {
+    const bigger = new Int32Array(Math.max(t + size, 2 * tree.templates.length));
+    bigger.set(tree.templates);
+    tree.templates = bigger;
+  }
+  tree.templates[t] = levels;
+  for (let i = 0; i < 2 * levels; i++) tree.templates[t + 1 + i] = keys[i] ?? 0;
+  tree.templateTop = t + size;
+  return t;
+}
+
+/**
+ * Array#push of a new hash, left unbuilt (KIND_LAZY): the hash levels of
+ * `template` (or none: -1) from `base`, then the key [keyStart, keyEnd)
+ * holding v. The caller knows each key is within KEY_SPACE_LIMIT (each
+ * hash has only that key).
+ */
+export function pushLazy(array: number, template: number, base: number, keyStart: number, keyEnd: number, v: Leaf): void {
+  const s = allocate();
+  const mem = tree.mem;
+  mem[s + SLOT_KIND] = KIND_LAZY;
+  mem[s + SLOT_REF] = v;
+  mem[s + SLOT_KEY_START] = keyStart;
+  mem[s + SLOT_KEY_END] = keyEnd;
+  mem[s + SLOT_NEXT] = -1;
+  mem[s + SLOT_HASH] = template;
+  mem[s + SLOT_OWNER] = array;
+  mem[s + SLOT_BASE] = base;
+  const last = mem[array + LAST] ?? -1;
+  if (last < 0) mem[array + FIRST] = s;
+  else mem[last + SLOT_NEXT] = s;
+  mem[array + LAST] = s;
+  mem[array + SIZE] = (mem[array + SIZE] ?? 0) + 1;
+  tree.lazyRecords += 2 + 2 * (template < 0 ? 0 : (tree.templates[template] ?? 0));
+}
+
+/** The hash of the KIND_LAZY slot s, built as Rack built it; s then holds it (KIND_HASH). Returns it. */
+export function materialize(s: number): number {
+  // The keys are another piece's: written with the escape checks.
+  const plainKeys = tree.plainKeys;
+  tree.plainKeys = 0;
+  const mem = tree.mem;
+  const template = mem[s + SLOT_HASH] ?? -1;
+  const base = mem[s + SLOT_BASE] ?? 0;
+  const v = mem[s + SLOT_REF] ?? NIL;
+  const hash = newContainer();
+  let c = hash;
+  if (template >= 0) {
+    const t = tree.templates;
+    const levels = t[template] ?? 0;
+    for (let i = 0; i < levels; i++) c = addOnlyContainer(c, base + (t[template + 1 + 2 * i] ?? 0), base + (t[template + 2 + 2 * i] ?? 0), KIND_HASH);
+  }
+  addKey(c, tree.mem[s + SLOT_KEY_START] ?? 0, tree.mem[s + SLOT_KEY_END] ?? 0, v === NIL ? KIND_NIL : KIND_LEAF, v);
+  // addOnlyContainer and addKey may have grown the arena.
+  tree.mem[s + SLOT_KIND] = KIND_HASH;
+  tree.mem[s + SLOT_REF] = hash;
+  tree.plainKeys = plainKeys;
+  return hash;
+}
+
+/**
+ * materialize(s) followed by addKey of [start, end) holding v, for a
+ * KIND_LAZY slot with no hash levels whose key is not [start, end) (the
+ * caller checked): `{"x":…}` becomes `{"x":…,"y":v}` in one go. Returns
+ * false, with nothing done, if the two keys would pass the key space limit.
+ */
+export function materializeWithKey(s: number, start: number, end: number, v: Leaf): boolean {
+  const mem = tree.mem;
+  const keyStart = mem[s + SLOT_KEY_START] ?? 0;
+  const keyEnd = mem[s + SLOT_KEY_END] ?? 0;
+  if (keyEnd - keyStart + (end - start) > KEY_SPACE_LIMIT) return false;
+  const first = mem[s + SLOT_REF] ?? NIL;
+  const plainKeys = tree.plainKeys;
+  const hash = newContainer();
+  tree.plainKeys = 0;
+  newSlot(hash, first === NIL ? KIND_NIL : KIND_LEAF, first, keyStart, keyEnd);
+  tree.plainKeys = plainKeys;
+  newSlot(hash, v === NIL ? KIND_NIL : KIND_LEAF, v, start, end);
+  tree.mem[hash + KEY_SPACE] = keyEnd - keyStart + (end - start);
+  tree.mem[s + SLOT_KIND] = KIND_HASH;
+  tree.mem[s + SLOT_REF] = hash;
+  return true;
+}
+
+/** The first key of the hash a KIND_LAZY slot stands for: [lazyKeyStart, lazyKeyEnd). */
+let lazyKeyStart = 0;
+let lazyKeyEnd = 0;
+function lazyFirstKey(s: number): void {
+  const mem = tree.mem;
+  const template = mem[s + SLOT_HASH] ?? -1;
+  if (template >= 0 && (tree.templates[template] ?? 0) > 0) {
+    const base = mem[s + SLOT_BASE] ?? 0;
+    lazyKeyStart = base + (tree.templates[template + 1] ?? 0);
+    lazyKeyEnd = base + (tree.templates[template + 2] ?? 0);
+  } else {
+    lazyKeyStart = mem[s + SLOT_KEY_START] ?? 0;
+    lazyKeyEnd = mem[s + SLOT_KEY_END] ?? 0;
+  }
+}
+
+/** Whether the hash the KIND_LAZY slot s stands for has the key [start, end) (its only key). */
+export function lazyHasKey(s: number, start: number, end: number): boolean {
+  lazyFirstKey(s);
+  const length = end - start;
+  if (lazyKeyEnd - lazyKeyStart !== length) return false;
+  const bytes = tree.keyBytes;
+  let i = 0;
+  while (i < length && bytes[lazyKeyStart + i] === bytes[start + i]) i++;
+  return i === length;
 }
 
 /** Ruby String#size of valid UTF-8 bytes: the bytes that are not continuation bytes. */
@@ -439,4 +620,4 @@ function chargeKey(c: number, start: number, end: number): void {
 
 // Exported after their declarations: TypeScript's CommonJS output would make every
 // use of an `export const` inside this module a property load on `exports`.
-export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, FIRST, SIZE, tree };
+export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, SLOT_PLAIN, FIRST, SIZE, tree };

@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LEAF, KIND_NIL, NIL, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addValue, arrayPush, findKey, hasKeyPath, lastSlot, newContainer, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, materializeWithKey, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -122,6 +122,7 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
   // Only the piece right after the one that recorded a replay may use it.
   const replay = replayKind;
   replayKind = REPLAY_NONE;
+  tree.plainKeys = (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0 ? 1 : 0;
   if ((classes & (NEEDS_UNESCAPE | BRACKET)) === 0 && end > start) {
     // A plain, non-empty name: normalize_params would match all of it as k
     // with after == '' and assign, so do just that.
@@ -140,6 +141,13 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
 /** normalizeName for a name no shortcut took: unescaped, replayed or normalized (and recorded for a replay). */
 function normalizeNested(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf, replay: number): void {
   const nameEnd = classes & NEEDS_UNESCAPE ? unescapeName(raw, input, start, end) : end;
+  if ((classes & BRACKET) === 0 && !(classes & NEEDS_UNESCAPE && escapedBracket) && nameEnd > start) {
+    // No bracket, raw or escaped (`%61<i>`, "a\nb"): `[^\[\]]+` takes the
+    // whole name, newlines too, as k with after == '': assign it, as for a
+    // plain name. (No replay can match: replays are of names with brackets.)
+    setKey(root, start, nameEnd, leafKind(v), v);
+    return;
+  }
   if ((classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) !== 0 && replay !== REPLAY_NONE && replayed(replay, input, start, nameEnd, classes, v)) return;
   // A raw control char or an escape may be a "\n" (Ruby's line anchors).
   if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
@@ -156,6 +164,7 @@ function normalizeNested(root: number, raw: string, input: Buffer, start: number
     replayChildEnd = recordChildEnd - start;
     replayDepth = recordDepth;
     replayChain = CHAIN_UNKNOWN;
+    replayTemplate = -1;
     replayStart = start;
     replayEnd = nameEnd;
   }
@@ -210,15 +219,22 @@ function replayed(replay: number, input: Buffer, start: number, nameEnd: number,
   } else if (replay === REPLAY_PUSH) {
     arrayPush(replayRef, leafKind(v), v);
   } else {
-    // The child name is normalized as usual, so it needs the newline table.
-    if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(input, start, nameEnd);
-    else newlinesTo = -1;
-    replayArrayBranch(start, nameEnd, v);
+    replayArrayBranch(start, nameEnd, v, classes);
   }
   replayKind = replay;
   replayStart = start;
   replayEnd = nameEnd;
   return true;
+}
+
+/**
+ * The newline table for the name [start, nameEnd), whose raw bytes had
+ * `classes`, before a replay normalizes its child (only then: a replay that
+ * pushes an unbuilt hash or assigns a slot needs none).
+ */
+function newlinesOf(start: number, nameEnd: number, classes: number): void {
+  if (classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) findNewlines(bytes, start, nameEnd);
+  else newlinesTo = -1;
 }
 
 /** Whether b holds the same `length` bytes at `a` and at `c` (a JS loop: Buffer#compare is a native call, dearer for short names). */
@@ -255,8 +271,8 @@ function findNewlines(input: Buffer, start: number, end: number): void {
 }
 
 /**
- * The nested names beacons use, "k[]", "k[][c]" and "k[c]", and "k[]c" (k
- * and c without brackets), without going through normalizeParams; false for
+ * The nested names beacons use, "k[]", "k[][c]" and "k[c]" (also
+ * "k[c1][c2]…"), and "k[]c" (k and c without brackets), without going through normalizeParams; false for
  * any other name. Names with control chars are never passed here, so there is no "\n"
  * and Ruby's line anchors are simply the ends of the name. What each shape
  * does in normalize_params:
@@ -266,44 +282,89 @@ function findNewlines(input: Buffer, start: number, end: number): void {
  *   normalize_params just assigns c (at depth 99, far from the limit).
  * - "k[]c": the second array regex matches with child key c, which then goes
  *   exactly as in "k[][c]".
- * - "k[c]": the hash branch; the nested call sees "[c]", k = c, after == ''.
+ * - "k[c]", "k[c1][c2]…": the hash branch, level after level, then the
+ *   assignment (normalizeHashPath).
  */
 function normalizeCommonName(root: number, input: Buffer, start: number, end: number, v: Leaf): boolean {
   let open = start;
   while (open < end && (CHAR_CLASS[input[open] ?? 0] ?? 0) !== BRACKET) open++;
-  if (open === start || input[open] !== OPEN) return false;
-  if (end - open === 2 && input[open + 1] === CLOSE) {
+  if (open === start || input[open] !== OPEN || open + 1 === end) return false;
+  if (input[open + 1] !== CLOSE) return normalizeHashPath(root, input, start, open, end, v);
+  if (end - open === 2) {
     arrayPush(arrayAt(root, start, open), leafKind(v), v);
     return true;
   }
-  const afterEmpty = input[open + 1] === CLOSE;
-  const arrayOfHashes = afterEmpty && input[open + 2] === OPEN;
-  const childStart = arrayOfHashes ? open + 3 : afterEmpty ? open + 2 : open + 1;
+  const arrayOfHashes = input[open + 2] === OPEN;
+  const childStart = arrayOfHashes ? open + 3 : open + 2;
   let childEnd = childStart;
   while (childEnd < end && (CHAR_CLASS[input[childEnd] ?? 0] ?? 0) !== BRACKET) childEnd++;
   if (childEnd === childStart) return false;
-  if (afterEmpty && !arrayOfHashes) {
+  if (!arrayOfHashes) {
     // "k[]c": `after =~ %r(^\[\](.+)$)` with child key c, handled as "k[][c]".
     if (childEnd !== end) return false;
   } else if (childEnd !== end - 1 || input[childEnd] !== CLOSE) {
     return false;
   }
-  if (afterEmpty) {
-    const array = arrayAt(root, start, open);
-    const last = lastSlot(array);
-    const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
-    if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
-      addKey(lastHash, childStart, childEnd, leafKind(v), v);
-    } else {
-      const child = newContainer();
-      addKey(child, childStart, childEnd, leafKind(v), v);
-      arrayPush(array, KIND_HASH, child);
+  const array = arrayAt(root, start, open);
+  const last = lastSlot(array);
+  let lastKind = last >= 0 ? tree.mem[last + SLOT_KIND] : KIND_NIL;
+  if (lastKind === KIND_LAZY) {
+    // An unbuilt {"c":…} (params.ts KIND_LAZY) that has c: a new one, still unbuilt.
+    if (lazyHasKey(last, childStart, childEnd)) {
+      pushLazy(array, -1, 0, childStart, childEnd, v);
+      return true;
     }
+    // `{"x":…}` gets its second key (`a[][x]=1&a[][y]=2`).
+    if (tree.mem[last + SLOT_HASH] === -1 && materializeWithKey(last, childStart, childEnd, v)) return true;
+    materialize(last);
+    lastKind = KIND_HASH;
+  }
+  const lastHash = lastKind === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
+  if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
+    addKey(lastHash, childStart, childEnd, leafKind(v), v);
+  } else if (childEnd - childStart <= KEY_SPACE_LIMIT) {
+    pushLazy(array, -1, 0, childStart, childEnd, v);
   } else {
-    setKey(hashAt(root, start, open), childStart, childEnd, leafKind(v), v);
+    const child = newContainer();
+    addKey(child, childStart, childEnd, leafKind(v), v);
+    arrayPush(array, KIND_HASH, child);
   }
   return true;
 }
+
+/** How many "[c]" levels normalizeHashPath takes (a name with more goes through normalizeParams). */
+const HASH_PATH_MAX_LEVELS = 16;
+/** The keys of those levels: [pathKeys[2i], pathKeys[2i + 1]). */
+const pathKeys = new Int32Array(2 * HASH_PATH_MAX_LEVELS);
+
+/**
+ * "k[c1][c2]…[cn]" (k and every c non-empty, without brackets; no "\n", see
+ * normalizeCommonName), else false with nothing done: normalize_params takes
+ * the hash branch n times (`after` starts with "[" and a char that is not
+ * "]", so it is never '', "[", "[]" nor matched by the array regexes) and
+ * then assigns cn (`after == ''`); the depth limit is far. So: hashAt for
+ * k, c1 … c(n-1), then set cn. The name is checked whole before anything is
+ * made, so a name of another shape leaves no trace.
+ */
+function normalizeHashPath(root: number, input: Buffer, start: number, open: number, end: number, v: Leaf): boolean {
+  let levels = 0;
+  for (let at = open; at < end; levels++) {
+    if (input[at] !== OPEN || levels === HASH_PATH_MAX_LEVELS) return false;
+    let keyEnd = at + 1;
+    while (keyEnd < end && (CHAR_CLASS[input[keyEnd] ?? 0] ?? 0) !== BRACKET) keyEnd++;
+    if (keyEnd === at + 1 || keyEnd === end || input[keyEnd] !== CLOSE) return false;
+    pathKeys[2 * levels] = at + 1;
+    pathKeys[2 * levels + 1] = keyEnd;
+    at = keyEnd + 1;
+  }
+  let params = hashAt(root, start, open);
+  for (let i = 0; i < levels - 1; i++) params = hashAt(params, pathKeys[2 * i] ?? 0, pathKeys[2 * i + 1] ?? 0);
+  setKey(params, pathKeys[2 * levels - 2] ?? 0, pathKeys[2 * levels - 1] ?? 0, leafKind(v), v);
+  return true;
+}
+
+/** Whether the name unescapeName last unescaped had an escaped bracket (%5B, %5D). */
+let escapedBracket = false;
 
 /**
  * A name, unescaped in place (unescaping only shrinks, so each byte is
@@ -314,6 +375,7 @@ function normalizeCommonName(root: number, input: Buffer, start: number, end: nu
  * malformed on the spot.
  */
 function unescapeName(raw: string, input: Buffer, start: number, end: number): number {
+  escapedBracket = false;
   let at = start;
   let allBits = 0;
   // URI.decode_www_form_component's gsub: `+` → space, `%XX` → byte.
@@ -322,6 +384,7 @@ function unescapeName(raw: string, input: Buffer, start: number, end: number): n
     if (c === PERCENT) {
       c = escapedByte(input, i + 1);
       i += 2;
+      if (c === OPEN || c === CLOSE) escapedBracket = true;
     } else if (c === PLUS) {
       c = SPACE;
     }
@@ -441,6 +504,7 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
       }
       onlyHashes = false;
       const last = lastSlot(array);
+      if (last >= 0 && tree.mem[last + SLOT_KIND] === KIND_LAZY) materialize(last);
       const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
       if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
         // The nested call fills in the last hash; its return value is ignored.
@@ -452,10 +516,17 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
         via = INTO_LAST_HASH;
         continue;
       }
+      const top = tree.top;
       const child = normalizeParams(newContainer(), childStart, childEnd, v, depth - 1, false);
       if (child >= 0) arrayPush(array, KIND_HASH, child);
       else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
       else arrayPush(array, KIND_ARRAY, arrayOf(v));
+      // Where this walk ended (see pushedAt).
+      pushedArray = array;
+      pushedTop = top;
+      pushedChildStart = childStart;
+      pushedChildEnd = childEnd;
+      pushedDepth = depth;
       return outer;
     }
     // else: `params[k] ||= make_params`, then `params[k] = normalize_params(...)`,
@@ -548,30 +619,84 @@ const CHAIN_NONE = -1;
 let replayChain = CHAIN_UNKNOWN;
 const chainKeys = new Int32Array(2 * (PARAM_DEPTH_LIMIT + 2));
 
+/**
+ * The template (params.ts addTemplate) of the chain's hash levels, once
+ * replayChain is known, and whether the child name has its key path
+ * (params_hash_has_key?) in such a chain: the same for every chain this
+ * replay makes (the same keys, one per hash, ending in a value), so it is
+ * asked once, on the first. A chain made as the array's last element is
+ * then left unbuilt (KIND_LAZY) for as long as the next piece finds its
+ * path there, which is the only thing it asks of it.
+ */
+let replayTemplate = -1;
+let replayHasPath = false;
+
+/**
+ * Where normalizeParams' last walk ended when it ended by pushing a new
+ * element in the array branch: that array, the arena's top before the new
+ * element was made, the child name and the level's depth.
+ */
+let pushedArray = 0;
+let pushedTop = -1;
+let pushedChildStart = 0;
+let pushedChildEnd = 0;
+let pushedDepth = 0;
+
+/**
+ * A REPLAY_CHILD replay whose walk down the last hash (`a[][x][][x]…`: into
+ * the last hash, again and again) made nothing on the way and ended by
+ * pushing a new element into a deeper array: the next piece, with the same
+ * bytes, takes the same road over the same tree (only that array changed,
+ * and the road reaches it before its elements; nothing on the road looks at
+ * v) to the same array branch. So the replay starts there from now on.
+ */
+function descendReplay(start: number): void {
+  replayRef = pushedArray;
+  replayChildStart = pushedChildStart - start;
+  replayChildEnd = pushedChildEnd - start;
+  replayDepth = pushedDepth;
+  replayChain = CHAIN_UNKNOWN;
+  replayTemplate = -1;
+}
+
 /** normalizeParams' array branch for the repeated name [start, nameEnd), replayed (REPLAY_CHILD). */
-function replayArrayBranch(start: number, nameEnd: number, v: Leaf): void {
+function replayArrayBranch(start: number, nameEnd: number, v: Leaf, classes: number): void {
   const array = replayRef;
   const childStart = start + replayChildStart;
   const childEnd = start + replayChildEnd;
   const last = lastSlot(array);
+  if (last >= 0 && tree.mem[last + SLOT_KIND] === KIND_LAZY) {
+    if (replayHasPath && replayTemplate >= 0 && tree.mem[last + SLOT_HASH] === replayTemplate && v !== NIL) {
+      pushLazy(array, replayTemplate, start, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), v);
+      return;
+    }
+    materialize(last);
+  }
   const lastHash = last >= 0 && tree.mem[last + SLOT_KIND] === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
   if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
+    const top = tree.top;
+    pushedTop = -1;
+    newlinesOf(start, nameEnd, classes);
     normalizeParams(lastHash, childStart, childEnd, v, replayDepth - 1, false);
+    if (pushedTop === top) descendReplay(start);
     return;
   }
   if (replayChain >= 0 && v !== NIL) {
-    const hash = newContainer();
-    let c = hash;
-    for (let i = 0; i < replayChain; i++) c = addOnlyContainer(c, start + (chainKeys[2 * i] ?? 0), start + (chainKeys[2 * i + 1] ?? 0), KIND_HASH);
-    addKey(c, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), KIND_LEAF, v);
-    arrayPush(array, KIND_HASH, hash);
+    pushLazy(array, replayTemplate, start, start + (chainKeys[2 * replayChain] ?? 0), start + (chainKeys[2 * replayChain + 1] ?? 0), v);
     return;
   }
+  newlinesOf(start, nameEnd, classes);
   const child = normalizeParams(newContainer(), childStart, childEnd, v, replayDepth - 1, false);
   if (child >= 0) arrayPush(array, KIND_HASH, child);
   else if (child === RETURNS_NIL) arrayPush(array, KIND_NIL, 0);
   else arrayPush(array, KIND_ARRAY, arrayOf(v));
-  if (replayChain === CHAIN_UNKNOWN) replayChain = child >= 0 && v !== NIL && nameEnd - start <= KEY_SPACE_LIMIT ? chainOf(child, start, v) : CHAIN_NONE;
+  if (replayChain === CHAIN_UNKNOWN) {
+    replayChain = child >= 0 && v !== NIL && nameEnd - start <= KEY_SPACE_LIMIT ? chainOf(child, start, v) : CHAIN_NONE;
+    if (replayChain >= 0) {
+      replayTemplate = addTemplate(replayChain, chainKeys);
+      replayHasPath = hasKeyPath(child, childStart, childEnd);
+    }
+  }
 }
 
 /** The chain of one-key hashes ending in v that hash holds, into chainKeys (see replayChain); its number of hash levels, or CHAIN_NONE. */

@@ -14,7 +14,10 @@
  * hostile shapes of test/support/query-hostile.ts, named and random, up to a
  * request line's worth of bytes each.
  *
- * A failure prints the seed; rerun with QUERY_ORACLE_SEED=<seed> to reproduce.
+ * The generated queries are fast-check's, from a fixed seed: all of them go
+ * to one ruby process at once; where one disagrees with Rack, fast-check
+ * replays it (seed and path) and shrinks it to a small counter-example,
+ * asking Rack (one process per try) at each step, and the failure shows it.
  */
 import { isUtf8 } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
@@ -25,14 +28,21 @@ import { queryToJson } from '../../src/query';
 import { MALFORMED, QUERY_CASES } from '../support/query-cases';
 import { testFile } from '../support/paths';
 import { hasCommand, needs } from '../support/requires';
-import { prng } from '../support/prng';
-import { QueryGrammar } from '../support/query-grammar';
-import { MAX_QUERY_BYTES, hostileShapes, randomHostileQuery } from '../support/query-hostile';
+import fc from 'fast-check';
+import { grammarQuery, hostileQuery, rawBytesQuery } from '../support/query-grammar';
+import { hostileShapes } from '../support/query-hostile';
 
-const GRAMMAR_QUERIES = 6000;
-const RANDOM_BYTE_QUERIES = 1500;
-/** Random queries of hostile shape (test/support/query-hostile.ts), each up to a request line's worth. */
-const HOSTILE_QUERIES = 300;
+/**
+ * The generated queries: fast-check arbitraries (test/support/query-grammar.ts),
+ * sampled with a fixed seed (QUERY_ORACLE_SEED=<n> tries another corpus).
+ * Random queries of hostile shape are each up to a request line's worth.
+ */
+const GENERATED: readonly { what: string; arbitrary: fc.Arbitrary<string>; count: number }[] = [
+  { what: 'grammar', arbitrary: grammarQuery, count: 6000 },
+  { what: 'random bytes', arbitrary: rawBytesQuery, count: 1500 },
+  { what: 'hostile', arbitrary: hostileQuery, count: 300 },
+];
+const SEED = process.env.QUERY_ORACLE_SEED ? Number(process.env.QUERY_ORACLE_SEED) : 0x0ac1e;
 
 function rackIsLoadable(): boolean {
   if (!hasCommand('ruby')) return false;
@@ -143,26 +153,43 @@ function sameAnswer(a: Answer, b: Answer): boolean {
   return a.malformed === b.malformed && a.json.equals(b.json);
 }
 
+/** Whether queryToJson answers `query` as Rack does (one ruby process for this query). */
+function agreesWithRack(query: string): boolean {
+  const [rack] = askRack([query]);
+  return rack !== undefined && sameAnswer(ours(query), expectedAnswer(rack));
+}
+
+/**
+ * fast-check's shrunk counter-example for the generated query at `index`
+ * of `arbitrary`'s sample: replayed from the seed and that run's path.
+ */
+function shrunk(arbitrary: fc.Arbitrary<string>, index: number): string {
+  try {
+    fc.assert(fc.property(arbitrary, agreesWithRack), { seed: SEED, path: String(index), interruptAfterTimeLimit: 120_000 });
+    return `(fast-check could not reproduce it: seed ${SEED}, path ${index})`;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
 function describeQuery(query: string): string {
   const hex = Buffer.from(query, 'latin1').toString('hex');
   return hex.length > 200 ? `${hex.slice(0, 200)}… (${query.length} bytes)` : hex;
 }
 
 void test('queryToJson is byte-identical to Rack 2.2 + JSON.generate', needs('ruby-rack', rackIsLoadable(), 'apt-get install ruby-rack'), (t) => {
-  const seed = process.env.QUERY_ORACLE_SEED ? Number(process.env.QUERY_ORACLE_SEED) : Math.floor(Math.random() * 2 ** 32);
-  const grammar = new QueryGrammar(prng(seed));
   const queries = [...QUERY_CASES.map((c) => c.query), ...singleByteQueries(), ...utf8EdgeQueries()];
-  for (let i = 0; i < GRAMMAR_QUERIES; i++) queries.push(grammar.query());
-  for (let i = 0; i < RANDOM_BYTE_QUERIES; i++) queries.push(grammar.bytes());
   // The shapes the hostile-input budget is measured on, whole and cut at odd
   // lengths, and random ones: whatever fast path they take must stay Rack's.
   for (const { query } of hostileShapes()) queries.push(query, query.slice(0, 777), query.slice(0, 3001));
-  const random = prng(seed ^ 0x5eed);
-  for (let i = 0; i < HOSTILE_QUERIES; i++) queries.push(randomHostileQuery(random, 1 + Math.floor(random() * MAX_QUERY_BYTES)));
+  const generatedFrom = queries.length;
+  const generated = GENERATED.map((g) => ({ ...g, from: queries.length, queries: fc.sample(g.arbitrary, { seed: SEED, numRuns: g.count }) }));
+  for (const g of generated) queries.push(...g.queries);
 
   const rack = askRack(queries);
   const failures: string[] = [];
   let notUtf8 = 0;
+  let firstGeneratedFailure = -1;
   queries.forEach((query, i) => {
     const rackAnswer = rack[i];
     assert.ok(rackAnswer);
@@ -171,6 +198,7 @@ void test('queryToJson is byte-identical to Rack 2.2 + JSON.generate', needs('ru
     const actual = ours(query);
     if (!sameAnswer(actual, expected)) {
       failures.push(`query (hex) ${describeQuery(query)}\n  rack: ${show(rackAnswer)}\n  ours: ${show(actual)}`);
+      if (i >= generatedFrom && firstGeneratedFailure < 0) firstGeneratedFailure = i;
     }
   });
   // The hand-written expectations must be Rack's, too.
@@ -184,11 +212,12 @@ void test('queryToJson is byte-identical to Rack 2.2 + JSON.generate', needs('ru
     }
   });
 
-  t.diagnostic(`seed ${seed}: ${queries.length} queries, ${notUtf8} where Rack wrote bytes that are not UTF-8`);
+  t.diagnostic(
+    `${queries.length} queries (${generatedFrom} fixed; generated with seed ${SEED}: ${generated.map((g) => `${g.count} ${g.what}`).join(', ')}), ${notUtf8} where Rack wrote bytes that are not UTF-8`,
+  );
   if (failures.length > 0) {
-    assert.fail(
-      `${failures.length} of ${queries.length} queries differ from Rack (seed ${seed}; rerun with QUERY_ORACLE_SEED=${seed}):\n` +
-        failures.slice(0, 20).join('\n'),
-    );
+    const g = generated.find((x) => firstGeneratedFailure >= x.from && firstGeneratedFailure < x.from + x.count);
+    const counterExample = g === undefined ? '' : `\nfast-check, the first failing ${g.what} query shrunk:\n${shrunk(g.arbitrary, firstGeneratedFailure - g.from)}\n`;
+    assert.fail(`${failures.length} of ${queries.length} queries differ from Rack:\n${failures.slice(0, 20).join('\n')}${counterExample}`);
   }
 });

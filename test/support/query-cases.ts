@@ -194,6 +194,13 @@ export const QUERY_CASES: readonly QueryCase[] = [
   ok('a repeated array-branch name whose new hash holds nil', 'a[][b][[]=1&a[][b][[]=2&a[][b][[]=3', '{"a":[{"b":null}]}'),
   ok('a repeated array-branch name whose child is the whole rest', 'a[][b][=1&a[][b][=2&a[][b][=3', '{"a":[{"[b][":"3"}]}'),
   ok('a repeated array-branch name whose child makes an array', 'a[][b][]=1&a[][b][]=2&a[][b][]=3', '{"a":[{"b":["1","2","3"]}]}'),
+  ok('new "k[][c]" hashes left unbuilt, then another key fills the last', 'a[][x]=1&a[][x]=2&a[][x]=3&a[][y]=4&a[]x', '{"a":[{"x":"1"},{"x":"2"},{"x":"3","y":"4"},{"x":null}]}'),
+  ok('chains left unbuilt, then a name fills the last', 'a[][b][c]=1&a[][b][c]=2&a[][b][c]=3&a[][b][c]=4&a[][b][d]=5', '{"a":[{"b":{"c":"1"}},{"b":{"c":"2"}},{"b":{"c":"3"}},{"b":{"c":"4","d":"5"}}]}'),
+  ok('chains left unbuilt, with nil values', 'a[][b][c]=1&a[][b][c]=2&a[][b][c]=3&a[][b][c]&a[][b][c]&a[][b][c]=6', '{"a":[{"b":{"c":"1"}},{"b":{"c":"2"}},{"b":{"c":"3"}},{"b":{"c":null}},{"b":{"c":null}},{"b":{"c":"6"}}]}'),
+  ok('chains left unbuilt, 100 JSON levels', `a[]${nest('[b]', 98)}=1&`.repeat(3), `{"a":[${Array.from({ length: 3 }, () => `${'{"b":'.repeat(98)}"1"${'}'.repeat(98)}`).join(',')}]}`),
+  bad('chains left unbuilt, 101 JSON levels', `a[]${nest('[b]', 99)}=1&`.repeat(3)),
+  ok('a repeated name down the last hashes, replayed from the deepest array', 'a[][x][][x]=1&a[][x][][x]=2&a[][x][][x]=3&a[][x][][y]=4&a[][x][][x]=5&a[][x][][x]', '{"a":[{"x":[{"x":"1"},{"x":"2"},{"x":"3","y":"4"},{"x":"5"},{"x":null}]}]}'),
+  ok('the deepest array\'s chains left unbuilt, then filled in, then another name', 'a[][x][][b][c]=1&a[][x][][b][c]=2&a[][x][][b][c]=3&a[][x][][b][c]=4&a[][x][][b][d]=5&a[][z]=6&a[][x][][b][c]=7', '{"a":[{"x":[{"b":{"c":"1"}},{"b":{"c":"2"}},{"b":{"c":"3"}},{"b":{"c":"4","d":"5"}},{"b":{"c":"7"}}],"z":"6"}]}'),
   ok('a new chain under the last hash, then into it', 'a[][b][c]=1&a[][b][c]=2&a[][b][d]=3', '{"a":[{"b":{"c":"1"}},{"b":{"c":"2","d":"3"}}]}'),
 
   // --- limits

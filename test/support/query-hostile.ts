@@ -4,7 +4,7 @@
  * after "GET /track?" and " HTTP/1.1\r\n"). Used by bench/query.bench.ts to
  * measure the hostile-input budget (docs/query.md) and by
  * test/query/query-to-json.rack.test.ts to prove the parser still agrees with Rack on
- * them.
+ * them (with random shapes like them: query-grammar.ts hostileQuery).
  *
  * Each shape repeats one piece (or a family of pieces) up to the byte
  * budget; the families cover what makes Rack's algorithm work: deep
@@ -78,25 +78,35 @@ export function hostileShapes(bytes = MAX_QUERY_BYTES): HostileShape[] {
     { name: 'a(\\n[][x])*30=1', query: same(`a${deep('\n[][x]', 30)}=1`) },
     { name: 'spaces after separators', query: fill(() => '  a=1') },
     { name: 'long-name[]=1', query: same(`${'a'.repeat(26)}[]=1`) },
+    { name: 'x{4}H=1 after x{4}<A-G> (linear search)', query: fill((i) => `${'x'.repeat(4)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
+    { name: 'x{40}H=1 after x{40}<A-G> (linear search)', query: fill((i) => `${'x'.repeat(40)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
+    { name: 'keys in one bucket (unseeded hash)', query: fill((i) => `${collidingKeys()[i] ?? `z${i}`}=1`) },
   ];
 }
 
+let colliding: string[] | undefined;
+
 /**
- * Random hostile queries for the oracle: pieces drawn from the shapes'
- * building blocks, nested deep and repeated, up to `bytes`.
+ * 1,100 five-char keys that the key table's hash as it was before it had a
+ * seed (src/query/params.ts keyHash) puts in one bucket of the root hash's
+ * table: each insert probed past all the keys before it (hash flooding,
+ * ~1.7 ms for 8 KB). With the per-process seed they are ordinary distinct
+ * keys. A search of a few million candidates (~0.5 s), done once.
  */
-export function randomHostileQuery(random: () => number, bytes: number): string {
-  const pick = <T>(choices: readonly T[]): T => choices[Math.floor(random() * choices.length)] as T;
-  const groups = ['[]', '[b]', '[c]', '[][x]', '[][y]', '[', ']', '\n[]', '\n', '[0]', '[%5B]', 'x', '[\n]'];
-  const bases = ['a', 'a', 'b', '0', '%61', '[a]', '\na'];
-  const values = ['1', '', '%22', '%E2%80%A8', 'x+y'];
-  const pieces: string[] = [];
-  const families = 1 + Math.floor(random() * 3);
-  for (let f = 0; f < families; f++) {
-    let name = pick(bases);
-    const depth = Math.floor(random() * (random() < 0.2 ? 99 : 8));
-    for (let d = 0; d < depth; d++) name += pick(groups);
-    pieces.push(random() < 0.1 ? name : `${name}=${pick(values)}`);
+function collidingKeys(): string[] {
+  if (colliding !== undefined) return colliding;
+  const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const buckets = new Map<number, string[]>();
+  for (let i = 0; ; i++) {
+    let key = '';
+    for (let k = 0, x = i; k < 5; k++, x = Math.floor(x / 36)) key += chars[x % 36];
+    // The unseeded hash of key in container 0 (the root), its low 12 bits (the table's first size).
+    let h = Math.imul(1, 0x9e3779b1) ^ key.length;
+    for (let k = 0; k < key.length; k++) h = Math.imul(h ^ key.charCodeAt(k), 0x01000193);
+    const bucket = (h ^ (h >>> 15)) & 4095;
+    let keys = buckets.get(bucket);
+    if (keys === undefined) buckets.set(bucket, (keys = []));
+    keys.push(key);
+    if (keys.length === 1100) return (colliding = keys);
   }
-  return repeatPieces((i) => pieces[i % pieces.length] ?? '', bytes);
 }
