@@ -25,7 +25,7 @@ import { queryToJson } from '../src/query';
 import { HeadParser } from '../src/http/request-head';
 import { TrackHandler } from '../src/http/track';
 import { FileWriter } from '../src/io/file-writer';
-import { BATCH_BYTES, BatchWriter } from '../src/backends/kafka/batch';
+import { BATCH_BYTES, BatchWriter } from '../src/io/line-batch';
 import { Worker } from 'node:worker_threads';
 import { realFileOps } from '../src/io/file-ops';
 import { RequestCounters } from '../src/telemetry';

@@ -1,7 +1,7 @@
 /**
  * The Kafka backend as the HTTP thread sees it when `kafka.thread` is on (the
  * default; docs/kafka.md, "Threads"): push() appends the line to a batch
- * (batch.ts) that goes to the Kafka thread (worker.ts) once per event-loop
+ * (io/line-batch.ts) that goes to the Kafka thread (worker.ts) once per event-loop
  * turn; that thread runs the KafkaBackend — producer, delivery reports,
  * in-flight tracker, spool — and sends its counters back as reports.
  *
@@ -27,7 +27,7 @@ import { logger } from '../../log';
 import { ErrorCodes, ScratchError, type ErrorCode } from '../../errors';
 import { Budget } from '../../io/bounded-queue';
 import { BackendCounters, type Backend, type WhenFull } from '../backend';
-import { BatchWriter } from './batch';
+import { BatchWriter } from '../../io/line-batch';
 import { kafkaDropReasons } from './options';
 import { detailsOf, DROP_KEYS, droppedIn, makeReport, REPORT, reportIndexOfDetail, type FromWorker, type Report, type ToWorker, type WorkerInit } from './thread-protocol';
 import type { KafkaConfig } from './types';
