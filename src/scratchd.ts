@@ -5,7 +5,11 @@
  * Backends come from the registry (backends/registry.ts): this file names none.
  *
  * Start: every backend's start() (e.g. Kafka's spool lock) → admin listener →
- * public listener → ready.
+ * public listener (then the HTTP threads' ones, workers > 1) → ready.
+ *
+ * workers > 1 (workers/http-threads.ts): this thread is the owner — backends,
+ * checks, admin, signals, Graphite — and serves HTTP as one of the workers;
+ * the HTTP threads forward their lines here. /stats adds up every thread.
  * Stop (docs/architecture.md, "Stopping"), idempotent: not ready → stop
  * accepting and finish in-flight requests (deadline: shutdown.drainTimeoutMs)
  * → close every backend: flush, fsync / spool (a second deadline of the same
@@ -20,13 +24,14 @@ import { FlavorTable } from './flavor';
 import { GraphitePusher } from './graphite';
 import { AdminServer, type StatsSource } from './http/admin';
 import { PublicServer } from './http/server';
-import { pressureNames } from './http/backpressure';
+import { Pressure, pressureNames } from './http/backpressure';
 import { PostDoor } from './http/post';
 import { TrackHandler } from './http/track';
 import { logger } from './log';
 import { takeListenFd } from './systemd';
-import { ConnectionCounters, RequestCounters, RuntimeMonitor, type BackendSnapshot, type StatsSnapshot } from './telemetry';
+import { ConnectionCounters, Outcomes, RequestCounters, RuntimeMonitor, type BackendSnapshot, type StatsSnapshot } from './telemetry';
 import { VERSION } from './version';
+import { HttpThreads } from './workers/http-threads';
 
 const log = logger('scratchd');
 
@@ -45,6 +50,8 @@ export class Scratchd implements StatsSource {
   private readonly publicServer: PublicServer;
   private readonly admin: AdminServer | null;
   private readonly graphite: GraphitePusher | null;
+  /** The HTTP threads (workers > 1 on an address; null: this thread serves alone). */
+  private readonly threads: HttpThreads | null = null;
   private readonly startedAt = Date.now();
   private accepting = false;
   private stopping: Promise<void> | null = null;
@@ -62,6 +69,18 @@ export class Scratchd implements StatsSource {
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
     this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.backends, this.flavors.paths);
     this.publicServer.acceptBodies((end) => new PostDoor(config.http, this.flavors, handler, this.requests, end));
+    if (config.workers > 1 && config.listen.kind === 'systemd') {
+      // One fd number shared by several event loops cannot be closed safely (docs/performance.md, "More than one core").
+      logger('http').warn(`workers: ${config.workers} with listen "systemd": only the main thread serves the systemd socket`);
+    } else if (config.workers > 1) {
+      const pressure = this.publicServer.pressure;
+      this.threads = new HttpThreads(config, handler, () => {
+        if (pressure.active && pressure.state === Pressure.open && pressure.over()) pressure.engage();
+      });
+      pressure.countInFlight(this.threads.linesInFlight);
+      const threads = this.threads;
+      pressure.onChange((state) => threads.publish(state));
+    }
     this.admin = config.admin === null ? null : new AdminServer(this);
     this.graphite = config.graphite === null ? null : new GraphitePusher(config.graphite, () => this.snapshot());
   }
@@ -71,8 +90,14 @@ export class Scratchd implements StatsSource {
     await Promise.all(this.backends.map((b) => b.start()));
     const admin = this.admin === null || this.config.admin === null ? null : await this.admin.listen(this.config.admin.host, this.config.admin.port);
     if (admin !== null) logger('admin').info(`listening on ${admin}`);
-    const listen = await this.publicServer.listen(this.config.listen, fd);
-    logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}`);
+    const listen = await this.publicServer.listen(this.config.listen, fd, this.threads !== null);
+    if (this.threads !== null) {
+      // Port 0 (tests): the threads bind the port the kernel chose for this thread.
+      const bound = this.publicServer.server.address() as { address: string; port: number };
+      await this.threads.listen(bound.address, bound.port);
+    }
+    const workers = this.threads === null ? '' : ` (${this.threads.count + 1} workers)`;
+    logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}${workers}`);
     this.accepting = true;
     this.graphite?.start();
     log.info(
@@ -97,6 +122,11 @@ export class Scratchd implements StatsSource {
     return this.accepting && this.publicServer.pressure.ready;
   }
 
+  /** Before a /stats or /metrics read: the HTTP threads' lines pushed and their counters fresh. */
+  refresh(): Promise<void> {
+    return this.threads === null ? Promise.resolve() : this.threads.report();
+  }
+
   snapshot(): StatsSnapshot {
     const backends: Record<string, BackendSnapshot> = {};
     for (const backend of this.backends) {
@@ -112,13 +142,36 @@ export class Scratchd implements StatsSource {
     }
     const flavors: Record<string, { tracked: number }> = {};
     for (const flavor of this.flavors.all) flavors[flavor.name] = { tracked: flavor.tracked };
+    const requests = { ...this.requests };
+    let ownRequests = 0;
+    for (const outcome of Outcomes) ownRequests += this.requests[outcome];
+    const connections = { open: this.connections.open, accepted: this.connections.accepted, rejected: this.connections.rejected };
+    const threads = this.threads;
+    if (threads !== null) {
+      for (const outcome of Outcomes) {
+        // A forwarded line's fate is decided here (TrackHandler.takeForwarded).
+        requests[outcome] += outcome === 'tracked' || outcome === 'duplicate' || outcome === 'malicious' ? threads.outcomes[outcome] : threads.total(outcome);
+      }
+      connections.open += threads.total('connections_open');
+      connections.accepted += threads.total('connections_accepted');
+      connections.rejected += threads.total('connections_rejected');
+    }
     return {
       version: VERSION,
       uptime_s: Math.round((Date.now() - this.startedAt) / 100) / 10,
       ready: this.ready(),
-      requests: { ...this.requests },
+      requests,
       flavors,
-      connections: { open: this.connections.open, accepted: this.connections.accepted, rejected: this.connections.rejected },
+      connections,
+      workers: {
+        count: threads === null ? 1 : threads.count + 1,
+        requests: [ownRequests, ...(threads?.requestsPerThread() ?? [])],
+        forwarded_lines: threads?.total('lines') ?? 0,
+        forwarded_batches: threads?.total('batches') ?? 0,
+        not_taken: threads?.notTaken ?? 0,
+        in_flight_pauses: threads?.total('in_flight_pauses') ?? 0,
+        deaths: threads?.deaths ?? 0,
+      },
       backpressure: {
         state: pressureNames[this.publicServer.pressure.state],
         pauses: this.publicServer.pressure.pauses,
@@ -135,7 +188,9 @@ export class Scratchd implements StatsSource {
     const { drainTimeoutMs, idleCloseGraceMs } = this.config.shutdown;
     this.accepting = false;
     log.info('stopping: finishing requests');
-    await this.publicServer.drain(Date.now() + drainTimeoutMs, idleCloseGraceMs);
+    const deadline = Date.now() + drainTimeoutMs;
+    // Every event loop drains at once, under one deadline; the threads' last lines arrive before their 'drained'.
+    await Promise.all([this.publicServer.drain(deadline, idleCloseGraceMs), this.threads?.drain(deadline, idleCloseGraceMs)]);
     log.info('stopping: flushing backends');
     await Promise.all(this.backends.map((b) => b.close(Date.now() + drainTimeoutMs)));
     for (const backend of this.backends) {

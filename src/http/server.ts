@@ -33,7 +33,7 @@ import * as net from 'node:net';
 import type { HttpConfig, ListenConfig } from '../config/types';
 import type { ConnectionCounters, RequestCounters } from '../telemetry';
 import { logger } from '../log';
-import { Backpressure, Pressure, type HeldSource } from './backpressure';
+import { Backpressure, Pressure, type HeldSource, type PressureGate } from './backpressure';
 import type { BodyConnection, PendingBody, PostDoor } from './post';
 import { FAILED, HeadError, HeadParser, Method, NEED_MORE } from './request-head';
 import { Answer, Persistence, ResponseTable } from './responses';
@@ -102,7 +102,7 @@ class Connection implements BodyConnection {
   }
 }
 
-export class PublicServer {
+export class PublicServer<P extends PressureGate = Backpressure> {
   readonly server: net.Server;
   private readonly connections = new Set<Connection>();
   private readonly responses = new ResponseTable();
@@ -117,7 +117,7 @@ export class PublicServer {
   /** The listening socket came from systemd, which keeps it open after we close ours. */
   private sharedListener = false;
   private drainStartedAt = 0;
-  readonly pressure: Backpressure;
+  readonly pressure: P;
   private readonly watchPressure: boolean;
   /** Connections with pending bytes, in the order they stopped: served first come, first served on resume. */
   private waiting: Connection[] = [];
@@ -131,8 +131,11 @@ export class PublicServer {
     /** The backends, for backpressure (their `held` and `whenFull`). */
     backends: readonly HeldSource[] = [],
     paths?: ReadonlySet<string>,
+    /** An HTTP thread's (workers/shared-pressure.ts): the owner's state, read from shared memory. */
+    makePressure?: (changed: (state: Pressure) => void) => P,
   ) {
-    this.pressure = new Backpressure(backends, config, (state) => this.pressureChanged(state));
+    const changed = (state: Pressure) => this.pressureChanged(state);
+    this.pressure = makePressure === undefined ? (new Backpressure(backends, config, changed) as PressureGate as P) : makePressure(changed);
     this.watchPressure = this.pressure.active;
     this.beaconPath = config.path;
     this.beaconPaths = paths === undefined || (paths.size === 1 && paths.has(config.path)) ? null : paths;
@@ -146,8 +149,12 @@ export class PublicServer {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
 
-  /** Listens on an address, or on the socket systemd passed (fd). Resolves with a printable address. */
-  listen(listen: ListenConfig, systemdFd?: number): Promise<string> {
+  /**
+   * Listens on an address, or on the socket systemd passed (fd). Resolves with
+   * a printable address. `reusePort` (workers > 1): every event loop binds the
+   * same address and the kernel spreads connections among them (SO_REUSEPORT).
+   */
+  listen(listen: ListenConfig, systemdFd?: number, reusePort = false): Promise<string> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       const done = () => {
@@ -158,7 +165,7 @@ export class PublicServer {
       };
       this.sharedListener = listen.kind === 'systemd';
       if (listen.kind === 'systemd') this.server.listen({ fd: systemdFd ?? 3 }, done);
-      else this.server.listen({ host: listen.host, port: listen.port, backlog: 4096 }, done);
+      else this.server.listen({ host: listen.host, port: listen.port, backlog: 4096, reusePort }, done);
     });
   }
 

@@ -106,12 +106,13 @@ export class KafkaThread implements Backend {
    * the promise of a 200 is kept with a bound known on this thread. The
    * margin is what is in flight (a few MB) against a spool of GBs.
    */
-  push(line: Line): boolean {
+  push(line: Line, answered = false): boolean {
     if (this.gone) {
       this.drop(this.dead ? 'thread_died' : 'shutdown', 1);
       return false;
     }
-    if (this.spoolBytes + spoolBytesAtMost(this.held.items + 1, this.held.bytes + 3 * line.record.length) > this.config.spool.maxBytes) {
+    // An answered line (Backend.push) is taken: the margin above is for it.
+    if (!(answered && this.config.whenFull === 'block') && this.spoolBytes + spoolBytesAtMost(this.held.items + 1, this.held.bytes + 3 * line.record.length) > this.config.spool.maxBytes) {
       this.ownDrops.spool_full = (this.ownDrops.spool_full ?? 0) + 1;
       this.counters.dropped.spool_full++;
       return false;
