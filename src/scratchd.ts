@@ -69,10 +69,7 @@ export class Scratchd implements StatsSource {
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
     this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.backends, this.flavors.paths);
     this.publicServer.acceptBodies((end) => new PostDoor(config.http, this.flavors, handler, this.requests, end));
-    if (config.workers > 1 && config.listen.kind === 'systemd') {
-      // One fd number shared by several event loops cannot be closed safely (docs/performance.md, "More than one core").
-      logger('http').warn(`workers: ${config.workers} with listen "systemd": only the main thread serves the systemd socket`);
-    } else if (config.workers > 1) {
+    if (config.workers > 1) {
       const pressure = this.publicServer.pressure;
       this.threads = new HttpThreads(config, handler, () => {
         if (pressure.active && pressure.state === Pressure.open && pressure.over()) pressure.engage();
@@ -90,14 +87,16 @@ export class Scratchd implements StatsSource {
     await Promise.all(this.backends.map((b) => b.start()));
     const admin = this.admin === null || this.config.admin === null ? null : await this.admin.listen(this.config.admin.host, this.config.admin.port);
     if (admin !== null) logger('admin').info(`listening on ${admin}`);
-    const listen = await this.publicServer.listen(this.config.listen, fd, this.threads !== null);
-    if (this.threads !== null) {
+    const listen = await this.publicServer.listen(this.config.listen, fd, this.threads !== null && fd === undefined);
+    logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}`);
+    if (this.threads !== null && fd !== undefined) {
+      await this.threads.listenOnSocketOf(this.publicServer.server);
+    } else if (this.threads !== null) {
       // Port 0 (tests): the threads bind the port the kernel chose for this thread.
       const bound = this.publicServer.server.address() as { address: string; port: number };
       await this.threads.listen(bound.address, bound.port);
     }
-    const workers = this.threads === null ? '' : ` (${this.threads.count + 1} workers)`;
-    logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}${workers}`);
+    if (this.threads !== null) logger('http').info(`${this.threads.count + 1} workers serving`);
     this.accepting = true;
     this.graphite?.start();
     log.info(

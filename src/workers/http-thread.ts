@@ -61,7 +61,7 @@ const reporter = setInterval(() => {
 port.on('message', (message: ToHttpThread) => {
   switch (message.t) {
     case 'listen':
-      server.listen({ kind: 'address', host: message.host, port: message.port }, undefined, true).then(
+      ('fd' in message ? server.listen({ kind: 'systemd' }, message.fd) : server.listen({ kind: 'address', host: message.host, port: message.port }, undefined, true)).then(
         (address) => post({ t: 'listening', address }),
         (err: unknown) => post({ t: 'failed', message: `${threadName(worker)}: ${(err as Error).message}` }),
       );

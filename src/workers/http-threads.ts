@@ -23,6 +23,8 @@
  *   threads drain, the backends flush) with exit status 70, for the
  *   supervisor to restart it, as when the Kafka thread dies.
  */
+import { fork } from 'node:child_process';
+import type * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types';
@@ -72,6 +74,8 @@ export class HttpThreads {
   /** Threads that died. */
   deaths = 0;
   private readonly threads: Thread[] = [];
+  /** Descriptors received for the threads (listenOnSocketOf), kept so that they are never closed here. */
+  private readonly copies: unknown[] = [];
   private nextReport = 1;
   private stopping = false;
   /** Lines the threads answered and this thread has not pushed yet (the owner's Backpressure counts them). */
@@ -111,12 +115,44 @@ export class HttpThreads {
 
   /** Every thread listens on host:port (the owner's own, SO_REUSEPORT). */
   async listen(host: string, port: number): Promise<void> {
+    await this.listenAll(() => ({ t: 'listen', host, port }));
+  }
+
+  /**
+   * Every thread listens on a descriptor of its own for the socket `server`
+   * got from systemd (dup-helper.ts says why and how). The descriptors this
+   * thread receives stay here, unused and never closed, so that their numbers
+   * belong to the threads that use them; each thread closes its own.
+   */
+  async listenOnSocketOf(server: net.Server): Promise<void> {
+    const handle = (server as unknown as { _handle: { fd: number } })._handle;
+    const helper = fork(path.join(__dirname, 'dup-helper.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
+    try {
+      const fds = await new Promise<number[]>((resolve, reject) => {
+        const got: number[] = [];
+        helper.on('message', (_message, copy: { fd: number } | undefined) => {
+          if (copy === undefined || !(copy.fd > 2)) return reject(new Error('the descriptor helper sent back no socket'));
+          this.copies.push(copy);
+          got.push(copy.fd);
+          if (got.length === this.threads.length) resolve(got);
+        });
+        helper.on('error', reject);
+        helper.on('exit', (code) => reject(new Error(`the descriptor helper exited (${code})`)));
+        for (let i = 0; i < this.threads.length; i++) helper.send(i, handle as never);
+      });
+      await this.listenAll((i) => ({ t: 'listen', fd: fds[i]! }));
+    } finally {
+      helper.disconnect();
+    }
+  }
+
+  private async listenAll(message: (i: number) => ToHttpThread): Promise<void> {
     await Promise.all(
       this.threads.map(
-        (thread) =>
+        (thread, i) =>
           new Promise<string>((resolve, reject) => {
             thread.listening = { resolve, reject };
-            this.send(thread, { t: 'listen', host, port });
+            this.send(thread, message(i));
           }),
       ),
     );

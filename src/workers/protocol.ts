@@ -42,6 +42,8 @@ export interface HttpThreadInit {
 
 export type ToHttpThread =
   | { readonly t: 'listen'; readonly host: string; readonly port: number }
+  /** A descriptor of the systemd socket of this thread's own (http-threads.ts listenOnSocketOf). */
+  | { readonly t: 'listen'; readonly fd: number }
   /** The owner's pressure state changed (read it in SHARED.pressure). */
   | { readonly t: 'pressure' }
   /** Post the current batch, then the counters (for /stats, /metrics). */
