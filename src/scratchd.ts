@@ -32,6 +32,7 @@ import { takeListenFd } from './systemd';
 import { ConnectionCounters, Outcomes, RequestCounters, RuntimeMonitor, type BackendSnapshot, type StatsSnapshot } from './telemetry';
 import { VERSION } from './version';
 import { HttpThreads } from './workers/http-threads';
+import { SharedConnectionLimit } from './workers/protocol';
 
 const log = logger('scratchd');
 
@@ -67,16 +68,19 @@ export class Scratchd implements StatsSource {
     }
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
-    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.backends, this.flavors.paths);
-    this.publicServer.acceptBodies((end) => new PostDoor(config.http, this.flavors, handler, this.requests, end));
     if (config.workers > 1) {
-      const pressure = this.publicServer.pressure;
       this.threads = new HttpThreads(config, handler, () => {
+        const pressure = this.publicServer.pressure;
         if (pressure.active && pressure.state === Pressure.open && pressure.over()) pressure.engage();
       });
-      pressure.countInFlight(this.threads.linesInFlight);
-      const threads = this.threads;
-      pressure.onChange((state) => threads.publish(state));
+    }
+    const threads = this.threads;
+    const sharing = threads === null ? undefined : { connections: new SharedConnectionLimit(threads.shared, config.http.maxConnections) };
+    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.backends, this.flavors.paths, sharing);
+    this.publicServer.acceptBodies((end) => new PostDoor(config.http, this.flavors, handler, this.requests, end));
+    if (threads !== null) {
+      this.publicServer.pressure.countInFlight(threads.linesInFlight);
+      this.publicServer.pressure.onChange((state) => threads.publish(state));
     }
     this.admin = config.admin === null ? null : new AdminServer(this);
     this.graphite = config.graphite === null ? null : new GraphitePusher(config.graphite, () => this.snapshot());
@@ -89,6 +93,8 @@ export class Scratchd implements StatsSource {
     if (admin !== null) logger('admin').info(`listening on ${admin}`);
     const listen = await this.publicServer.listen(this.config.listen, fd, this.threads !== null && fd === undefined);
     logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}`);
+    // Ready as soon as this thread serves; the HTTP threads join it.
+    this.accepting = true;
     if (this.threads !== null && fd !== undefined) {
       await this.threads.listenOnSocketOf(this.publicServer.server);
     } else if (this.threads !== null) {
@@ -97,7 +103,6 @@ export class Scratchd implements StatsSource {
       await this.threads.listen(bound.address, bound.port);
     }
     if (this.threads !== null) logger('http').info(`${this.threads.count + 1} workers serving`);
-    this.accepting = true;
     this.graphite?.start();
     log.info(
       `serving ${this.flavors.all.map((f) => f.name).join(', ')}; backends: ${this.backends.map((b) => b.name).join(', ') || 'none'}`,

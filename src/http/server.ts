@@ -102,6 +102,23 @@ class Connection implements BodyConnection {
   }
 }
 
+/**
+ * http.maxConnections over every event loop (workers > 1; workers/): a count
+ * in shared memory instead of net.Server's own, which only sees its loop.
+ */
+export interface ConnectionLimit {
+  /** Counts a new connection; false (not counted) when http.maxConnections are open. */
+  open(): boolean;
+  close(): void;
+}
+
+/** What an event loop shares with the others when workers > 1. */
+export interface Sharing<P extends PressureGate> {
+  readonly connections: ConnectionLimit;
+  /** An HTTP thread's (workers/shared-pressure.ts): the owner's state, read from shared memory. */
+  readonly makePressure?: (changed: (state: Pressure) => void) => P;
+}
+
 export class PublicServer<P extends PressureGate = Backpressure> {
   readonly server: net.Server;
   private readonly connections = new Set<Connection>();
@@ -113,6 +130,7 @@ export class PublicServer<P extends PressureGate = Backpressure> {
   /** All beacon paths, when flavors do not all have exactly http.path (null: only beaconPath). */
   private readonly beaconPaths: ReadonlySet<string> | null;
   private bodies: BodyHandler | null = null;
+  private readonly limit: ConnectionLimit | null;
   private draining = false;
   /** The listening socket came from systemd, which keeps it open after we close ours. */
   private sharedListener = false;
@@ -131,21 +149,19 @@ export class PublicServer<P extends PressureGate = Backpressure> {
     /** The backends, for backpressure (their `held` and `whenFull`). */
     backends: readonly HeldSource[] = [],
     paths?: ReadonlySet<string>,
-    /** An HTTP thread's (workers/shared-pressure.ts): the owner's state, read from shared memory. */
-    makePressure?: (changed: (state: Pressure) => void) => P,
+    sharing?: Sharing<P>,
   ) {
     const changed = (state: Pressure) => this.pressureChanged(state);
+    const makePressure = sharing?.makePressure;
     this.pressure = makePressure === undefined ? (new Backpressure(backends, config, changed) as PressureGate as P) : makePressure(changed);
+    this.limit = sharing?.connections ?? null;
     this.watchPressure = this.pressure.active;
     this.beaconPath = config.path;
     this.beaconPaths = paths === undefined || (paths.size === 1 && paths.has(config.path)) ? null : paths;
     this.lookahead = new HeadParser(config.maxRequestLineBytes, config.maxHeaderBytes, false);
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server.maxConnections = config.maxConnections;
-    this.server.on('drop', () => {
-      this.connectionCounters.rejected++;
-      log.every('drop', 10_000, `refused a connection: http.maxConnections (${config.maxConnections}) are open`);
-    });
+    if (this.limit === null) this.server.maxConnections = config.maxConnections;
+    this.server.on('drop', () => this.refused());
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
 
@@ -217,7 +233,18 @@ export class PublicServer<P extends PressureGate = Backpressure> {
     }
   }
 
+  private refused(): void {
+    this.connectionCounters.rejected++;
+    log.every('drop', 10_000, `refused a connection: http.maxConnections (${this.config.maxConnections}) are open`);
+  }
+
   private accept(socket: net.Socket): void {
+    const limit = this.limit;
+    if (limit !== null && !limit.open()) {
+      socket.destroy(); // as net.Server does with its own maxConnections
+      this.refused();
+      return;
+    }
     const connection = new Connection(socket, Date.now(), this.config);
     this.connections.add(connection);
     this.connectionCounters.accepted++;
@@ -232,6 +259,7 @@ export class PublicServer<P extends PressureGate = Backpressure> {
       connection.pending = null; // nobody to answer: not pushed (the client retries it)
       this.connections.delete(connection);
       this.connectionCounters.open--;
+      limit?.close();
     });
   }
 

@@ -19,7 +19,7 @@ import { PublicServer } from '../http/server';
 import { TrackHandler } from '../http/track';
 import { ConnectionCounters, Outcomes, RequestCounters } from '../telemetry';
 import { Forwarder } from './forwarder';
-import { COUNTERS_LENGTH, counterAt, REPORT_MS, threadName, type FromHttpThread, type HttpThreadInit, type ThreadCounters, type ToHttpThread } from './protocol';
+import { COUNTERS_LENGTH, counterAt, REPORT_MS, SharedConnectionLimit, threadName, type FromHttpThread, type HttpThreadInit, type ThreadCounters, type ToHttpThread } from './protocol';
 import { SharedPressure } from './shared-pressure';
 
 const port = parentPort!;
@@ -33,7 +33,10 @@ const connections = new ConnectionCounters();
 const forwarder = new Forwarder(port, shared, worker, config.checks);
 const handler = new TrackHandler(flavors, [], null, requests, Date.now, forwarder);
 let pressure: SharedPressure | null = null;
-const server = new PublicServer(config.http, handler, requests, connections, [], flavors.paths, (changed) => (pressure = new SharedPressure(shared, forwarder, changed)));
+const server = new PublicServer(config.http, handler, requests, connections, [], flavors.paths, {
+  connections: new SharedConnectionLimit(shared, config.http.maxConnections),
+  makePressure: (changed) => (pressure = new SharedPressure(shared, forwarder, changed)),
+});
 server.acceptBodies((end) => new PostDoor(config.http, flavors, handler, requests, end));
 
 const post = (message: FromHttpThread) => port.postMessage(message);

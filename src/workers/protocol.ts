@@ -9,6 +9,7 @@
  * ArrayBuffer, which is transferred (io/line-batch.ts).
  */
 import type { Config } from '../config/types';
+import type { ConnectionLimit } from '../http/server';
 import { Outcomes } from '../telemetry';
 
 /** The Int32Array over the shared memory. */
@@ -18,6 +19,8 @@ export const SHARED = {
   /** Lines (and record bytes) forwarded by all threads, not yet pushed by the owner. */
   inFlightItems: 1,
   inFlightBytes: 2,
+  /** Connections open on every event loop (http.maxConnections bounds them together). */
+  connections: 3,
 } as const;
 /** Thread `w` (1 … workers − 1) has its own pair: its lines in flight, then their bytes. */
 export const threadSlot = (worker: number): number => 4 + 2 * worker;
@@ -31,6 +34,24 @@ export const sharedBytes = (workers: number): number => Int32Array.BYTES_PER_ELE
  */
 export const IN_FLIGHT_MAX_BYTES = 1024 * 1024;
 export const IN_FLIGHT_MAX_LINES = 8192;
+
+/** http.maxConnections over every event loop, counted in SHARED.connections (http/server.ts). */
+export class SharedConnectionLimit implements ConnectionLimit {
+  constructor(
+    private readonly shared: Int32Array,
+    private readonly max: number,
+  ) {}
+
+  open(): boolean {
+    if (Atomics.add(this.shared, SHARED.connections, 1) < this.max) return true;
+    Atomics.sub(this.shared, SHARED.connections, 1);
+    return false;
+  }
+
+  close(): void {
+    Atomics.sub(this.shared, SHARED.connections, 1);
+  }
+}
 
 /** What an HTTP thread is started with (workerData). */
 export interface HttpThreadInit {
