@@ -69,7 +69,7 @@ export class Scratchd implements StatsSource {
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
     if (config.workers > 1) {
-      this.threads = new HttpThreads(config, handler, () => {
+      this.threads = new HttpThreads(config, handler, this.backends, () => {
         const pressure = this.publicServer.pressure;
         if (pressure.active && pressure.state === Pressure.open && pressure.over()) pressure.engage();
       });

@@ -59,6 +59,14 @@ export interface Backend {
   start(): Promise<void>;
   /** True when the line was taken (see the module comment). */
   push(line: Line, answered?: boolean): boolean;
+  /**
+   * Whether push() would now refuse a line for a reason `held` does not
+   * show (Kafka: its spool might not hold what is on its way). Asked by the
+   * owner thread when workers > 1, after each batch the HTTP threads
+   * forwarded: while a 'block' backend says yes, they answer beacons 503 as
+   * push() would have made this thread answer (docs/buffering.md).
+   */
+  refuses?(): boolean;
   reopen(): void;
   close(deadline: number): Promise<void>;
   /** Backend-specific gauges and counters for /stats and /metrics (numbers only). */

@@ -27,6 +27,7 @@ import { fork } from 'node:child_process';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { Backend } from '../backends/backend';
 import type { Config } from '../config/types';
 import type { InFlight, Pressure } from '../http/backpressure';
 import type { TrackHandler } from '../http/track';
@@ -53,6 +54,7 @@ const REPORT_WAIT_MS = 1_000;
 /** Beyond the drain deadline, how long a thread may take to send its last batch. */
 const DRAIN_GRACE_MS = 2_000;
 const EXIT_SOFTWARE = 70;
+const REFUSAL_CHECK_MS = 50;
 
 interface Thread {
   readonly worker: Worker;
@@ -81,14 +83,20 @@ export class HttpThreads {
   /** Lines the threads answered and this thread has not pushed yet (the owner's Backpressure counts them). */
   readonly linesInFlight: InFlight;
 
+  /** The 'block' backends that can refuse a line for their own reasons (Backend.refuses). */
+  private readonly refusers: readonly Backend[];
+  private refusalCheck: NodeJS.Timeout | null = null;
+
   constructor(
     config: Config,
     private readonly handler: TrackHandler,
+    backends: readonly Backend[],
     /** Checks the owner's backpressure after a batch (as after a request of the owner's own). */
     private readonly afterBatch: () => void,
     workerFile = path.join(__dirname, 'http-thread.js'),
   ) {
     this.shared = new Int32Array(new SharedArrayBuffer(sharedBytes(config.workers)));
+    this.refusers = backends.filter((b) => b.whenFull === 'block' && b.refuses !== undefined);
     const shared = this.shared;
     this.linesInFlight = {
       get items() {
@@ -205,6 +213,7 @@ export class HttpThreads {
   /** Every thread drains under `deadline` (http/server.ts drain), then sends its last lines and counters, and ends. */
   async drain(deadline: number, idleGraceMs: number): Promise<void> {
     this.stopping = true;
+    if (this.refusalCheck !== null) clearInterval(this.refusalCheck);
     await Promise.all(
       this.threads.map((thread) => {
         if (thread.gone) return Promise.resolve();
@@ -268,6 +277,27 @@ export class HttpThreads {
     Atomics.sub(this.shared, SHARED.inFlightBytes, bytes);
     Atomics.notify(this.shared, slot);
     this.afterBatch();
+    if (this.refusers.length > 0) this.checkRefusals();
+  }
+
+  /**
+   * Raises or lowers SHARED.refusing from the backends' own verdict; while
+   * raised, asks again every REFUSAL_CHECK_MS (no batch may come to ask: the
+   * threads answer 503 meanwhile).
+   */
+  private checkRefusals(): void {
+    let refusing = false;
+    for (const backend of this.refusers) if (backend.refuses!()) refusing = true;
+    Atomics.store(this.shared, SHARED.refusing, refusing ? 1 : 0);
+    if (refusing && this.refusalCheck === null) {
+      this.refusalCheck = setInterval(() => {
+        this.checkRefusals();
+        if (Atomics.load(this.shared, SHARED.refusing) === 0 && this.refusalCheck !== null) {
+          clearInterval(this.refusalCheck);
+          this.refusalCheck = null;
+        }
+      }, REFUSAL_CHECK_MS).unref();
+    }
   }
 
   private died(thread: Thread, why: string): void {

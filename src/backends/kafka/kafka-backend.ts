@@ -248,6 +248,11 @@ export class KafkaBackend implements Backend {
     return true;
   }
 
+  /** Whether the spool is as good as full (Backend.refuses): a line of 1 KiB would not fit. */
+  refuses(): boolean {
+    return this.spoolClosed || this.spool.bytes + 1024 > this.config.spool.maxBytes;
+  }
+
   reopen(): void {
     // Nothing to reopen: the spool's segments are opened per use.
   }

@@ -127,6 +127,12 @@ export class KafkaThread implements Backend {
     return true;
   }
 
+  /** push()'s spool check for a line of an average size (Backend.refuses). */
+  refuses(): boolean {
+    const average = this.held.items === 0 ? 0 : this.held.bytes / this.held.items;
+    return this.gone || this.spoolBytes + spoolBytesAtMost(this.held.items + 1, this.held.bytes + average) > this.config.spool.maxBytes;
+  }
+
   reopen(): void {
     // Nothing to reopen: the spool's segments are opened per use.
   }
