@@ -13,7 +13,7 @@ import { describe, test } from 'node:test';
 import { request } from '../support/http';
 import { cliPath } from '../support/paths';
 import { hasCommand, needs } from '../support/requires';
-import { allLines, FLAVORS, startScratchd, tempDir, writeConfig, type Running } from '../support/scratchd';
+import { allLines, FLAVORS, startScratchd, tempDir, writeConfig } from '../support/scratchd';
 import { socketActivate } from '../support/socket-activate';
 
 const WORKERS = { workers: 2 };
@@ -36,10 +36,6 @@ async function beacons(port: number, count: number, query: (i: number) => string
 
 interface WorkersStats {
   workers: { count: number; requests: number[]; forwarded_lines: number; not_taken: number; deaths: number };
-}
-
-async function workersOf(app: Running): Promise<WorkersStats['workers']> {
-  return ((await app.stats()) as unknown as WorkersStats).workers;
 }
 
 describe('workers: 2', () => {
@@ -137,12 +133,11 @@ describe('workers: 2', () => {
     const dir = tempDir();
     const config = writeConfig(dir, { listen: 'systemd', ...WORKERS });
     const { proc, port, stderr, exited } = await socketActivate([process.execPath, cliPath, 'serve', '--config', config]);
-    let statuses: number[] = [];
     try {
       assert.equal((await request(port, 'www.skroutz.gr', '/track?first=1')).status, 200);
       const deadline = Date.now() + 10_000;
       while (!/http: 2 workers serving/.test(stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      statuses = await beacons(port, 200, (i) => `s=${i}`);
+      const statuses = await beacons(port, 200, (i) => `s=${i}`);
       assert.ok(statuses.every((s) => s === 200), stderr());
       const admin = Number(/admin: listening on \S+:(\d+)/.exec(stderr())?.[1]);
       const stats = JSON.parse((await request(admin, '127.0.0.1', '/stats')).body.toString()) as WorkersStats;
