@@ -219,7 +219,8 @@ export class HttpThreads {
         if (thread.gone) return Promise.resolve();
         return new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
-            log.error(`${threadName(thread.index)} did not finish draining in time`);
+            thread.gone = true; // terminated below: not a death
+            log.error(`${threadName(thread.index)} did not finish draining in time: its last lines are lost`);
             resolve();
           }, Math.max(0, deadline - Date.now()) + DRAIN_GRACE_MS);
           thread.drained = () => {
