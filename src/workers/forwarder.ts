@@ -5,10 +5,10 @@
  * need (the client address when a check is on, the query's hash when the
  * duplicate check is on). The batch is transferred to the owner FORWARD_MS
  * after its first line, or at once when full (64 KiB): a postMessage wakes
- * the owner thread, and at a low rate one per event-loop turn meant one per
- * line (measured: +36% CPU per beacon at 5k/s; docs/performance.md). The
- * answer does not wait for it; the line reaches the file writer, which
- * itself writes every file.writeIntervalMs (10 ms), a few ms later.
+ * the owner thread, and at a low rate one per event-loop turn would be one
+ * per line. The answer does not wait for it; the line reaches the file
+ * writer, which itself writes every file.writeIntervalMs (10 ms), a few ms
+ * later.
  *
  * In flight (answered here, not yet pushed by the owner) is counted in shared
  * memory (protocol.ts) when a batch is posted; the owner subtracts it once it
