@@ -17,6 +17,7 @@ export function countingBackend(onLine: (recordLength: number) => void): Backend
       onLine(line.record.length);
       return true;
     },
+    refusing: () => false,
     start: () => Promise.resolve(),
     reopen: () => undefined,
     close: () => Promise.resolve(),

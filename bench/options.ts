@@ -19,6 +19,9 @@
  *                            burst, workers: only that; soak without BENCH_SOAK_SECONDS soaks 600 s)
  *   BENCH_KAFKA=1            "with Kafka too": scratchd also writes to a real broker (servers.ts startKafka)
  *   BENCH_KAFKA_THREAD=0     with BENCH_KAFKA=1: kafka.thread off (Kafka on the HTTP thread), to compare
+ *   BENCH_KAFKA_CORE=1       with BENCH_KAFKA=1: the Kafka thread and librdkafka's threads are pinned to the
+ *                            load core, the HTTP thread alone on the server core (a machine with a core to
+ *                            spare for them); default: the whole process on the server core
  *   BENCH_SERVER_CPU=0, BENCH_LOAD_CPU=1   the cores the servers and the load generators are pinned to
  *   BENCH_BEACONS=4096       distinct beacons generated (deterministic, seeded)
  */
@@ -36,6 +39,8 @@ export interface BenchOptions {
   readonly soakRate: number;
   readonly only: 'all' | 'load' | 'micro' | 'soak' | 'burst' | 'workers';
   readonly kafka: boolean;
+  /** BENCH_KAFKA_CORE: the Kafka threads on the load core. */
+  readonly kafkaOwnCore: boolean;
   readonly serverCpu: number;
   readonly loadCpu: number;
   readonly beacons: number;
@@ -92,6 +97,7 @@ export function benchOptions(env: NodeJS.ProcessEnv): { options: BenchOptions; p
     soakRate: num('BENCH_SOAK_RATE', 5000, 1),
     only: onlyValue ?? 'all',
     kafka: flag('BENCH_KAFKA'),
+    kafkaOwnCore: flag('BENCH_KAFKA_CORE'),
     serverCpu: num('BENCH_SERVER_CPU', 0, 0),
     loadCpu: num('BENCH_LOAD_CPU', 1, 0),
     beacons: num('BENCH_BEACONS', 4096, 1),

@@ -63,6 +63,26 @@ export function pinSelf(cpu: Cpus): void {
   execFileSync('taskset', ['-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
+/**
+ * Pins the threads of a running process whose name (/proc/<pid>/task/<tid>/comm)
+ * matches `name` to a core; threads they start later inherit it. Returns their names.
+ */
+export function pinThreads(pid: number, name: RegExp, cpu: number): string[] {
+  const pinned: string[] = [];
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let comm: string;
+    try {
+      comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    if (!name.test(comm)) continue;
+    execFileSync('taskset', ['-cp', String(cpu), tid], { stdio: 'ignore' });
+    pinned.push(comm);
+  }
+  return pinned;
+}
+
 export interface CpuTimes {
   user: number;
   sys: number;

@@ -239,7 +239,8 @@ async function loadPhases(
   const avg = beacons.reduce((a, b) => a + b.query.length, 0) / beacons.length;
   log(`bench: ${beacons.length} distinct beacons, query ${fmt(avg)} bytes on average`);
 
-  const scratchd = await startScratchd({ dir: path.join(dir, 'scratchd'), cpu: options.serverCpu, extraConfig: kafkaConfig });
+  const kafkaThreadsCpu = kafkaConfig !== undefined && options.kafkaOwnCore ? options.loadCpu : undefined;
+  const scratchd = await startScratchd({ dir: path.join(dir, 'scratchd'), cpu: options.serverCpu, extraConfig: kafkaConfig, kafkaThreadsCpu });
   let nginx: ServerUnderTest;
   try {
     nginx = await startNginx(path.join(dir, 'nginx'), options.serverCpu);
@@ -594,7 +595,8 @@ function mainTable(r: Results): string {
       rows,
     ),
     `machine: ${machineLine(r.machine)}`,
-    `pinning: servers on core ${o.serverCpu}, load generators on core ${o.loadCpu} (nginx: 1 worker; CPU and RSS are master + worker)`,
+    `pinning: servers on core ${o.serverCpu}, load generators on core ${o.loadCpu} (nginx: 1 worker; CPU and RSS are master + worker)` +
+      (o.kafka && o.kafkaOwnCore ? `; scratchd's Kafka thread and librdkafka's threads on core ${o.loadCpu} (BENCH_KAFKA_CORE=1), their CPU counted in scratchd's` : ''),
     `disturbed: a run during which other processes used more than ${DISTURBED_PERCENT}% of a core (user+system time in /proc/stat beyond the server's, the generator's and the bench's)`,
     'reading: server CPU % well under 100 = that server was not the limit in the row (compare CPU s / 100k req); wrk/oha CPU % near 100 = the generator was',
     'correctness:',

@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { HOSTS, BEACON_PATH } from './beacons';
-import { childPids, freePort, memory, memorySum, spawnPinned, stopProcess, waitForPort, type Cpus, type Memory, type Pinned } from './procs';
+import { childPids, freePort, memory, memorySum, pinThreads, spawnPinned, stopProcess, waitForPort, type Cpus, type Memory, type Pinned } from './procs';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const cliPath = path.join(repoRoot, 'build', 'src', 'main.js');
@@ -116,6 +116,8 @@ export interface ScratchdStart {
   nodeArgs?: readonly string[];
   /** Merged over the generated config (e.g. the Kafka section). */
   extraConfig?: Record<string, unknown>;
+  /** When set, the Kafka thread and librdkafka's threads are moved to this core once it listens. */
+  kafkaThreadsCpu?: number;
 }
 
 export async function startScratchd(options: ScratchdStart): Promise<ScratchdUnderTest> {
@@ -138,6 +140,11 @@ export async function startScratchd(options: ScratchdStart): Promise<ScratchdUnd
   } catch (err) {
     proc.proc.kill('SIGKILL');
     throw new Error(`${(err as Error).message}\n${proc.stderr()}`, { cause: err });
+  }
+  if (options.kafkaThreadsCpu !== undefined) {
+    // Threads librdkafka starts later (per broker) are started by these, and inherit the core.
+    const pinned = pinThreads(proc.pid, /^(scratchd-kafka|rdk:)/, options.kafkaThreadsCpu);
+    if (!pinned.includes('scratchd-kafka')) throw new Error(`scratchd: no Kafka thread to pin (threads: ${pinned.join(', ')})`);
   }
   const idle = memory(proc.pid);
   return {

@@ -158,7 +158,9 @@ export class GraphitePusher {
       return;
     }
     const now = Math.floor(Date.now() / 1000);
-    const lines = render(this.config.prefix, this.source(), now);
+    // The snapshot carries these counters too (/stats): pushed below, once, with this push counted.
+    const { graphite: _own, ...values } = this.source() as { graphite?: unknown };
+    const lines = render(this.config.prefix, values, now);
     this.counters.pushes++;
     this.counters.lines += lines.length;
     // The pusher's own numbers last, so they include this push.

@@ -12,6 +12,7 @@
  * 64 usage error; 70 internal error; 78 bad config (sysexits.h EX_CONFIG,
  * so a unit can say RestartPreventExitStatus=78).
  */
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { findBackend } from './backends/registry';
 import { loadConfigFile } from './config/load';
@@ -73,7 +74,21 @@ function configOption(args: string[], command: string): { config: string } {
   return { config: values.config };
 }
 
+/**
+ * Node 24 names its main thread "MainThread" (nodejs/node#56416), and on
+ * Linux the main thread's name is the process's `comm`: what top, `ps -C`
+ * and journald's _COMM show. Named back to scratchd; elsewhere, nothing.
+ */
+function nameProcess(): void {
+  try {
+    fs.writeFileSync('/proc/self/comm', 'scratchd');
+  } catch {
+    // Not Linux, or /proc not mounted: the name is cosmetic.
+  }
+}
+
 async function serve(configPath: string): Promise<number> {
+  nameProcess();
   const config = loadConfigFile(configPath);
   const app = new Scratchd(config);
   let exitCode: number = Exit.ok;

@@ -82,8 +82,9 @@ export class Scratchd implements StatsSource {
       this.publicServer.pressure.countInFlight(threads.linesInFlight);
       this.publicServer.pressure.onChange((state) => threads.publish(state));
     }
-    this.admin = config.admin === null ? null : new AdminServer(this);
+    // Before the admin server: its /metrics registry is built from a first snapshot, which shows the pusher's counters.
     this.graphite = config.graphite === null ? null : new GraphitePusher(config.graphite, () => this.snapshot());
+    this.admin = config.admin === null ? null : new AdminServer(this);
   }
 
   async start(): Promise<Addresses> {
@@ -121,9 +122,12 @@ export class Scratchd implements StatsSource {
     return this.stopping;
   }
 
-  /** Not while stopping, nor while the server refuses beacons because a backend is stuck (docs/buffering.md). */
+  /**
+   * Not while stopping, nor while the server refuses beacons because a backend
+   * is stuck, nor while a 'block' backend refuses lines (docs/buffering.md).
+   */
   ready(): boolean {
-    return this.accepting && this.publicServer.pressure.ready;
+    return this.accepting && this.publicServer.pressure.ready && !this.backends.some((b) => b.whenFull === 'block' && b.refusing());
   }
 
   /** Before a /stats or /metrics read: the HTTP threads' lines pushed and their counters fresh. */
@@ -141,6 +145,7 @@ export class Scratchd implements StatsSource {
         errors: c.errors,
         dropped: c.droppedTotal,
         dropped_by_reason: { ...c.dropped },
+        refusing: backend.refusing() ? 1 : 0,
         ...backend.details(),
       };
     }
@@ -185,6 +190,7 @@ export class Scratchd implements StatsSource {
       backends,
       checks: { enabled: this.checks.enabled, store_keys: this.checks.store.size, store_evicted: this.checks.store.evicted },
       runtime: this.runtime.stats(),
+      ...(this.graphite === null ? {} : { graphite: { ...this.graphite.counters } }),
     };
   }
 

@@ -182,4 +182,6 @@ export interface StatsSnapshot {
   backends: Record<string, BackendSnapshot>;
   checks: { enabled: boolean; store_keys: number; store_evicted: number };
   runtime: RuntimeStats;
+  /** The Graphite pusher's own counters (graphite.ts), when `graphite` is configured. */
+  graphite?: Record<string, number>;
 }

@@ -137,6 +137,12 @@ describe('pushing to a real Carbon (carbon-cache, Whisper files)', carbonAvailab
       assert.equal(carbon.latest(`${PREFIX}.graphite.connects`), 1);
       assert.equal(carbon.latest(`${PREFIX}.graphite.connect_failures`), 0);
       assert.ok((carbon.latest(`${PREFIX}.graphite.pushes`) ?? 0) >= 2);
+      // The pusher's counters are in /stats and /metrics too.
+      assert.equal(stats.graphite?.connects, 1);
+      assert.ok((stats.graphite?.pushes ?? 0) >= 2, JSON.stringify(stats.graphite));
+      const metrics = (await request(server.adminPort, '127.0.0.1', '/metrics')).body.toString('utf8');
+      assert.match(metrics, /^scratchd_graphite_total\{event="connects"\} 1$/m);
+      assert.match(metrics, /^scratchd_graphite_total\{event="dropped_backlog"\} 0$/m);
     } finally {
       agent.destroy();
       await server?.stop('SIGTERM');

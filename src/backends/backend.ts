@@ -32,6 +32,10 @@
  *   counted and the answer is 200 if another backend took the line.
  * - Backends are independent: none may wait on another, and a failing one
  *   must not slow the HTTP path (its I/O happens after push returns).
+ * - `refusing()` is true while push() refuses lines for a reason `held` does
+ *   not show (Kafka: its disk spool is full). While a 'block' backend
+ *   refuses, /ready answers 503, so a load balancer sends traffic elsewhere
+ *   rather than collect 503s (docs/buffering.md).
  * - `reopen()` (SIGHUP) re-opens whatever external resource may have been
  *   moved underneath (log files); it must not lose or split a line.
  * - `close(deadline)` flushes everything held, makes it durable (fsync, or
@@ -60,13 +64,11 @@ export interface Backend {
   /** True when the line was taken (see the module comment). */
   push(line: Line, answered?: boolean): boolean;
   /**
-   * Whether push() would now refuse a line for a reason `held` does not
-   * show (Kafka: its spool might not hold what is on its way). Asked by the
-   * owner thread when workers > 1, after each batch the HTTP threads
-   * forwarded: while a 'block' backend says yes, they answer beacons 503 as
-   * push() would have made this thread answer (docs/buffering.md).
+   * See the module comment: refusal that backpressure on `held` cannot see.
+   * With workers > 1 the owner thread also publishes it to the HTTP threads,
+   * which then answer beacons 503 (docs/buffering.md, "More than one worker").
    */
-  refuses?(): boolean;
+  refusing(): boolean;
   reopen(): void;
   close(deadline: number): Promise<void>;
   /** Backend-specific gauges and counters for /stats and /metrics (numbers only). */

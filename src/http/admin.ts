@@ -142,6 +142,9 @@ function buildRegistry(source: StatsSource): client.Registry {
   counter('scratchd_workers_deaths_total', 'HTTP threads that died (scratchd then stops with status 70)', [], (s) => [[{}, s.workers.deaths]]);
   gauge('scratchd_checks_store_keys', 'Entries in the sanity checks\' TTL store', [], (s) => [[{}, s.checks.store_keys]]);
   counter('scratchd_checks_store_evicted_total', 'Entries evicted from the TTL store because it was full', [], (s) => [[{}, s.checks.store_evicted]]);
+  counter('scratchd_graphite_total', 'The Graphite pusher (when configured): pushes and lines sent, pushes dropped, connections', ['event'], (s) =>
+    Object.entries(s.graphite ?? {}).map(([event, n]) => [{ event }, n]),
+  );
   gauge('scratchd_gc_pauses', 'GC pauses since start', [], (s) => [[{}, s.runtime.gc.count]]);
   gauge('scratchd_gc_pause_max_seconds', 'Longest GC pause since start', [], (s) => [[{}, s.runtime.gc.pause_max_ms / 1000]]);
   gauge('scratchd_gc_pause_total_seconds', 'Total GC pause time since start', [], (s) => [[{}, s.runtime.gc.pause_total_ms / 1000]]);

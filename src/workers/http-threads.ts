@@ -83,7 +83,7 @@ export class HttpThreads {
   /** Lines the threads answered and this thread has not pushed yet (the owner's Backpressure counts them). */
   readonly linesInFlight: InFlight;
 
-  /** The 'block' backends that can refuse a line for their own reasons (Backend.refuses). */
+  /** The 'block' backends, whose refusing() the threads must follow. */
   private readonly refusers: readonly Backend[];
   private refusalCheck: NodeJS.Timeout | null = null;
 
@@ -96,7 +96,7 @@ export class HttpThreads {
     workerFile = path.join(__dirname, 'http-thread.js'),
   ) {
     this.shared = new Int32Array(new SharedArrayBuffer(sharedBytes(config.workers)));
-    this.refusers = backends.filter((b) => b.whenFull === 'block' && b.refuses !== undefined);
+    this.refusers = backends.filter((b) => b.whenFull === 'block');
     const shared = this.shared;
     this.linesInFlight = {
       get items() {
@@ -288,7 +288,7 @@ export class HttpThreads {
    */
   private checkRefusals(): void {
     let refusing = false;
-    for (const backend of this.refusers) if (backend.refuses!()) refusing = true;
+    for (const backend of this.refusers) if (backend.refusing()) refusing = true;
     Atomics.store(this.shared, SHARED.refusing, refusing ? 1 : 0);
     if (refusing && this.refusalCheck === null) {
       this.refusalCheck = setInterval(() => {

@@ -21,7 +21,7 @@ export const SHARED = {
   inFlightBytes: 2,
   /** Connections open on every event loop (http.maxConnections bounds them together). */
   connections: 3,
-  /** 1 while a backend whose whenFull is 'block' refuses lines (Backend.refuses): the threads answer beacons 503. */
+  /** 1 while a backend whose whenFull is 'block' refuses lines (Backend.refusing): the threads answer beacons 503. */
   refusing: 4,
 } as const;
 /** Thread `w` (1 … workers − 1) has its own pair: its lines in flight, then their bytes. */

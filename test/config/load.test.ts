@@ -254,6 +254,16 @@ describe('parseConfig: bad configs → CONFIG_INVALID naming key and reason', ()
     { why: 'host with a scheme', json: { flavors: [flavor('a', ['https://a.example'])] }, expect: ['flavors[0].hosts[0]: must be a host name'] },
     { why: 'file.path without {flavor}', json: withFile({ path: '/var/log/{date}.log' }), expect: ['file.path: must contain {flavor}'] },
     { why: 'file.path with {day}', json: withFile({ path: '/var/log/{flavor}/{day}.log' }), expect: ['file.path: unknown placeholder {day}'] },
+    {
+      why: 'kafka.librdkafka sets the brokers',
+      json: { flavors: ONE, kafka: { brokers: 'k:9092', librdkafka: { 'bootstrap.servers': 'x:1' } } },
+      expect: ['kafka.librdkafka["bootstrap.servers"]: not allowed (set kafka.brokers instead)'],
+    },
+    {
+      why: 'kafka.librdkafka turns idempotence off',
+      json: { flavors: ONE, kafka: { brokers: 'k:9092', librdkafka: { 'enable.idempotence': false } } },
+      expect: ['kafka.librdkafka["enable.idempotence"]: must stay true'],
+    },
     { why: 'file without path', json: { flavors: ONE, file: {} }, expect: ['file.path: required'] },
     { why: 'empty file.path', json: withFile({ path: '' }), expect: ['file.path:'] },
     { why: 'listen without host', json: { flavors: ONE, listen: '8080' }, expect: ['listen: "8080" is not "host:port" or "systemd"'] },

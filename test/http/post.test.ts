@@ -27,10 +27,13 @@ class ListBackend implements Backend {
   readonly held = new Budget();
   readonly whenFull = 'block';
   /** push() refuses (as a full queue would). */
-  refusing = false;
+  refuses = false;
+  refusing(): boolean {
+    return this.refuses;
+  }
   start = () => Promise.resolve();
   push(line: Line): boolean {
-    if (this.refusing) return false;
+    if (this.refuses) return false;
     this.lines.push(line);
     return true;
   }
@@ -128,14 +131,14 @@ describe('POST bodies', () => {
 describe('a backend that cannot take the line', () => {
   test('a POST is answered 503 with Retry-After, counted unavailable, as a GET would be', async () => {
     const before = requests.unavailable;
-    backend.refusing = true;
+    backend.refuses = true;
     try {
       const { text } = await send(post('/track', 'r=1', 'Origin: https://shop.example\r\n'));
       assert.deepEqual(statuses(text), ['503']);
       assert.match(text, /Retry-After: \d+\r\n/);
       assert.match(text, /Access-Control-Allow-Origin: https:\/\/shop\.example\r\n/);
     } finally {
-      backend.refusing = false;
+      backend.refuses = false;
     }
     assert.equal(requests.unavailable, before + 1);
   });

@@ -25,12 +25,15 @@ class ListBackend implements Backend {
   readonly held = new Budget();
   failing = false;
   /** push() refuses (as a full queue would). */
-  refusing = false;
+  refuses = false;
+  refusing(): boolean {
+    return this.refuses;
+  }
   constructor(readonly whenFull: WhenFull = 'block') {}
   start = () => Promise.resolve();
   push(line: Line): boolean {
     if (this.failing) throw new TypeError('bug in push');
-    if (this.refusing) {
+    if (this.refuses) {
       this.counters.dropped.queue_full++;
       return false;
     }
@@ -65,7 +68,7 @@ describe('TrackHandler', () => {
       { name: 'the only (blocking) backend refuses', backends: [['block', true]], answer: Answer.unavailable, tracked: 0 },
     ];
     for (const c of cases) {
-      const backends = c.backends.map(([whenFull, refusing]) => Object.assign(new ListBackend(whenFull), { refusing }));
+      const backends = c.backends.map(([whenFull, refuses]) => Object.assign(new ListBackend(whenFull), { refuses }));
       const requests = new RequestCounters();
       const handler = new TrackHandler(new FlavorTable(FLAVORS), backends, null, requests);
       assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), c.answer, c.name);

@@ -20,8 +20,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { request } from '../support/http';
-import { consumeAll, kafkaAvailable, sharedBroker } from '../support/kafka';
-import { Load, reconcile, type LoadReport, type Reconciliation } from '../support/load-client';
+import { consumeAll, kafkaAvailable, sharedBroker, type ConsumedMessage } from '../support/kafka';
+import { Load, reconcile, requestIdOf, type LoadReport, type Reconciliation } from '../support/load-client';
 import { cliPath } from '../support/paths';
 import { allLines, FLAVORS, tempDir, writeConfig } from '../support/scratchd';
 import { holderAvailable, SocketHolder, type Generation } from '../support/socket-holder';
@@ -123,6 +123,57 @@ async function kafkaSettled(generation: Generation): Promise<void> {
   assert.fail(`the Kafka backend did not settle within 30 s: ${JSON.stringify(kafka)}`);
 }
 
+/**
+ * Where the lines missing from Kafka stand, for a failure's message: each
+ * missing line as the files have it; each generation's `seq` headers (boot-n,
+ * one number per line a process pushed) with their gaps and the messages
+ * beside each gap; and each partition's offsets with their gaps. A seq gap
+ * beside a partition without an offset gap means the broker never appended
+ * the line; an offset gap, that the consumer did not read it.
+ */
+function whereMissing(dir: string, okIds: readonly string[], fileLines: readonly string[], messages: readonly ConsumedMessage[], run: string): string {
+  const inKafka = new Set(messages.map((m) => requestIdOf(m.value, run)));
+  const ok = new Set(okIds);
+  const out: string[] = [];
+  for (const line of fileLines) {
+    const id = requestIdOf(line, run);
+    if (id !== null && !inKafka.has(id) && ok.has(id)) out.push(`missing: ${line}`);
+  }
+  const bySeq = new Map<string, Map<number, ConsumedMessage>>();
+  for (const m of messages) {
+    const [boot, n] = (m.headers.seq ?? '-').split('-');
+    if (boot === undefined || n === undefined) continue;
+    if (!bySeq.has(boot)) bySeq.set(boot, new Map());
+    bySeq.get(boot)!.set(Number(n), m);
+  }
+  const where = (m: ConsumedMessage | undefined) => (m === undefined ? 'none' : `${m.topic} [${m.partition}] @${m.offset} t=${m.timestamp} seq=${m.headers.seq}`);
+  // Boots are start times in base 36 (one length for decades): their order is the generations'.
+  const boots = [...bySeq.keys()].sort();
+  for (const [index, boot] of boots.entries()) {
+    const seqs = bySeq.get(boot)!;
+    const sorted = [...seqs.keys()].sort((a, b) => a - b);
+    const log = path.join(dir, `generation-${index}.log`);
+    const written = fs.existsSync(log) ? /kafka: (\d+) lines written/.exec(fs.readFileSync(log, 'utf8'))?.[1] : undefined;
+    out.push(`generation ${index} (${boot}): ${sorted.length} messages, seq ${sorted[0]}..${sorted.at(-1)}; its log: ${written ?? '?'} lines written`);
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i]! === sorted[i - 1]! + 1) continue;
+      out.push(`  seq gap ${sorted[i - 1]! + 1}..${sorted[i]! - 1}: before ${where(seqs.get(sorted[i - 1]!))}; after ${where(seqs.get(sorted[i]!))}`);
+    }
+  }
+  const byPartition = new Map<string, number[]>();
+  for (const m of messages) {
+    const key = `${m.topic} [${m.partition}]`;
+    if (!byPartition.has(key)) byPartition.set(key, []);
+    byPartition.get(key)!.push(m.offset);
+  }
+  for (const [key, offsets] of byPartition) {
+    offsets.sort((a, b) => a - b);
+    const gaps = offsets.filter((o, i) => i > 0 && o !== offsets[i - 1]! + 1).map((o) => `before @${o}`);
+    out.push(`${key}: ${offsets.length} messages, offsets ${offsets[0]}..${offsets.at(-1)}${gaps.length > 0 ? `, gaps ${gaps.join(', ')}` : ', no gap'}`);
+  }
+  return out.join('\n');
+}
+
 /** Every generation's log lines about Kafka, for a failure's message. */
 function kafkaLog(dir: string): string {
   return fs
@@ -174,18 +225,22 @@ describe('zero-downtime restarts on a socket held like systemd does', holderAvai
     const topic = `restart${process.pid}x${Date.now().toString(36)}.{flavor}`;
     // One spool folder for all generations: what one process spools at its stop, the next drains.
     const result = await restartUnderLoad('sequential', { kafka: { brokers, topic, spool: { path: 'spool' }, librdkafka: { 'linger.ms': 5 } } });
-    const inKafka = async () => (await Promise.all(FLAVORS.map((f) => consumeAll(brokers, topic.replace('{flavor}', f.name))))).flat().map((m) => m.value);
-    let values = await inKafka();
-    for (let i = 0; i < 40 && values.length < result.report.ok; i++) {
+    const inKafka = async () => (await Promise.all(FLAVORS.map((f) => consumeAll(brokers, topic.replace('{flavor}', f.name))))).flat();
+    let messages = await inKafka();
+    for (let i = 0; i < 40 && messages.length < result.report.ok; i++) {
       await sleep(250);
-      values = await inKafka();
+      messages = await inKafka();
     }
+    const fileLines = allLines(result.dir);
     const lines = {
-      files: reconcile(result.report.okIds, allLines(result.dir), result.run),
-      kafka: reconcile(result.report.okIds, values, result.run),
+      files: reconcile(result.report.okIds, fileLines, result.run),
+      kafka: reconcile(result.report.okIds, messages.map((m) => m.value), result.run),
     };
     describeRun(t, 'sequential + kafka', result, lines);
-    if (lines.kafka.lines !== result.report.ok) t.diagnostic(`Kafka's log lines:\n${kafkaLog(result.dir)}`);
+    if (lines.kafka.lines !== result.report.ok) {
+      t.diagnostic(`Kafka's log lines:\n${kafkaLog(result.dir)}`);
+      t.diagnostic(`where the missing lines stand:\n${whereMissing(result.dir, result.report.okIds, fileLines, messages, result.run)}`);
+    }
     assertClean(result, lines);
   });
 });

@@ -51,6 +51,10 @@ describe('serve: tracking beacons into files', () => {
     }
   });
 
+  test('the process is named scratchd (top, ps -C), not MainThread as Node 24 names it', { skip: process.platform !== 'linux' }, () => {
+    assert.equal(fs.readFileSync(`/proc/${app.proc.pid}/comm`, 'utf8'), 'scratchd\n');
+  });
+
   test('HEAD answers the GIF headers and records nothing', async () => {
     await settled(app);
     const lines = allLines(app.dir).length;

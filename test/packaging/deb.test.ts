@@ -379,8 +379,9 @@ describe('Debian package (scripts/build-deb.sh)', { ...available, timeout: 45 * 
       assert.match(stderr, /http: listening on 127\.0\.0\.1:\d+ \(systemd socket\)/);
       // The process systemd started is node itself, running as scratchd.
       assert.equal(fs.readlinkSync(`/proc/${proc.pid}/exe`), path.join(root, 'usr/lib/scratchd/bin/node'));
-      // ... running /usr/bin/scratchd with the unit's arguments, nothing in between. (Its
-      // comm is no proof: Node >= 24 names its main thread "MainThread", nodejs/node#56416.)
+      // ... named scratchd for top and ps -C (Node >= 24 names its main thread "MainThread"),
+      assert.equal(fs.readFileSync(`/proc/${proc.pid}/comm`, 'utf8'), 'scratchd\n');
+      // ... running /usr/bin/scratchd with the unit's arguments, nothing in between.
       assert.deepEqual(fs.readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0').slice(0, -1), [
         '/usr/lib/scratchd/bin/node',
         '--max-semi-space-size=4',

@@ -58,6 +58,7 @@ export interface StatsJson {
   checks: Record<string, number | boolean>;
   runtime: Record<string, number> & { gc: Record<string, number> };
   ready: boolean;
+  graphite?: Record<string, number>;
 }
 
 export interface StartOptions {

@@ -103,6 +103,11 @@ export class FileBackend implements Backend {
     }
   }
 
+  refusing(): boolean {
+    // A full queue shows in `held`: backpressure and /ready already follow it.
+    return false;
+  }
+
   details(): Record<string, number> {
     return { open_files: this.writers.size, bytes: this.bytesWritten, queued_bytes: this.held.bytes };
   }

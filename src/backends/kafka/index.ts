@@ -42,6 +42,13 @@ export const kafkaBackend: BackendDescriptor<KafkaConfig> = {
         reserved = true;
       }
     }
+    // Delivery reports are matched to lines per partition in produce order
+    // (in-flight.ts), which only the idempotent producer keeps across retries.
+    const idempotence = section.librdkafka['enable.idempotence'];
+    if (idempotence !== undefined && idempotence !== true && idempotence !== 'true') {
+      problems.push(`kafka.librdkafka["enable.idempotence"]: must stay true (scratchd matches delivery reports to lines in produce order, which only the idempotent producer keeps across retries)`);
+      reserved = true;
+    }
     const config: KafkaConfig = { ...section, spool: { ...section.spool, path: path.resolve(baseDir, section.spool.path) } };
     // librdkafka checks its own settings (unknown keys, bad values): asked only
     // when ours are sound, so that its message names the setting at fault.

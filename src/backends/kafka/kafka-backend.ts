@@ -37,8 +37,9 @@ import { kafkaDropReasons } from './options';
 import { producerSettings } from './settings';
 import type { KafkaConfig } from './types';
 import { InFlight as InFlightTracker } from './in-flight';
+import { OffsetWatch } from './offset-watch';
 import { partitionFor, StickyPartition } from './partitioner';
-import { Spool, type SpoolBatch, type SpoolEntry } from './spool';
+import { formatEntry, Spool, type SpoolBatch, type SpoolEntry } from './spool';
 import type { Budget } from '../../io/bounded-queue';
 import { Signal } from '../../io/signal';
 
@@ -127,6 +128,7 @@ export class KafkaBackend implements Backend {
   /** Notified when a delivery report or the end of a drain may have met what close()/drain() wait for. */
   private readonly progress = new Signal();
   private lastAckAt = Date.now();
+  private readonly offsets = new OffsetWatch();
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
   /** Client calls with a callback still to come (connect, metadata). */
@@ -134,6 +136,8 @@ export class KafkaBackend implements Backend {
   private ticks = 0;
   private draining = false;
   private closing = false;
+  /** The size of the last entry the spool refused, until it has room for one as big (refusing()). */
+  private refusedEntryBytes = 0;
   /** Set once start() opened (and locked) the spool; close() without it has no spool to close. */
   private spoolOpened = false;
   /** Set when the spool closes: from then on a pushed line has nowhere to go (dropped as shutdown). */
@@ -248,9 +252,16 @@ export class KafkaBackend implements Backend {
     return true;
   }
 
-  /** Whether the spool is as good as full (Backend.refuses): a line of 1 KiB would not fit. */
-  refuses(): boolean {
-    return this.spoolClosed || this.spool.bytes + 1024 > this.config.spool.maxBytes;
+  /**
+   * Since the spool last refused an entry, it has had no room for one of that
+   * size: true until a drain makes room (a spool refusing for its memory
+   * bound while its disk fails is not seen here).
+   */
+  refusing(): boolean {
+    if (this.refusedEntryBytes === 0) return false;
+    if (this.spool.bytes + this.refusedEntryBytes > this.config.spool.maxBytes) return true;
+    this.refusedEntryBytes = 0;
+    return false;
   }
 
   reopen(): void {
@@ -265,10 +276,13 @@ export class KafkaBackend implements Backend {
     if (this.state === 'up') this.flushMemory();
     await this.until(() => this.inFlight.size === 0 && !this.draining, () => deadline);
     // Still undelivered at the deadline (or Kafka down): to the spool.
+    const unsent = this.memory.length;
     for (const message of this.memory.splice(0)) {
       this.counters.queued--;
       this.toSpool(message);
     }
+    // Never sent: Kafka was not reached since the start (or is down). Said, so that a stop that spools is not silent.
+    if (unsent > 0) log.warn(`${unsent} lines never sent (Kafka ${this.state === 'starting' ? 'not reached since the start' : this.state}): spooled for the next start`);
     const unconfirmed = this.inFlight.takeAll();
     for (const m of unconfirmed) {
       this.counters.queued--;
@@ -303,6 +317,7 @@ export class KafkaBackend implements Backend {
       in_flight: this.inFlight.size,
       in_flight_bytes: this.inFlight.held.bytes,
       delivery_report_mismatches: this.inFlight.mismatches,
+      delivery_offset_repeats: this.offsets.repeats,
       spooled: this.spooled,
       spool_bytes: this.spool.bytes,
       drained: this.drained,
@@ -358,8 +373,12 @@ export class KafkaBackend implements Backend {
   }
 
   private delivered(err: KafkaTypes.LibrdKafkaError | null, report: KafkaTypes.DeliveryReport): void {
+    const mismatches = this.inFlight.mismatches;
     const message = this.inFlight.take(report);
     if (message === undefined) return; // already spooled at the close deadline
+    if (this.inFlight.mismatches !== mismatches) {
+      log.every('mismatch', 10_000, `delivery report for ${report.topic} [${report.partition}] (time ${report.timestamp}, ${report.size} bytes) does not match the oldest line in flight there (seq ${message.seq}): delivery tracking is off`);
+    }
     this.counters.queued--;
     if (err) {
       this.counters.errors++;
@@ -369,6 +388,7 @@ export class KafkaBackend implements Backend {
       this.goDown();
     } else {
       this.counters.written++;
+      this.checkOffset(report, message);
       this.settle(message);
       this.lastAckAt = Date.now();
       if (message.maybeDelivered) this.possibleDuplicates++;
@@ -377,6 +397,12 @@ export class KafkaBackend implements Backend {
     }
     if (message.batch !== null) message.batch.remaining--;
     this.progress.notify();
+  }
+
+  /** A successful report at an offset its partition reported already: the broker may not have kept this line (offset-watch.ts). */
+  private checkOffset(report: KafkaTypes.DeliveryReport, message: InFlight): void {
+    if (this.offsets.advanced(report.topic, report.partition, report.offset)) return;
+    log.every('offset-repeat', 10_000, `delivery report for ${report.topic} [${report.partition}] at offset ${report.offset}, an offset reported before (seq ${message.seq}): Kafka may hold an earlier message there instead of this line`);
   }
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
@@ -388,6 +414,7 @@ export class KafkaBackend implements Backend {
       return true;
     }
     this.counters.dropped.spool_full++;
+    this.refusedEntryBytes = Buffer.byteLength(formatEntry(entry)) + 1;
     log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
     return false;
   }

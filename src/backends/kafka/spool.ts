@@ -164,6 +164,8 @@ export class Spool {
 
   /** Appends one entry; false (nothing written) when the spool is full (maxBytes on disk, or its memory while the disk fails). */
   append(entry: SpoolEntry): boolean {
+    // After close() a new head would never be written nor sealed: refused, so the caller counts it.
+    if (this.closed) return false;
     const text = formatEntry(entry);
     const size = Buffer.byteLength(text) + 1;
     if (this.bytes + size > this.maxBytes) return false;
@@ -211,6 +213,7 @@ export class Spool {
 
   /** Seals the head (fsync) and forgets the read state; resolves with entries lost at the deadline. */
   async close(deadline: number): Promise<number> {
+    this.closed = true;
     let lost = 0;
     if (this.head !== null) lost = await this.head.writer.close(deadline);
     if (this.reading !== null) {
@@ -224,6 +227,9 @@ export class Spool {
     if (owner.trim() === String(process.pid)) await fs.promises.rm(this.lockPath, { force: true });
     return lost;
   }
+
+  /** Set by close(): append() refuses from then on. */
+  private closed = false;
 
   private newHead(): { seq: number; writer: FileWriter; lines: number } {
     const seq = this.nextSeq++;

@@ -72,6 +72,8 @@ export class KafkaThread implements Backend {
   private closing: Promise<void> | null = null;
   private startWaiter: { resolve: () => void; reject: (err: Error) => void } | null = null;
   private closeWaiter: ((report: Report | null) => void) | null = null;
+  /** The length of the last record refused for the spool, until one as long would fit (refusing()). */
+  private refusedRecordChars = 0;
   /** The spool's bytes in the last report. */
   private spoolBytes = 0;
   private readonly flushBound = () => this.flush();
@@ -111,11 +113,15 @@ export class KafkaThread implements Backend {
       this.drop(this.dead ? 'thread_died' : 'shutdown', 1);
       return false;
     }
-    // An answered line (Backend.push) is taken: the margin above is for it.
-    if (!(answered && this.config.whenFull === 'block') && this.spoolBytes + spoolBytesAtMost(this.held.items + 1, this.held.bytes + 3 * line.record.length) > this.config.spool.maxBytes) {
-      this.ownDrops.spool_full = (this.ownDrops.spool_full ?? 0) + 1;
-      this.counters.dropped.spool_full++;
-      return false;
+    if (this.spoolMightOverflow(line.record.length)) {
+      this.refusedRecordChars = line.record.length;
+      // An answered line (Backend.push) is taken all the same: the margin is
+      // for it; refusing() now tells the HTTP threads to answer 503.
+      if (!(answered && this.config.whenFull === 'block')) {
+        this.ownDrops.spool_full = (this.ownDrops.spool_full ?? 0) + 1;
+        this.counters.dropped.spool_full++;
+        return false;
+      }
     }
     const bytes = this.writer.append(line.flavor.index, line.timeMs, line.record, this.postBound);
     this.held.charge(1, bytes);
@@ -127,10 +133,17 @@ export class KafkaThread implements Backend {
     return true;
   }
 
-  /** push()'s spool check for a line of an average size (Backend.refuses). */
-  refuses(): boolean {
-    const average = this.held.items === 0 ? 0 : this.held.bytes / this.held.items;
-    return this.gone || this.spoolBytes + spoolBytesAtMost(this.held.items + 1, this.held.bytes + average) > this.config.spool.maxBytes;
+  /** Since push() last refused a line for the spool, a line as long would still be refused (the worker has not reported room). */
+  refusing(): boolean {
+    if (this.refusedRecordChars === 0) return false;
+    if (this.spoolMightOverflow(this.refusedRecordChars)) return true;
+    this.refusedRecordChars = 0;
+    return false;
+  }
+
+  /** Whether a record of `chars` UTF-16 units might not fit should everything on its way end up in the spool. */
+  private spoolMightOverflow(chars: number): boolean {
+    return this.spoolBytes + spoolBytesAtMost(this.held.items + 1, this.held.bytes + 3 * chars) > this.config.spool.maxBytes;
   }
 
   reopen(): void {

@@ -54,6 +54,7 @@ describe('Spool', () => {
     assert.equal(counts.persisted, accepted);
     assert.deepEqual((await drainAll(spool)).map((e) => e.seq), Array.from({ length: accepted }, (_, i) => `k1x2-${10 + i}`));
     await spool.close(Date.now() + 1000);
+    assert.equal(spool.append(entry(99)), false, 'closed: an entry is refused, not taken and never written');
   });
 
   test('entries come back in order, exactly, across segments; drained segments are deleted', async () => {

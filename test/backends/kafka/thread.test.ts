@@ -83,6 +83,7 @@ test('a line that might not fit the spool, counting everything still on its way,
     }
     assert.ok(taken > 0 && refused > 0, `taken ${taken}, refused ${refused}`);
     assert.equal(backend.counters.dropped.spool_full, refused);
+    assert.equal(backend.refusing(), true, 'refusing until a line as long would fit');
     await backend.held.whenAtMost(0);
     await backend.close(Date.now() + 5_000);
     // Every line taken is in the spool: none was refused by the worker after the HTTP thread said yes.
