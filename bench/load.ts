@@ -23,7 +23,7 @@
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { runPinned } from './procs';
+import { runPinned, type Cpus } from './procs';
 import { BEACON_HEADERS, HOSTS } from './beacons';
 
 export interface Measured {
@@ -41,7 +41,7 @@ export interface Measured {
  * prints the children's user and sys time: the generator's own CPU cost,
  * without needing GNU time installed.
  */
-export async function runMeasured(cpu: number, command: string, args: readonly string[]): Promise<Measured> {
+export async function runMeasured(cpu: Cpus, command: string, args: readonly string[]): Promise<Measured> {
   const script = 'taskset -c "$0" "$@"; code=$?; times >&2; exit $code';
   const r = await runPinned(cpu, 'bash', ['-c', script, String(cpu), command, ...args]);
   const lines = r.stderr.trimEnd().split('\n');
@@ -67,7 +67,7 @@ export interface WrkResult {
   generatorCpuSeconds: number;
 }
 
-export async function runWrk(cpu: number, script: string, port: number, connections: number, seconds: number): Promise<WrkResult> {
+export async function runWrk(cpu: Cpus, script: string, port: number, connections: number, seconds: number): Promise<WrkResult> {
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', script, `http://127.0.0.1:${port}/`];
   const r = await runMeasured(cpu, 'wrk', args);
   const line = r.stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
@@ -116,7 +116,7 @@ interface OhaJson {
 
 export async function runOha(
   oha: string,
-  cpu: number,
+  cpu: Cpus,
   urlsFile: string,
   port: number,
   rate: number,

@@ -25,8 +25,10 @@ import { queryToJson } from '../src/query';
 import { HeadParser } from '../src/http/request-head';
 import { TrackHandler } from '../src/http/track';
 import { FileWriter } from '../src/io/file-writer';
-import { BATCH_BYTES, BatchWriter } from '../src/backends/kafka/batch';
-import { Worker } from 'node:worker_threads';
+import { BATCH_BYTES, BatchWriter, readBatch } from '../src/io/line-batch';
+import { Forwarder } from '../src/workers/forwarder';
+import { sharedBytes } from '../src/workers/protocol';
+import { Worker, type MessagePort } from 'node:worker_threads';
 import { realFileOps } from '../src/io/file-ops';
 import { RequestCounters } from '../src/telemetry';
 import type { Logger } from '../src/log';
@@ -152,6 +154,8 @@ export async function runMicro(roundMs: number, rounds: number, writerLines = 1_
   results.push(summarize('Kafka thread: push (batch append + post)', time((i) => batch.append(0, base + i, kafkaRecords[i & mask]!, post), roundMs, rounds), `~${avgRecord} B records; a postMessage transferring the batch every ${BATCH_BYTES / 1024} KB`));
   await receiver.terminate();
 
+  results.push(...(await forwardingCost(flavor, jsons, queries, base, roundMs, rounds)));
+
   const heads = beacons.map((b) => Buffer.from(requestHead(b), 'latin1'));
   const parser = new HeadParser(8192, 16384, false);
   const avgHead = Math.round(heads.reduce((a, h) => a + h.length, 0) / heads.length);
@@ -229,6 +233,53 @@ export async function runMicro(roundMs: number, rounds: number, writerLines = 1_
   results.push(summarize(`FileWriter ${fmt(singleLines)} lines, 1 per turn`, singles, `one append per event-loop turn (file.writeIntervalMs groups them into writes); median of ${writerRuns}`));
   if (sink === 0) console.error('(sink)');
   return results;
+}
+
+/**
+ * workers > 1 (docs/performance.md, "More than one core"): what forwarding a
+ * line costs on each side. HTTP thread: the record (built anyway with one
+ * worker), appended to the batch, a transferred postMessage per 64 KB to a
+ * real thread; with the checks on, the client address and the query's hash
+ * too. Owner: reading a batch and taking each line (checks off: the stamp for
+ * its date and a push to a counting backend), per line.
+ */
+async function forwardingCost(flavor: Flavor, jsons: readonly string[], queries: readonly string[], base: number, roundMs: number, rounds: number): Promise<MicroResult[]> {
+  const mask = jsons.length - 1;
+  const out: MicroResult[] = [];
+  const receiver = new Worker("require('node:worker_threads').parentPort.on('message', () => {})", { eval: true });
+  const client = { address: () => '203.0.113.7' };
+  for (const checks of [{ duplicateWindowMs: 0, maxPerMinute: 0, maxKeys: 1 }, { duplicateWindowMs: 60_000, maxPerMinute: 0, maxKeys: 1 }]) {
+    const shared = new Int32Array(new SharedArrayBuffer(sharedBytes(2)));
+    const forwarder = new Forwarder(receiver as unknown as MessagePort, shared, 1, checks);
+    const samples = time((i) => {
+      forwarder.forward(flavor, base + ((i / 20) | 0), jsons[i & mask]!, client, queries[i & mask]!);
+      if ((i & 1023) === 0) shared.fill(0); // nobody takes them here: keep the in-flight counts small
+      return 1;
+    }, roundMs, rounds);
+    const what = checks.duplicateWindowMs > 0 ? 'duplicate check on: + client address + query hash' : 'checks off';
+    out.push(summarize(`workers: forward, HTTP thread (${checks.duplicateWindowMs > 0 ? 'checks on' : 'checks off'})`, samples, `record built (as with 1 worker) + batch append + a transferred postMessage per 64 KB; ${what}`));
+  }
+  await receiver.terminate();
+
+  // The owner's side, per line: a 64 KB batch of real records read and taken.
+  const table = new FlavorTable(FLAVORS);
+  const handler = new TrackHandler(table, [countingBackend((length) => (sink += length))], null, new RequestCounters());
+  const writer = new BatchWriter();
+  let batch: ReturnType<BatchWriter['take']> | null = null;
+  for (let i = 0; batch === null; i++) {
+    const record = makeLine(table.all[i % table.all.length]!, base + i, jsons[i & mask]!).record;
+    writer.append(i % table.all.length, base + i, record, () => (batch = writer.take()));
+  }
+  const taken = batch as ReturnType<BatchWriter['take']>;
+  const samples = time(() => {
+    let n = 0;
+    readBatch(taken.buffer, taken.length, (index, timeMs, record, _bytes, address, key) => {
+      if (handler.takeForwarded(index, timeMs, record, address, key) === 'tracked') n++;
+    });
+    return n;
+  }, roundMs, rounds).map((ns) => ns / taken.lines);
+  out.push(summarize('workers: take, main thread (per line)', samples, `a ${taken.lines}-line batch read, each line stamped for its date and pushed (a counting backend), checks off`));
+  return out;
 }
 
 export function microTable(results: readonly MicroResult[]): string {

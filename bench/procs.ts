@@ -38,7 +38,10 @@ export interface Pinned {
   readonly exited: Promise<number | null>;
 }
 
-export function spawnPinned(cpu: number, command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Pinned {
+/** A core (0), or a taskset list of cores ("0,1"). */
+export type Cpus = number | string;
+
+export function spawnPinned(cpu: Cpus, command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Pinned {
   const proc = spawn('taskset', ['-c', String(cpu), command, ...args], {
     env: env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -56,7 +59,7 @@ export function spawnPinned(cpu: number, command: string, args: readonly string[
 }
 
 /** Pins an already running process (this one, for the orchestrator) to a core. */
-export function pinSelf(cpu: number): void {
+export function pinSelf(cpu: Cpus): void {
   execFileSync('taskset', ['-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
@@ -187,7 +190,7 @@ export async function stopProcess(p: Pinned, signal: NodeJS.Signals, timeoutMs: 
 }
 
 /** Runs a command pinned to a core, resolving with its stdout/stderr and exit code (never rejects on exit status). */
-export async function runPinned(cpu: number, command: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runPinned(cpu: Cpus, command: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const p = spawnPinned(cpu, command, args);
   const code = await p.exited;
   // 'exit' can come before the pipes are drained.

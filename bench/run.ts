@@ -47,6 +47,7 @@ import {
   type ServerUnderTest,
 } from './servers';
 import { runSoak, type SoakResult } from './soak';
+import { workersPhase, workersTable, type WorkersResult } from './workers';
 import { median } from './stats';
 import { fmt, mib, ratio, renderTable, type Row } from './table';
 
@@ -111,6 +112,8 @@ interface Results {
   /** bench/split-head.ts: a 16 KB head in one write vs 10-byte pieces (its table). */
   splitHead?: string;
   microOthersCpuPercent?: number;
+  /** bench/workers.ts: workers 1 and 2 beside nginx with 1 and 2 workers. */
+  workers?: WorkersResult;
 }
 
 /** Before a measured run: wait (up to maxMs) until the machine is quiet, so that a retry has a chance. */
@@ -197,6 +200,16 @@ async function main(): Promise<number> {
       await soakPhase(options, results, dir, oha, urlsFile);
     }
     if (options.only === 'all' || options.only === 'burst') await burstPhase(options, results, dir);
+    if (options.only === 'all' || options.only === 'workers') {
+      const beacons = makeBeacons(options.beacons);
+      const wrkScript = path.join(dir, 'workers.lua');
+      const urlsFile = path.join(dir, 'workers.urls');
+      writeWrkScript(wrkScript, beacons);
+      writeOhaUrls(urlsFile, beacons);
+      await waitQuiet(30_000);
+      results.workers = await workersPhase(options, dir, wrkScript, { path: oha.path, urlsFile }, log);
+      results.checks.push(...results.workers.checks);
+    }
     if (options.only === 'all' || options.only === 'micro') await microPhase(options, results);
 
     const text = report(results);
@@ -490,6 +503,7 @@ function report(r: Results): string {
   }
   if (r.soak !== undefined) parts.push(soakTable(r.soak));
   if (r.burst !== undefined) parts.push(burstTable(r.burst));
+  if (r.workers !== undefined) parts.push(workersTable(r.workers));
   if (r.micro !== undefined) {
     const others = r.microOthersCpuPercent ?? 0;
     parts.push(microTable(r.micro));

@@ -7,6 +7,10 @@
  *   in a clock minute → answered, counted, not persisted.
  * Both off (0) unless configured; `judge` is then never called.
  * Keys hold a 64-bit hash of the query, not the query, to bound memory.
+ * With workers > 1 the checks run on the owner thread only (one store: they
+ * see every beacon of a client whichever thread took it); an HTTP thread
+ * sends the hash along with the line (`duplicateKey`), so the owner never
+ * hashes forwarded queries itself.
  */
 import type { ChecksConfig } from './config/types';
 import { TtlStore } from './kv';
@@ -28,7 +32,17 @@ export class SanityChecks {
     return this.windowMs > 0 || this.maxPerMinute > 0;
   }
 
+  /** Whether the duplicate check is on (an HTTP thread then sends duplicateKey(query) along). */
+  get duplicates(): boolean {
+    return this.windowMs > 0;
+  }
+
   judge(flavorIndex: number, client: string, query: string, nowMs: number): Verdict {
+    return this.judgeKeyed(flavorIndex, client, this.windowMs > 0 ? hash64(query) : '', nowMs);
+  }
+
+  /** judge() with the query already hashed (duplicateKey), as a forwarded line carries it. */
+  judgeKeyed(flavorIndex: number, client: string, queryHash: string, nowMs: number): Verdict {
     if (this.maxPerMinute > 0) {
       const minute = Math.floor(nowMs / 60_000);
       const key = `r${flavorIndex} ${client} ${minute}`;
@@ -37,13 +51,16 @@ export class SanityChecks {
       if (count > this.maxPerMinute) return 'malicious';
     }
     if (this.windowMs > 0) {
-      const key = `d${flavorIndex} ${client} ${hash64(query)}`;
+      const key = `d${flavorIndex} ${client} ${queryHash}`;
       if (this.store.get(key) !== undefined) return 'duplicate';
       this.store.set(key, '', this.windowMs);
     }
     return 'ok';
   }
 }
+
+/** What the duplicate check keys a query by. */
+export const duplicateKey = (query: string): string => hash64(query);
 
 /** Two independent 32-bit FNV-1a style hashes over the UTF-16 code units, as hex. */
 export function hash64(text: string): string {

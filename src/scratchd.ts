@@ -5,7 +5,11 @@
  * Backends come from the registry (backends/registry.ts): this file names none.
  *
  * Start: every backend's start() (e.g. Kafka's spool lock) → admin listener →
- * public listener → ready.
+ * public listener (then the HTTP threads' ones, workers > 1) → ready.
+ *
+ * workers > 1 (workers/http-threads.ts): this thread is the owner — backends,
+ * checks, admin, signals, Graphite — and serves HTTP as one of the workers;
+ * the HTTP threads forward their lines here. /stats adds up every thread.
  * Stop (docs/architecture.md, "Stopping"), idempotent: not ready → stop
  * accepting and finish in-flight requests (deadline: shutdown.drainTimeoutMs)
  * → close every backend: flush, fsync / spool (a second deadline of the same
@@ -20,13 +24,15 @@ import { FlavorTable } from './flavor';
 import { GraphitePusher } from './graphite';
 import { AdminServer, type StatsSource } from './http/admin';
 import { PublicServer } from './http/server';
-import { pressureNames } from './http/backpressure';
+import { Pressure, pressureNames } from './http/backpressure';
 import { PostDoor } from './http/post';
 import { TrackHandler } from './http/track';
 import { logger } from './log';
 import { takeListenFd } from './systemd';
-import { ConnectionCounters, RequestCounters, RuntimeMonitor, type BackendSnapshot, type StatsSnapshot } from './telemetry';
+import { ConnectionCounters, Outcomes, RequestCounters, RuntimeMonitor, type BackendSnapshot, type StatsSnapshot } from './telemetry';
 import { VERSION } from './version';
+import { HttpThreads } from './workers/http-threads';
+import { SharedConnectionLimit } from './workers/protocol';
 
 const log = logger('scratchd');
 
@@ -45,6 +51,8 @@ export class Scratchd implements StatsSource {
   private readonly publicServer: PublicServer;
   private readonly admin: AdminServer | null;
   private readonly graphite: GraphitePusher | null;
+  /** The HTTP threads (workers > 1 on an address; null: this thread serves alone). */
+  private readonly threads: HttpThreads | null = null;
   private readonly startedAt = Date.now();
   private accepting = false;
   private stopping: Promise<void> | null = null;
@@ -60,8 +68,20 @@ export class Scratchd implements StatsSource {
     }
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
-    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.backends, this.flavors.paths);
+    if (config.workers > 1) {
+      this.threads = new HttpThreads(config, handler, this.backends, () => {
+        const pressure = this.publicServer.pressure;
+        if (pressure.active && pressure.state === Pressure.open && pressure.over()) pressure.engage();
+      });
+    }
+    const threads = this.threads;
+    const sharing = threads === null ? undefined : { connections: new SharedConnectionLimit(threads.shared, config.http.maxConnections) };
+    this.publicServer = new PublicServer(config.http, handler, this.requests, this.connections, this.backends, this.flavors.paths, sharing);
     this.publicServer.acceptBodies((end) => new PostDoor(config.http, this.flavors, handler, this.requests, end));
+    if (threads !== null) {
+      this.publicServer.pressure.countInFlight(threads.linesInFlight);
+      this.publicServer.pressure.onChange((state) => threads.publish(state));
+    }
     // Before the admin server: its /metrics registry is built from a first snapshot, which shows the pusher's counters.
     this.graphite = config.graphite === null ? null : new GraphitePusher(config.graphite, () => this.snapshot());
     this.admin = config.admin === null ? null : new AdminServer(this);
@@ -72,9 +92,18 @@ export class Scratchd implements StatsSource {
     await Promise.all(this.backends.map((b) => b.start()));
     const admin = this.admin === null || this.config.admin === null ? null : await this.admin.listen(this.config.admin.host, this.config.admin.port);
     if (admin !== null) logger('admin').info(`listening on ${admin}`);
-    const listen = await this.publicServer.listen(this.config.listen, fd);
+    const listen = await this.publicServer.listen(this.config.listen, fd, this.threads !== null && fd === undefined);
     logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}`);
+    // Ready as soon as this thread serves; the HTTP threads join it.
     this.accepting = true;
+    if (this.threads !== null && fd !== undefined) {
+      await this.threads.listenOnSocketOf(this.publicServer.server);
+    } else if (this.threads !== null) {
+      // Port 0 (tests): the threads bind the port the kernel chose for this thread.
+      const bound = this.publicServer.server.address() as { address: string; port: number };
+      await this.threads.listen(bound.address, bound.port);
+    }
+    if (this.threads !== null) logger('http').info(`${this.threads.count + 1} workers serving`);
     this.graphite?.start();
     log.info(
       `serving ${this.flavors.all.map((f) => f.name).join(', ')}; backends: ${this.backends.map((b) => b.name).join(', ') || 'none'}`,
@@ -101,6 +130,11 @@ export class Scratchd implements StatsSource {
     return this.accepting && this.publicServer.pressure.ready && !this.backends.some((b) => b.whenFull === 'block' && b.refusing());
   }
 
+  /** Before a /stats or /metrics read: the HTTP threads' lines pushed and their counters fresh. */
+  refresh(): Promise<void> {
+    return this.threads === null ? Promise.resolve() : this.threads.report();
+  }
+
   snapshot(): StatsSnapshot {
     const backends: Record<string, BackendSnapshot> = {};
     for (const backend of this.backends) {
@@ -117,13 +151,36 @@ export class Scratchd implements StatsSource {
     }
     const flavors: Record<string, { tracked: number }> = {};
     for (const flavor of this.flavors.all) flavors[flavor.name] = { tracked: flavor.tracked };
+    const requests = { ...this.requests };
+    let ownRequests = 0;
+    for (const outcome of Outcomes) ownRequests += this.requests[outcome];
+    const connections = { open: this.connections.open, accepted: this.connections.accepted, rejected: this.connections.rejected };
+    const threads = this.threads;
+    if (threads !== null) {
+      for (const outcome of Outcomes) {
+        // A forwarded line's fate is decided here (TrackHandler.takeForwarded).
+        requests[outcome] += outcome === 'tracked' || outcome === 'duplicate' || outcome === 'malicious' ? threads.outcomes[outcome] : threads.total(outcome);
+      }
+      connections.open += threads.total('connections_open');
+      connections.accepted += threads.total('connections_accepted');
+      connections.rejected += threads.total('connections_rejected');
+    }
     return {
       version: VERSION,
       uptime_s: Math.round((Date.now() - this.startedAt) / 100) / 10,
       ready: this.ready(),
-      requests: { ...this.requests },
+      requests,
       flavors,
-      connections: { open: this.connections.open, accepted: this.connections.accepted, rejected: this.connections.rejected },
+      connections,
+      workers: {
+        count: threads === null ? 1 : threads.count + 1,
+        requests: [ownRequests, ...(threads?.requestsPerThread() ?? [])],
+        forwarded_lines: threads?.total('lines') ?? 0,
+        forwarded_batches: threads?.total('batches') ?? 0,
+        not_taken: threads?.notTaken ?? 0,
+        in_flight_pauses: threads?.total('in_flight_pauses') ?? 0,
+        deaths: threads?.deaths ?? 0,
+      },
       backpressure: {
         state: pressureNames[this.publicServer.pressure.state],
         pauses: this.publicServer.pressure.pauses,
@@ -141,7 +198,9 @@ export class Scratchd implements StatsSource {
     const { drainTimeoutMs, idleCloseGraceMs } = this.config.shutdown;
     this.accepting = false;
     log.info('stopping: finishing requests');
-    await this.publicServer.drain(Date.now() + drainTimeoutMs, idleCloseGraceMs);
+    const deadline = Date.now() + drainTimeoutMs;
+    // Every event loop drains at once, under one deadline; the threads' last lines arrive before their 'drained'.
+    await Promise.all([this.publicServer.drain(deadline, idleCloseGraceMs), this.threads?.drain(deadline, idleCloseGraceMs)]);
     log.info('stopping: flushing backends');
     await Promise.all(this.backends.map((b) => b.close(Date.now() + drainTimeoutMs)));
     for (const backend of this.backends) {

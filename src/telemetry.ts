@@ -161,6 +161,22 @@ export interface StatsSnapshot {
   requests: Record<Outcome, number>;
   flavors: Record<string, { tracked: number }>;
   connections: { open: number; accepted: number; rejected: number };
+  /**
+   * The event loops serving the public port (`workers`): requests each
+   * answered (the main thread first), lines the HTTP threads forwarded and
+   * in how many batches, forwarded lines no backend took after their 200
+   * (each counted in its backends' dropped), pauses of a thread whose lines
+   * in flight reached their bound, and threads that died.
+   */
+  workers: {
+    count: number;
+    requests: number[];
+    forwarded_lines: number;
+    forwarded_batches: number;
+    not_taken: number;
+    in_flight_pauses: number;
+    deaths: number;
+  };
   /** The public server's reading (http/backpressure.ts): state now, pauses and refusals since start, time not open. */
   backpressure: { state: 'open' | 'paused' | 'refusing'; pauses: number; refusals: number; not_open_ms: number };
   backends: Record<string, BackendSnapshot>;

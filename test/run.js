@@ -7,6 +7,11 @@
 //    the files given as arguments (`npm test -- build/test/kv.test.js`),
 //    with a Kafka broker started for the run (step 3) and stopped after it.
 //
+// 4. runs the integration suites that exercise what `workers` changes a second
+//    time with SCRATCHD_TEST_WORKERS=2 (test/support/scratchd.ts), after the
+//    full run only (WORKER_SUITES below; about a minute more, most of it the
+//    restart suite).
+//
 // `node test/run.js --unit` (npm run test:unit) runs only the unit tests, and
 // skips steps 1 and 3: no Debian tools, no broker. Which file is which is
 // decided by its place and name (docs/development.md, "Test layout"):
@@ -36,6 +41,22 @@ function findTests(dir) {
 }
 
 const INTEGRATION_DIRS = ['integration', 'packaging'];
+
+/**
+ * Run again with 2 workers: restarts behind the socket holder, systemd socket
+ * activation, signals and SIGHUP, the shutdown drain, backpressure, checks,
+ * stats and metrics, POST (serve), replay and a HAProxy rollout. Not the
+ * Kafka outage suite (its fault cases take ~100 s; restart.test covers Kafka
+ * with 2 workers).
+ */
+const WORKER_SUITES = [
+  'integration/serve',
+  'integration/restart',
+  'integration/systemd',
+  'integration/haproxy-rollout',
+  'http/backpressure.scratchd',
+  'tools/replay.scratchd',
+].map((name) => path.join(root, 'build', 'test', `${name}.test.js`));
 
 /** Whether a compiled test file is a unit test (see the rules above). */
 function isUnit(file) {
@@ -85,6 +106,11 @@ let status;
 try {
   const result = spawnSync(nodeBin(), ['--test', '--test-concurrency=3', ...files], { stdio: 'inherit', cwd: root, env });
   status = result.status ?? 1;
+  if (args.length === 0 && process.env.SCRATCHD_TEST_WORKERS === undefined) {
+    console.error('test/run.js: the integration suites again with workers: 2');
+    const again = spawnSync(nodeBin(), ['--test', '--test-concurrency=3', ...WORKER_SUITES], { stdio: 'inherit', cwd: root, env: { ...env, SCRATCHD_TEST_WORKERS: '2' } });
+    if (status === 0) status = again.status ?? 1;
+  }
 } finally {
   if (startedBroker) spawnSync('bash', [broker, 'stop'], { env: brokerEnv, stdio: ['ignore', 'ignore', 'inherit'] });
 }

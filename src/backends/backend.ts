@@ -14,6 +14,12 @@
  *   them (Kafka spools them). The HTTP path answers 200 only for a line that
  *   some backend took and that no backend with `whenFull: 'block'` refused
  *   (docs/buffering.md).
+ *   `answered` (workers > 1): the line was forwarded by an HTTP thread that
+ *   has already answered 200 for it. A backend whose `whenFull` is 'block'
+ *   then takes it past its bounds rather than break that promise (the
+ *   overshoot is bounded by what the HTTP threads may have in flight,
+ *   docs/buffering.md, "More than one worker"); a 'drop_newest' one drops as
+ *   usual, counted.
  * - `held` is what the backend holds in memory (lines and bytes) and its
  *   bounds. For a backend whose `whenFull` is 'block', the public server stops
  *   reading its sockets while `held` is above a high-water mark of its bounds
@@ -56,8 +62,12 @@ export interface Backend {
   readonly whenFull: WhenFull;
   start(): Promise<void>;
   /** True when the line was taken (see the module comment). */
-  push(line: Line): boolean;
-  /** See the module comment: refusal that backpressure on `held` cannot see. */
+  push(line: Line, answered?: boolean): boolean;
+  /**
+   * See the module comment: refusal that backpressure on `held` cannot see.
+   * With workers > 1 the owner thread also publishes it to the HTTP threads,
+   * which then answer beacons 503 (docs/buffering.md, "More than one worker").
+   */
   refusing(): boolean;
   reopen(): void;
   close(deadline: number): Promise<void>;

@@ -5,6 +5,7 @@
  * "<key path>: <reason>", so `check-config` and `serve` say exactly what to fix.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { backendRegistry } from '../backends/registry';
@@ -23,6 +24,7 @@ const validate = ajv.compile(configSchema);
 interface RawConfig {
   listen: string;
   admin: string | null;
+  workers: unknown;
   flavors: { name: string; hosts: string[]; timezone: string; paths?: string[]; cors?: { origins: string[] }; postStatus?: 200 | 204 }[];
   http: Config['http'];
   checks: Config['checks'];
@@ -64,6 +66,7 @@ export function parseConfig(json: unknown, source: string): Config {
     problems.push('admin: must not be the public listener\'s address');
   }
 
+  const workers = parseWorkers(raw.workers, problems);
   checkFlavors(raw.flavors, problems);
   if (raw.http.backpressureLowPercent >= raw.http.backpressureHighPercent) {
     problems.push('http.backpressureLowPercent: must be below http.backpressureHighPercent');
@@ -85,6 +88,7 @@ export function parseConfig(json: unknown, source: string): Config {
     source,
     listen: listen.kind === 'systemd' ? listen : { kind: 'address', host: listen.host, port: listen.port },
     admin: admin === null || admin.kind === 'systemd' ? null : { host: admin.host, port: admin.port },
+    workers,
     flavors: raw.flavors,
     http: raw.http,
     backends,
@@ -110,6 +114,17 @@ function checkFlavors(flavors: RawConfig['flavors'], problems: string[]): void {
       else hosts.set(key, `flavor "${flavor.name}"`);
     });
   });
+}
+
+/** At most this many event loops: each costs a thread's memory (~10 MiB) and start-up. */
+export const MAX_WORKERS = 256;
+
+/** `workers`: an integer from 1 to MAX_WORKERS, or "auto" (os.availableParallelism(), which honours CPU affinity). */
+function parseWorkers(value: unknown, problems: string[]): number {
+  if (value === 'auto') return Math.min(MAX_WORKERS, os.availableParallelism());
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_WORKERS) return value;
+  problems.push(`workers: ${JSON.stringify(value)} is not an integer from 1 to ${MAX_WORKERS} or "auto"`);
+  return 1;
 }
 
 type Listen = ListenConfig | { kind: 'address'; host: string; port: number };

@@ -27,6 +27,11 @@ export const coreSchema = {
       default: '127.0.0.1:9090',
       description: 'Admin listener (stats, metrics, health, ready) "host:port"; null turns it off. Never the public port.',
     },
+    // No `type`: load.ts checks the value, so that every wrong one gets the same message naming what is allowed.
+    workers: {
+      default: 1,
+      description: 'Event loops serving the public port: an integer from 1 to 256, or "auto" (the cores available). 1 serves on the main thread alone; N > 1 adds N - 1 HTTP threads that forward their lines to the main thread (docs/performance.md, "More than one core").',
+    },
     flavors: {
       type: 'array',
       minItems: 1,

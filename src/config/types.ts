@@ -64,6 +64,8 @@ export interface Config {
   readonly listen: ListenConfig;
   /** null: no admin listener. */
   readonly admin: { readonly host: string; readonly port: number } | null;
+  /** Event loops serving the public port ("auto" resolved to the cores available): 1 = the main thread only. */
+  readonly workers: number;
   readonly flavors: readonly FlavorConfig[];
   readonly http: HttpConfig;
   /** The enabled backends, in registry order; empty: none (lines are only counted). */

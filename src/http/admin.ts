@@ -17,6 +17,8 @@ import type { StatsSnapshot } from '../telemetry';
 const log = logger('admin');
 
 export interface StatsSource {
+  /** Called before /stats and /metrics render: brings what other threads count up to date (workers > 1). */
+  refresh?(): Promise<void>;
   snapshot(): StatsSnapshot;
   ready(): boolean;
 }
@@ -57,9 +59,11 @@ export class AdminServer {
     const path = (req.url ?? '/').split('?', 1)[0];
     switch (path) {
       case '/stats':
+        await this.source.refresh?.();
         return send(res, 200, 'application/json', `${JSON.stringify(this.source.snapshot(), null, 2)}\n`);
       case '/metrics':
         try {
+          await this.source.refresh?.();
           return send(res, 200, this.registry.contentType, await this.registry.metrics());
         } catch (err) {
           log.error(`metrics: ${(err as Error).message}`);
@@ -130,6 +134,12 @@ function buildRegistry(source: StatsSource): client.Registry {
       Object.entries(s.backends).filter(([, b]) => typeof b[key] === 'number').map(([backend, b]) => [{ backend }, b[key] as number]),
     );
   }
+  counter('scratchd_worker_requests_total', 'Requests on the public port by the event loop that answered them (worker 0: the main thread)', ['worker'], (s) =>
+    s.workers.requests.map((n, worker): [Record<string, string>, number] => [{ worker: String(worker) }, n]),
+  );
+  counter('scratchd_workers_forwarded_lines_total', 'Lines the HTTP threads forwarded to the main thread (workers > 1)', [], (s) => [[{}, s.workers.forwarded_lines]]);
+  counter('scratchd_workers_not_taken_total', 'Forwarded lines no backend took after their 200 (each also in scratchd_backend_dropped_total)', [], (s) => [[{}, s.workers.not_taken]]);
+  counter('scratchd_workers_deaths_total', 'HTTP threads that died (scratchd then stops with status 70)', [], (s) => [[{}, s.workers.deaths]]);
   gauge('scratchd_checks_store_keys', 'Entries in the sanity checks\' TTL store', [], (s) => [[{}, s.checks.store_keys]]);
   counter('scratchd_checks_store_evicted_total', 'Entries evicted from the TTL store because it was full', [], (s) => [[{}, s.checks.store_evicted]]);
   counter('scratchd_graphite_total', 'The Graphite pusher (when configured): pushes and lines sent, pushes dropped, connections', ['event'], (s) =>

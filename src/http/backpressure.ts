@@ -22,6 +22,12 @@
  *
  * A budget with no bound (Kafka's in-flight memory, which overflows to its
  * disk spool) never stops the server.
+ *
+ * With workers > 1 (workers/), this state machine runs on the owner thread
+ * only, and counts as held, besides each budget, the lines HTTP threads have
+ * answered and not yet seen pushed (`countInFlight`); the threads read its
+ * state from shared memory (workers/shared-pressure.ts implements the same
+ * PressureGate for them).
  */
 import type { Budget } from '../io/bounded-queue';
 import type { WhenFull } from '../backends/backend';
@@ -42,6 +48,22 @@ export interface PressureMarks {
   readonly blockTimeoutMs: number;
 }
 
+/** What the public server asks of its backpressure (this Backpressure, or an HTTP thread's SharedPressure). */
+export interface PressureGate {
+  readonly state: Pressure;
+  /** Whether the server should ask `over()` at all. */
+  readonly active: boolean;
+  over(): boolean;
+  engage(): void;
+  refuse(): void;
+}
+
+/** Lines answered elsewhere and not yet pushed (workers/): counted as held by every watched backend. */
+export interface InFlight {
+  readonly items: number;
+  readonly bytes: number;
+}
+
 interface Watched {
   readonly budget: Budget;
   readonly highBytes: number;
@@ -50,7 +72,7 @@ interface Watched {
   readonly lowItems: number;
 }
 
-export class Backpressure {
+export class Backpressure implements PressureGate {
   state: Pressure = Pressure.open;
   /** Times reading stopped. */
   pauses = 0;
@@ -64,6 +86,8 @@ export class Backpressure {
   /** False from half the block timeout until open again (see the module comment). */
   ready = true;
   private readonly watched: readonly Watched[];
+  private inFlight: InFlight | null = null;
+  private readonly listeners: ((state: Pressure) => void)[] = [];
 
   constructor(
     sources: readonly HeldSource[],
@@ -91,11 +115,27 @@ export class Backpressure {
   /** Whether a watched backend is at or above its high mark (hot path). */
   over(): boolean {
     const watched = this.watched;
+    let items = 0;
+    let bytes = 0;
+    if (this.inFlight !== null) {
+      items = this.inFlight.items;
+      bytes = this.inFlight.bytes;
+    }
     for (let i = 0; i < watched.length; i++) {
       const w = watched[i]!;
-      if (w.budget.bytes >= w.highBytes || w.budget.items >= w.highItems) return true;
+      if (w.budget.bytes + bytes >= w.highBytes || w.budget.items + items >= w.highItems) return true;
     }
     return false;
+  }
+
+  /** Also counts these lines as held (workers > 1: what HTTP threads answered and the owner has not pushed yet). */
+  countInFlight(inFlight: InFlight): void {
+    this.inFlight = inFlight;
+  }
+
+  /** Also tell `listener` of every change (workers > 1: the HTTP threads). */
+  onChange(listener: (state: Pressure) => void): void {
+    this.listeners.push(listener);
   }
 
   /** open → paused; the timer and the wait for the low marks start. */
@@ -133,6 +173,7 @@ export class Backpressure {
   private set(state: Pressure): void {
     this.state = state;
     this.changed(state);
+    for (const listener of this.listeners) listener(state);
   }
 
   /** Each backend's low mark in turn, until all hold at once. */

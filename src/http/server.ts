@@ -33,7 +33,7 @@ import * as net from 'node:net';
 import type { HttpConfig, ListenConfig } from '../config/types';
 import type { ConnectionCounters, RequestCounters } from '../telemetry';
 import { logger } from '../log';
-import { Backpressure, Pressure, type HeldSource } from './backpressure';
+import { Backpressure, Pressure, type HeldSource, type PressureGate } from './backpressure';
 import type { BodyConnection, PendingBody, PostDoor } from './post';
 import { FAILED, HeadError, HeadParser, Method, NEED_MORE } from './request-head';
 import { Answer, Persistence, ResponseTable } from './responses';
@@ -102,7 +102,24 @@ class Connection implements BodyConnection {
   }
 }
 
-export class PublicServer {
+/**
+ * http.maxConnections over every event loop (workers > 1; workers/): a count
+ * in shared memory instead of net.Server's own, which only sees its loop.
+ */
+export interface ConnectionLimit {
+  /** Counts a new connection; false (not counted) when http.maxConnections are open. */
+  open(): boolean;
+  close(): void;
+}
+
+/** What an event loop shares with the others when workers > 1. */
+export interface Sharing<P extends PressureGate> {
+  readonly connections: ConnectionLimit;
+  /** An HTTP thread's (workers/shared-pressure.ts): the owner's state, read from shared memory. */
+  readonly makePressure?: (changed: (state: Pressure) => void) => P;
+}
+
+export class PublicServer<P extends PressureGate = Backpressure> {
   readonly server: net.Server;
   private readonly connections = new Set<Connection>();
   private readonly responses = new ResponseTable();
@@ -113,11 +130,12 @@ export class PublicServer {
   /** All beacon paths, when flavors do not all have exactly http.path (null: only beaconPath). */
   private readonly beaconPaths: ReadonlySet<string> | null;
   private bodies: BodyHandler | null = null;
+  private readonly limit: ConnectionLimit | null;
   private draining = false;
   /** The listening socket came from systemd, which keeps it open after we close ours. */
   private sharedListener = false;
   private drainStartedAt = 0;
-  readonly pressure: Backpressure;
+  readonly pressure: P;
   private readonly watchPressure: boolean;
   /** Connections with pending bytes, in the order they stopped: served first come, first served on resume. */
   private waiting: Connection[] = [];
@@ -131,23 +149,28 @@ export class PublicServer {
     /** The backends, for backpressure (their `held` and `whenFull`). */
     backends: readonly HeldSource[] = [],
     paths?: ReadonlySet<string>,
+    sharing?: Sharing<P>,
   ) {
-    this.pressure = new Backpressure(backends, config, (state) => this.pressureChanged(state));
+    const changed = (state: Pressure) => this.pressureChanged(state);
+    const makePressure = sharing?.makePressure;
+    this.pressure = makePressure === undefined ? (new Backpressure(backends, config, changed) as PressureGate as P) : makePressure(changed);
+    this.limit = sharing?.connections ?? null;
     this.watchPressure = this.pressure.active;
     this.beaconPath = config.path;
     this.beaconPaths = paths === undefined || (paths.size === 1 && paths.has(config.path)) ? null : paths;
     this.lookahead = new HeadParser(config.maxRequestLineBytes, config.maxHeaderBytes, false);
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server.maxConnections = config.maxConnections;
-    this.server.on('drop', () => {
-      this.connectionCounters.rejected++;
-      log.every('drop', 10_000, `refused a connection: http.maxConnections (${config.maxConnections}) are open`);
-    });
+    if (this.limit === null) this.server.maxConnections = config.maxConnections;
+    this.server.on('drop', () => this.refused());
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
 
-  /** Listens on an address, or on the socket systemd passed (fd). Resolves with a printable address. */
-  listen(listen: ListenConfig, systemdFd?: number): Promise<string> {
+  /**
+   * Listens on an address, or on the socket systemd passed (fd). Resolves with
+   * a printable address. `reusePort` (workers > 1): every event loop binds the
+   * same address and the kernel spreads connections among them (SO_REUSEPORT).
+   */
+  listen(listen: ListenConfig, systemdFd?: number, reusePort = false): Promise<string> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       const done = () => {
@@ -158,7 +181,7 @@ export class PublicServer {
       };
       this.sharedListener = listen.kind === 'systemd';
       if (listen.kind === 'systemd') this.server.listen({ fd: systemdFd ?? 3 }, done);
-      else this.server.listen({ host: listen.host, port: listen.port, backlog: 4096 }, done);
+      else this.server.listen({ host: listen.host, port: listen.port, backlog: 4096, reusePort }, done);
     });
   }
 
@@ -210,7 +233,18 @@ export class PublicServer {
     }
   }
 
+  private refused(): void {
+    this.connectionCounters.rejected++;
+    log.every('drop', 10_000, `refused a connection: http.maxConnections (${this.config.maxConnections}) are open`);
+  }
+
   private accept(socket: net.Socket): void {
+    const limit = this.limit;
+    if (limit !== null && !limit.open()) {
+      socket.destroy(); // as net.Server does with its own maxConnections
+      this.refused();
+      return;
+    }
     const connection = new Connection(socket, Date.now(), this.config);
     this.connections.add(connection);
     this.connectionCounters.accepted++;
@@ -225,6 +259,7 @@ export class PublicServer {
       connection.pending = null; // nobody to answer: not pushed (the client retries it)
       this.connections.delete(connection);
       this.connectionCounters.open--;
+      limit?.close();
     });
   }
 

@@ -11,6 +11,11 @@
  * 'block' refused it (docs/buffering.md).
  * Only the parser's own QUERY_MALFORMED becomes a 400: any other exception is
  * a bug and propagates (the server answers 500 and counts internal_error).
+ *
+ * On an HTTP thread (workers > 1) the handler has a `forwarder` instead of
+ * backends and checks: it builds the line, answers 200 and forwards it; the
+ * owner thread runs the checks and pushes it (`takeForwarded`), counting it
+ * there as tracked, duplicate or malicious.
  */
 import type { Backend } from '../backends/backend';
 import type { SanityChecks } from '../checks';
@@ -23,6 +28,15 @@ import type { RequestCounters } from '../telemetry';
 import { Answer } from './responses';
 import type { BeaconHandler, ClientAddress } from './server';
 
+/** Where an HTTP thread sends the beacons it answered (workers/forwarder.ts). */
+export interface LineForwarder {
+  /** `checkKey`: what the duplicate check compares (the query of a GET, the values of a POST line). */
+  forward(flavor: Flavor, timeMs: number, values: string, client: ClientAddress, checkKey: string): void;
+}
+
+/** What became of a forwarded line on the owner thread. */
+export type ForwardedOutcome = 'tracked' | 'duplicate' | 'malicious' | 'not_taken';
+
 export class TrackHandler implements BeaconHandler {
   private readonly checks: SanityChecks | null;
 
@@ -32,6 +46,7 @@ export class TrackHandler implements BeaconHandler {
     checks: SanityChecks | null,
     private readonly requests: RequestCounters,
     private readonly now: () => number = Date.now,
+    private readonly forwarder: LineForwarder | null = null,
   ) {
     this.checks = checks?.enabled === true ? checks : null;
   }
@@ -60,6 +75,11 @@ export class TrackHandler implements BeaconHandler {
       return Answer.malformedQuery;
     }
     const timeMs = this.now();
+    if (this.forwarder !== null) {
+      this.forwarder.forward(flavor, timeMs, values, client, query);
+      this.requests.tracked++; // here: answered and forwarded (the owner counts what became of it)
+      return Answer.gif;
+    }
     if (this.checks !== null) {
       const verdict = this.checks.judge(flavor.index, client.address(), query, timeMs);
       if (verdict !== 'ok') {
@@ -96,6 +116,29 @@ export class TrackHandler implements BeaconHandler {
   }
 
   /**
+   * Owner thread: a line an HTTP thread answered 200 and forwarded (its
+   * `record` built there; `client` and `key` what the checks need). The
+   * checks see it like any other; the backends take it as answered
+   * (Backend.push). Counts `flavor.tracked`; the caller counts the outcome.
+   */
+  takeForwarded(flavorIndex: number, timeMs: number, record: string, client: string, key: string): ForwardedOutcome {
+    if (this.checks !== null) {
+      const verdict = this.checks.judgeKeyed(flavorIndex, client, key, timeMs);
+      if (verdict !== 'ok') return verdict;
+    }
+    const flavor = this.flavors.all[flavorIndex]!;
+    flavor.clock.stamp(timeMs); // sets clock.date: the line's {date}
+    const line: Line = { flavor, timeMs, date: flavor.clock.date, record };
+    let taken = this.backends.length === 0;
+    for (let i = 0; i < this.backends.length; i++) {
+      if (this.backends[i]!.push(line, true)) taken = true;
+    }
+    if (!taken) return 'not_taken';
+    flavor.tracked++;
+    return 'tracked';
+  }
+
+  /**
    * A POST beacon's body (decoded) for its flavor: one line per object, the
    * query's params merged with each (query/body-to-json.ts), through the
    * same checks and backends as a GET. The body type decides the parser:
@@ -126,6 +169,10 @@ export class TrackHandler implements BeaconHandler {
     const timeMs = this.now();
     let refused = false;
     for (const values of lines) {
+      if (this.forwarder !== null) {
+        this.forwarder.forward(flavor, timeMs, values, client, values);
+        continue;
+      }
       if (this.checks !== null) {
         // The values stand for the query in the duplicate check.
         const verdict = this.checks.judge(flavor.index, client.address(), values, timeMs);

@@ -116,8 +116,10 @@ export class FileWriter {
   }
 
   /** Appends one line (the writer adds its "\n"); false, nothing held, when the budget is full. */
-  append(record: string): boolean {
-    if (!this.pending.tryPush(record, Buffer.byteLength(record) + 1)) return false;
+  /** `beyondBounds`: a line already promised (see Backend.push's `answered`), held whatever the budget says. */
+  append(record: string, beyondBounds = false): boolean {
+    if (beyondBounds) this.pending.push(record, Buffer.byteLength(record) + 1);
+    else if (!this.pending.tryPush(record, Buffer.byteLength(record) + 1)) return false;
     this.kick();
     return true;
   }

@@ -11,9 +11,11 @@
  * 3. keep messages whose timestamp is in the day and whose value is a line of
  *    this flavor; skip duplicates (the same `seq` header: one line sent twice
  *    by at-least-once delivery; without a header, the same bytes);
- * 4. order by time, ties by write order (`seq`), and write the lines exactly
- *    as the file backend does (value + "\n") to a temp file renamed into
- *    place. An existing file is kept unless --force.
+ * 4. order the lines as the file backend wrote them (`orderAsWritten`): each
+ *    process's lines in its write order (`seq`), the processes merged by
+ *    time; and write them exactly as the file backend does (value + "\n")
+ *    to a temp file renamed into place. An existing file is kept unless
+ *    --force.
  * A progress bar on stderr when it is a terminal; a summary on stdout.
  * Exit: 0 written; 1 Kafka failed (unreachable, no such topic); 64 usage;
  * 73 (EX_CANTCREAT) the output exists and --force was not given.
@@ -38,7 +40,7 @@ export const RestoreExit = { ok: 0, kafka: 1, usage: 64, exists: 73 } as const;
 
 const USAGE = 'usage: scratchd restore --config FILE --flavor NAME --date YYYY-MM-DD [--out PATH] [--force] [--timeout-ms N]';
 
-interface Found {
+export interface Found {
   timeMs: number;
   boot: number;
   counter: number;
@@ -192,12 +194,42 @@ export async function restore(job: RestoreJob, io: ToolIo): Promise<RestoreSumma
     } finally {
       progress.stop();
     }
-    found.sort((a, b) => a.timeMs - b.timeMs || a.boot - b.boot || a.counter - b.counter);
-    summary.lines = found.length;
-    writeAtomically(job.out, found.map((f) => `${f.value}\n`).join(''));
+    const ordered = orderAsWritten(found);
+    summary.lines = ordered.length;
+    writeAtomically(job.out, ordered.map((f) => `${f.value}\n`).join(''));
     return summary;
   } finally {
     await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
+}
+
+/**
+ * The lines in the order the file backend wrote them. Within one process
+ * (one `boot`) that is its write order, `counter`, and not always time order:
+ * with workers > 1 the main thread writes lines forwarded by the HTTP threads
+ * a few milliseconds after lines of its own with later times. Processes that
+ * overlapped (a restart) appended to the same file as they went, so they are
+ * merged by time: each next line is the earliest of the processes' next
+ * lines (ties: the older boot). Lines without `seq` (boot 0) go by time.
+ */
+export function orderAsWritten(found: readonly Found[]): Found[] {
+  const byBoot = new Map<number, Found[]>();
+  for (const f of found) {
+    let group = byBoot.get(f.boot);
+    if (group === undefined) byBoot.set(f.boot, (group = []));
+    group.push(f);
+  }
+  const groups = [...byBoot.entries()].sort((a, b) => a[0] - b[0]).map(([boot, group]) => group.sort(boot === 0 ? (a, b) => a.timeMs - b.timeMs || a.counter - b.counter : (a, b) => a.counter - b.counter));
+  const at = groups.map(() => 0);
+  const out: Found[] = [];
+  for (;;) {
+    let next = -1;
+    for (let g = 0; g < groups.length; g++) {
+      const head = groups[g]![at[g]!];
+      if (head !== undefined && (next === -1 || head.timeMs < groups[next]![at[next]!]!.timeMs)) next = g;
+    }
+    if (next === -1) return out;
+    out.push(groups[next]![at[next]!++]!);
   }
 }
 

@@ -106,6 +106,12 @@ describe('loadConfigFile: the example config', () => {
 describe('parseConfig: defaults', () => {
   const minimal = () => parseConfig({ flavors: ONE }, SOURCE);
 
+  test('workers: 1 by default; an integer as given; "auto" the cores available', () => {
+    assert.equal(parseConfig({ flavors: ONE }, SOURCE).workers, 1);
+    assert.equal(parseConfig({ flavors: ONE, workers: 4 }, SOURCE).workers, 4);
+    assert.equal(parseConfig({ flavors: ONE, workers: 'auto' }, SOURCE).workers, Math.min(256, os.availableParallelism()));
+  });
+
   test('listen and admin', () => {
     const config = minimal();
     assert.equal(config.source, SOURCE);
@@ -212,6 +218,11 @@ describe('parseConfig: bad configs → CONFIG_INVALID naming key and reason', ()
     { why: 'unknown key in file', json: withFile({ baz: 1 }), expect: ['file.baz: unknown key'] },
     { why: 'unknown key in checks', json: { flavors: ONE, checks: { windowMs: 1 } }, expect: ['checks.windowMs: unknown key'] },
     { why: 'missing flavors', json: {}, expect: ['flavors: required'] },
+    { why: 'workers 0', json: { flavors: ONE, workers: 0 }, expect: ['workers: 0 is not an integer from 1 to 256 or "auto"'] },
+    { why: 'workers not whole', json: { flavors: ONE, workers: 2.5 }, expect: ['workers: 2.5 is not an integer from 1 to 256'] },
+    { why: 'workers too many', json: { flavors: ONE, workers: 257 }, expect: ['workers: 257 is not an integer from 1 to 256'] },
+    { why: 'workers a word other than "auto"', json: { flavors: ONE, workers: 'all' }, expect: ['workers: "all" is not an integer from 1 to 256 or "auto"'] },
+    { why: 'workers a number in a string', json: { flavors: ONE, workers: '2' }, expect: ['workers: "2" is not an integer'] },
     { why: 'flavors not an array', json: { flavors: {} }, expect: ['flavors: must be array'] },
     { why: 'empty flavors', json: { flavors: [] }, expect: ['flavors: must NOT have fewer than 1 items'] },
     { why: 'missing name', json: { flavors: [{ hosts: ['a.example'], timezone: 'UTC' }] }, expect: ['flavors[0].name: required'] },

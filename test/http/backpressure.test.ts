@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import type { WhenFull } from '../../src/backends/backend';
 import type { HttpConfig } from '../../src/config/types';
 import { Budget } from '../../src/io/bounded-queue';
-import { Pressure } from '../../src/http/backpressure';
+import { Backpressure, Pressure } from '../../src/http/backpressure';
 import { Answer } from '../../src/http/responses';
 import { PublicServer } from '../../src/http/server';
 import { ConnectionCounters, RequestCounters } from '../../src/telemetry';
@@ -181,3 +181,25 @@ function rawExchange(port: number, text: string): Promise<string> {
     socket.on('error', reject);
   });
 }
+
+describe('Backpressure with workers > 1 (the main thread)', () => {
+  test('lines the HTTP threads have in flight count as held by every watched backend; listeners hear every change', async () => {
+    const held = new Budget(Infinity, 1000);
+    const seen: Pressure[] = [];
+    const pressure = new Backpressure([{ held, whenFull: 'block' }], CONFIG, () => undefined);
+    const inFlight = { items: 0, bytes: 0 };
+    pressure.countInFlight(inFlight);
+    pressure.onChange((state) => seen.push(state));
+    held.charge(1, 300);
+    assert.equal(pressure.over(), false, '300 of 1000: below the high mark (500)');
+    inFlight.bytes = 200;
+    assert.equal(pressure.over(), true, '300 held + 200 in flight reach the high mark');
+    pressure.engage();
+    held.release(1, 300);
+    inFlight.bytes = 0;
+    // The low mark is awaited on the budgets (event-driven): the release above resolves it.
+    for (let i = 0; i < 50 && pressure.state !== Pressure.open; i++) await sleep(5);
+    assert.equal(pressure.state, Pressure.open);
+    assert.deepEqual(seen, [Pressure.paused, Pressure.open]);
+  });
+});

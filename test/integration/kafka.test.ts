@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { consumeAll, eventually, kafkaAvailable, privateBroker, sharedBroker, type PrivateBroker } from '../support/kafka';
 import { request } from '../support/http';
 import { cliPath } from '../support/paths';
-import { allLines, readLines, startScratchd, tempDir, type Running } from '../support/scratchd';
+import { allLines, readLines, startScratchd, tempDir, TEST_WORKERS, type Running } from '../support/scratchd';
 
 const HOSTS = { skroutz: 'www.skroutz.gr', alve: 'www.alve.com', scrooge: 'www.scrooge.co.uk' } as const;
 type FlavorName = keyof typeof HOSTS;
@@ -264,7 +264,9 @@ describe('kafka backend through outages', kafkaAvailable, () => {
       const refused = sent.statuses.filter((s) => s === 503).length;
       assert.equal(ok + refused, 150, 'only 200 and 503');
       assert.ok(refused > 0, JSON.stringify(kafka));
-      assert.equal(refused, kafka.dropped_by_reason.spool_full, 'each 503 is a line the spool refused');
+      if (TEST_WORKERS === 1) assert.equal(refused, kafka.dropped_by_reason.spool_full, 'each 503 is a line the spool refused');
+      // An HTTP thread's 503 follows the main thread's published refusal (docs/buffering.md): no push, no drop.
+      else assert.ok((kafka.dropped_by_reason.spool_full ?? 0) <= refused, JSON.stringify(kafka));
       assert.equal(stats.requests.unavailable, refused);
       assert.equal(kafka.spooled, ok, 'each 200 is a spooled line');
       // Once every line is settled, the spool may still hold more lines: fill

@@ -70,10 +70,18 @@ export interface StartOptions {
   dir?: string;
 }
 
+/**
+ * SCRATCHD_TEST_WORKERS=2 runs every scratchd the integration tests start
+ * with that many workers (test/run.js runs the integration suites a second
+ * time so); a test's own `workers` wins.
+ */
+export const TEST_WORKERS = process.env.SCRATCHD_TEST_WORKERS === undefined ? 1 : Number(process.env.SCRATCHD_TEST_WORKERS);
+
 export function writeConfig(dir: string, overrides: Record<string, unknown> = {}): string {
   const config = {
     listen: '127.0.0.1:0',
     admin: '127.0.0.1:0',
+    ...(TEST_WORKERS === 1 ? {} : { workers: TEST_WORKERS }),
     flavors: FLAVORS,
     file: { path: 'logs/{flavor}/{date}.log' },
     ...overrides,

@@ -68,7 +68,7 @@ export class FileBackend implements Backend {
     return Promise.resolve();
   }
 
-  push(line: Line): boolean {
+  push(line: Line, answered = false): boolean {
     if (this.closing) {
       this.counters.dropped.shutdown++;
       return false;
@@ -78,7 +78,7 @@ export class FileBackend implements Backend {
     if (writer === undefined || this.currentDate[index] !== line.date) {
       writer = this.writerFor(line.flavor, line.date);
     }
-    if (!writer.append(line.record)) {
+    if (!writer.append(line.record, answered && this.whenFull === 'block')) {
       this.counters.dropped.queue_full++;
       return false;
     }

@@ -1,7 +1,7 @@
 /**
  * The Kafka backend as the HTTP thread sees it when `kafka.thread` is on (the
  * default; docs/kafka.md, "Threads"): push() appends the line to a batch
- * (batch.ts) that goes to the Kafka thread (worker.ts) once per event-loop
+ * (io/line-batch.ts) that goes to the Kafka thread (worker.ts) once per event-loop
  * turn; that thread runs the KafkaBackend — producer, delivery reports,
  * in-flight tracker, spool — and sends its counters back as reports.
  *
@@ -27,7 +27,7 @@ import { logger } from '../../log';
 import { ErrorCodes, ScratchError, type ErrorCode } from '../../errors';
 import { Budget } from '../../io/bounded-queue';
 import { BackendCounters, type Backend, type WhenFull } from '../backend';
-import { BatchWriter } from './batch';
+import { BatchWriter } from '../../io/line-batch';
 import { kafkaDropReasons } from './options';
 import { detailsOf, DROP_KEYS, droppedIn, makeReport, REPORT, reportIndexOfDetail, type FromWorker, type Report, type ToWorker, type WorkerInit } from './thread-protocol';
 import type { KafkaConfig } from './types';
@@ -108,16 +108,20 @@ export class KafkaThread implements Backend {
    * the promise of a 200 is kept with a bound known on this thread. The
    * margin is what is in flight (a few MB) against a spool of GBs.
    */
-  push(line: Line): boolean {
+  push(line: Line, answered = false): boolean {
     if (this.gone) {
       this.drop(this.dead ? 'thread_died' : 'shutdown', 1);
       return false;
     }
     if (this.spoolMightOverflow(line.record.length)) {
       this.refusedRecordChars = line.record.length;
-      this.ownDrops.spool_full = (this.ownDrops.spool_full ?? 0) + 1;
-      this.counters.dropped.spool_full++;
-      return false;
+      // An answered line (Backend.push) is taken all the same: the margin is
+      // for it; refusing() now tells the HTTP threads to answer 503.
+      if (!(answered && this.config.whenFull === 'block')) {
+        this.ownDrops.spool_full = (this.ownDrops.spool_full ?? 0) + 1;
+        this.counters.dropped.spool_full++;
+        return false;
+      }
     }
     const bytes = this.writer.append(line.flavor.index, line.timeMs, line.record, this.postBound);
     this.held.charge(1, bytes);

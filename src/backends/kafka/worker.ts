@@ -2,12 +2,12 @@
  * The Kafka thread (docs/kafka.md, "Threads"): a worker_thread that owns the
  * librdkafka producer, its delivery reports, the in-flight tracker and the
  * spool — the whole KafkaBackend — so that none of it costs the thread that
- * answers HTTP. Lines come in batches (batch.ts); the counters go back in a
+ * answers HTTP. Lines come in batches (io/line-batch.ts); the counters go back in a
  * report every REPORT_MS while anything changed, and once more at close.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Flavor } from '../../flavor';
-import { readBatch } from './batch';
+import { readBatch } from '../../io/line-batch';
 import { KafkaBackend } from './kafka-backend';
 import { makeReport, type FromWorker, type Report, type ToWorker, type WorkerInit } from './thread-protocol';
 

@@ -1,7 +1,7 @@
-/** Lines through a batch for the Kafka thread and back: byte-exact, in order, split where full. */
+/** Lines through a batch (Kafka thread, HTTP threads) and back: byte-exact, in order, split where full. */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { BatchWriter, readBatch } from '../../../src/backends/kafka/batch';
+import { BatchWriter, readBatch } from '../../src/io/line-batch';
 
 interface L {
   flavorIndex: number;
@@ -65,4 +65,20 @@ test('take() leaves the writer empty, with a fresh buffer (the old one is transf
   const got: string[] = [];
   readBatch(second.buffer, second.length, (_f, _t, record) => got.push(record));
   assert.deepEqual(got, ['{"b":2}']);
+});
+
+test('a forwarded line carries its client and key (any width), and lines without them read back empty', () => {
+  const writer = new BatchWriter(1024);
+  const full = () => assert.fail('not full');
+  writer.append(2, 5, '{"a":1}', full, '2001:db8::1', 'a1b2:c3d4');
+  writer.append(1, 6, '{"b":2}', full);
+  writer.append(0, 7, '{"c":"ü"}', full, 'ünïcode-proxy', '');
+  const batch = writer.take();
+  const got: unknown[] = [];
+  readBatch(batch.buffer, batch.length, (flavorIndex, timeMs, record, bytes, client, key) => got.push({ flavorIndex, timeMs, record, bytes, client, key }));
+  assert.deepEqual(got, [
+    { flavorIndex: 2, timeMs: 5, record: '{"a":1}', bytes: 7, client: '2001:db8::1', key: 'a1b2:c3d4' },
+    { flavorIndex: 1, timeMs: 6, record: '{"b":2}', bytes: 7, client: '', key: '' },
+    { flavorIndex: 0, timeMs: 7, record: '{"c":"ü"}', bytes: 10, client: 'ünïcode-proxy', key: '' },
+  ]);
 });

@@ -1,0 +1,151 @@
+/**
+ * `workers: 2` on the real CLI: the HTTP thread and the main thread both
+ * serve (the kernel spreads connections over their listeners); every line
+ * lands whole in one file per flavor and day, whichever thread answered it;
+ * the duplicate check sees both threads' beacons; /stats adds both up right
+ * after the answers; the same holds on a systemd socket; SIGTERM drains both.
+ * (The other integration suites run with 2 workers too: test/run.js.)
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { request } from '../support/http';
+import { cliPath } from '../support/paths';
+import { hasCommand, needs } from '../support/requires';
+import { allLines, FLAVORS, startScratchd, tempDir, writeConfig } from '../support/scratchd';
+import { socketActivate } from '../support/socket-activate';
+
+const WORKERS = { workers: 2 };
+
+/** Sends `count` beacons, each on a connection of its own, `parallel` at a time; resolves with their statuses. */
+async function beacons(port: number, count: number, query: (i: number) => string, parallel = 16): Promise<number[]> {
+  const statuses: number[] = new Array<number>(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < count) {
+        const i = next++;
+        const flavor = FLAVORS[i % FLAVORS.length]!;
+        statuses[i] = (await request(port, flavor.hosts[0]!, `/track?${query(i)}`)).status;
+      }
+    }),
+  );
+  return statuses;
+}
+
+interface WorkersStats {
+  workers: { count: number; requests: number[]; forwarded_lines: number; not_taken: number; deaths: number };
+}
+
+describe('workers: 2', () => {
+  test('both threads answer; /stats right after the answers counts every beacon; each line whole, in one file per flavor and day', async () => {
+    const app = await startScratchd({ config: WORKERS });
+    try {
+      await app.waitForLog(/^http: 2 workers serving$/);
+      const count = 600;
+      const statuses = await beacons(app.port, count, (i) => `n=${i}&pad=${encodeURIComponent('é'.repeat(i % 40))}`);
+      assert.ok(statuses.every((s) => s === 200), 'every answer 200');
+      // No wait: the threads' lines are pushed and counted before /stats renders.
+      const stats = await app.stats();
+      const workers = ((stats as unknown as WorkersStats).workers);
+      assert.equal(workers.count, 2);
+      assert.ok(workers.requests.every((n) => n > 0), `both threads answered: ${JSON.stringify(workers.requests)}`);
+      assert.equal(workers.requests[0]! + workers.requests[1]!, count);
+      assert.equal(workers.forwarded_lines, workers.requests[1]);
+      assert.equal(stats.requests.tracked, count);
+      assert.equal(stats.connections.accepted, count);
+      for (const flavor of FLAVORS) assert.equal(stats.flavors[flavor.name]!.tracked, count / FLAVORS.length);
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+    const dates = new Set<string>();
+    for (const flavor of FLAVORS) {
+      const files = fs.readdirSync(path.join(app.dir, 'logs', flavor.name));
+      assert.ok(files.length === 1 || (files.length === 2 && new Date().getUTCHours() <= 1), `${flavor.name}: ${files.join(', ')}`);
+      for (const file of files) dates.add(file);
+    }
+    const lines = allLines(app.dir);
+    assert.equal(lines.length, 600);
+    const seen = new Set<number>();
+    for (const line of lines) {
+      const record = JSON.parse(line) as { flavor: string; values: { n: string; pad: string } };
+      const n = Number(record.values.n);
+      assert.equal(record.flavor, FLAVORS[n % FLAVORS.length]!.name);
+      assert.equal(record.values.pad, 'é'.repeat(n % 40));
+      seen.add(n);
+    }
+    assert.equal(seen.size, 600, 'every beacon once');
+  });
+
+  test('the duplicate and rate checks see the beacons of both threads', async () => {
+    const app = await startScratchd({ config: { ...WORKERS, checks: { duplicateWindowMs: 60_000 } } });
+    try {
+      await app.waitForLog(/^http: 2 workers serving$/);
+      // The same beacon 40 times from one client, over 40 connections: both threads take some.
+      const statuses = await beacons(app.port, 40, () => 'same=1', 8);
+      assert.ok(statuses.every((s) => s === 200));
+      const stats = await app.stats();
+      const workers = (stats as unknown as WorkersStats).workers;
+      assert.ok(workers.requests.every((n) => n > 0), `both threads answered: ${JSON.stringify(workers.requests)}`);
+      // One per flavor (the check is per flavor); every other one a duplicate, whichever thread took it.
+      assert.equal(stats.requests.tracked, FLAVORS.length);
+      assert.equal(stats.requests.duplicate, 40 - FLAVORS.length);
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+    assert.equal(allLines(app.dir).length, FLAVORS.length);
+
+    const limited = await startScratchd({ config: { ...WORKERS, checks: { maxPerMinute: 10 } } });
+    try {
+      await limited.waitForLog(/^http: 2 workers serving$/);
+      // 25 per flavor from 127.0.0.1, over both threads: 10 per flavor and minute are kept
+      // (20 if the minute turned meanwhile: 25 split over two minutes still exceeds 10 in one).
+      const statuses = await beacons(limited.port, 75, (i) => `i=${i}`, 8);
+      assert.ok(statuses.every((s) => s === 200));
+      const stats = await limited.stats();
+      assert.ok((stats as unknown as WorkersStats).workers.requests.every((n) => n > 0));
+      assert.equal(stats.requests.tracked! + stats.requests.malicious!, 75);
+      assert.ok(stats.requests.tracked! >= 30 && stats.requests.tracked! <= 60, JSON.stringify(stats.requests));
+    } finally {
+      assert.equal(await limited.stop(), 0, limited.stderr());
+    }
+  });
+
+  test('/metrics: totals and requests per worker', async () => {
+    const app = await startScratchd({ config: WORKERS });
+    try {
+      await app.waitForLog(/^http: 2 workers serving$/);
+      await beacons(app.port, 60, (i) => `m=${i}`);
+      const metrics = (await request(app.adminPort, '127.0.0.1', '/metrics')).body.toString();
+      assert.match(metrics, /^scratchd_requests_total\{outcome="tracked"\} 60$/m);
+      const perWorker = [...metrics.matchAll(/^scratchd_worker_requests_total\{worker="(\d)"\} (\d+)$/gm)].map((m) => Number(m[2]));
+      assert.equal(perWorker.length, 2);
+      assert.equal(perWorker[0]! + perWorker[1]!, 60);
+      assert.match(metrics, /^scratchd_workers_deaths_total 0$/m);
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+  });
+
+  const available = needs('systemd-socket-activate', hasCommand('systemd-socket-activate'), 'apt-get install systemd');
+  test('on a systemd socket both threads serve, each through its own descriptor; SIGTERM: every 200 on disk, exit 0', available, async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, { listen: 'systemd', ...WORKERS });
+    const { proc, port, stderr, exited } = await socketActivate([process.execPath, cliPath, 'serve', '--config', config]);
+    try {
+      assert.equal((await request(port, 'www.skroutz.gr', '/track?first=1')).status, 200);
+      const deadline = Date.now() + 10_000;
+      while (!/http: 2 workers serving/.test(stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const statuses = await beacons(port, 200, (i) => `s=${i}`);
+      assert.ok(statuses.every((s) => s === 200), stderr());
+      const admin = Number(/admin: listening on \S+:(\d+)/.exec(stderr())?.[1]);
+      const stats = JSON.parse((await request(admin, '127.0.0.1', '/stats')).body.toString()) as WorkersStats;
+      assert.ok(stats.workers.requests.every((n) => n > 0), `both threads answered: ${JSON.stringify(stats.workers.requests)}`);
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, stderr());
+    assert.equal(allLines(dir).length, 201);
+  });
+});
