@@ -23,7 +23,7 @@ import type { Config } from './config/types';
 import { FlavorTable } from './flavor';
 import { GraphitePusher } from './graphite';
 import { AdminServer, type StatsSource } from './http/admin';
-import { PublicServer } from './http/server';
+import { assertPortFree, PublicServer } from './http/server';
 import { Pressure, pressureNames } from './http/backpressure';
 import { PostDoor } from './http/post';
 import { TrackHandler } from './http/track';
@@ -92,7 +92,9 @@ export class Scratchd implements StatsSource {
     await Promise.all(this.backends.map((b) => b.start()));
     const admin = this.admin === null || this.config.admin === null ? null : await this.admin.listen(this.config.admin.host, this.config.admin.port);
     if (admin !== null) logger('admin').info(`listening on ${admin}`);
-    const listen = await this.publicServer.listen(this.config.listen, fd, this.threads !== null && fd === undefined);
+    const reusePort = this.threads !== null && fd === undefined;
+    if (reusePort && this.config.listen.kind === 'address' && this.config.listen.port !== 0) await assertPortFree(this.config.listen.host, this.config.listen.port);
+    const listen = await this.publicServer.listen(this.config.listen, fd, reusePort);
     logger('http').info(`listening on ${listen}${fd === undefined ? '' : ' (systemd socket)'}`);
     // Ready as soon as this thread serves; the HTTP threads join it.
     this.accepting = true;

@@ -129,6 +129,8 @@ export interface ResolveContext {
   readonly flavors: readonly FlavorConfig[];
   /** Push one "<key path>: <reason>" per problem found (the key path starts with the backend's name). */
   readonly problems: string[];
+  /** Whether HTTP threads answer lines before the owner pushes them (`workers` > 1 or "auto"). */
+  readonly forwarding: boolean;
 }
 
 /** What a backend is built with besides its own config. */

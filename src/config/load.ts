@@ -75,10 +75,18 @@ export function parseConfig(json: unknown, source: string): Config {
   // Each backend whose section is present: its own checks and path resolution.
   const backends: BackendEntry[] = [];
   const sections = raw as unknown as Record<string, unknown>;
+  // "auto" may be 1 here and more on the machine the file is deployed to.
+  const forwarding = raw.workers === 'auto' || workers > 1;
   for (const backend of backendRegistry) {
     const section = sections[backend.name];
     if (section === undefined) continue;
-    backends.push({ name: backend.name, config: backend.resolve(section, { baseDir, flavors: raw.flavors, problems }) });
+    backends.push({ name: backend.name, config: backend.resolve(section, { baseDir, flavors: raw.flavors, problems, forwarding }) });
+  }
+  // With HTTP threads a line is answered before the owner pushes it: only a
+  // 'block' backend takes every answered line (beyond its bounds if need be,
+  // docs/buffering.md "More than one worker"), so one must be there.
+  if (forwarding && backends.length > 0 && !backends.some((b) => (b.config as { whenFull?: string }).whenFull === 'block')) {
+    problems.push(`workers: ${JSON.stringify(raw.workers)} needs a backend with whenFull "block" (${backends.map((b) => b.name).join(', ')}: "drop_newest"): an HTTP thread answers 200 before the line reaches a backend, and only a blocking one takes every answered line`);
   }
 
   const graphite = resolveGraphite(raw.graphite, problems);

@@ -462,3 +462,17 @@ function pathOf(target: string): string {
 function formatAddress(address: net.AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
 }
+
+/**
+ * Binds host:port without SO_REUSEPORT and lets go: rejects (EADDRINUSE) when
+ * something listens there already. Before the first of several SO_REUSEPORT
+ * listeners, which would otherwise share a port another process (a second
+ * scratchd) serves.
+ */
+export function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}

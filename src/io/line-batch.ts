@@ -11,7 +11,7 @@
  * line here costs the UTF-8 encoding of its record and a few numbers.
  *
  * Layout of one line: flavor index (u16), receive time in ms (f64), record
- * length in bytes (u32), client length (u16), key length (u16), then the
+ * length in bytes (u32), client length (u32), key length (u32), then the
  * record, the client and the key as UTF-8. Little-endian. `client` and `key`
  * are what the owner's sanity checks need of a forwarded line (the client
  * address and the hash of its query); empty where nobody needs them (the
@@ -20,7 +20,7 @@
 
 /** A batch is posted once it holds this many bytes, even within one turn. */
 export const BATCH_BYTES = 64 * 1024;
-const HEAD = 2 + 8 + 4 + 2 + 2;
+const HEAD = 2 + 8 + 4 + 4 + 4;
 
 export class BatchWriter {
   /** Lines in the current batch. */
@@ -58,13 +58,15 @@ export class BatchWriter {
     end += bytes;
     if (client.length === 0 && key.length === 0) {
       buf.writeUInt32LE(0, at + 14);
+      buf.writeUInt32LE(0, at + 18);
     } else {
       const clientBytes = buf.write(client, end, 'utf8');
       end += clientBytes;
       const keyBytes = buf.write(key, end, 'utf8');
       end += keyBytes;
-      buf.writeUInt16LE(clientBytes, at + 14);
-      buf.writeUInt16LE(keyBytes, at + 16);
+      // u32: a client address from X-Forwarded-For is as long as the header allows.
+      buf.writeUInt32LE(clientBytes, at + 14);
+      buf.writeUInt32LE(keyBytes, at + 18);
     }
     this.at = end;
     this.lines++;
@@ -93,8 +95,8 @@ export function readBatch(
     const flavorIndex = buf.readUInt16LE(at);
     const timeMs = buf.readDoubleLE(at + 2);
     const bytes = buf.readUInt32LE(at + 10);
-    const clientBytes = buf.readUInt16LE(at + 14);
-    const keyBytes = buf.readUInt16LE(at + 16);
+    const clientBytes = buf.readUInt32LE(at + 14);
+    const keyBytes = buf.readUInt32LE(at + 18);
     let start = at + HEAD;
     const record = buf.toString('utf8', start, start + bytes);
     start += bytes;

@@ -110,6 +110,9 @@ describe('parseConfig: defaults', () => {
     assert.equal(parseConfig({ flavors: ONE }, SOURCE).workers, 1);
     assert.equal(parseConfig({ flavors: ONE, workers: 4 }, SOURCE).workers, 4);
     assert.equal(parseConfig({ flavors: ONE, workers: 'auto' }, SOURCE).workers, Math.min(256, os.availableParallelism()));
+    // One blocking backend is enough beside a dropping one.
+    const mixed = { flavors: ONE, workers: 2, file: { path: '/x/{flavor}.log' }, kafka: { brokers: 'k:9092', whenFull: 'drop_newest', librdkafka: { 'bootstrap.servers': 'x:1' } } };
+    assert.throws(() => parseConfig(mixed, SOURCE), (err: Error) => !err.message.includes('needs a backend with whenFull'));
   });
 
   test('listen and admin', () => {
@@ -223,6 +226,21 @@ describe('parseConfig: bad configs → CONFIG_INVALID naming key and reason', ()
     { why: 'workers too many', json: { flavors: ONE, workers: 257 }, expect: ['workers: 257 is not an integer from 1 to 256'] },
     { why: 'workers a word other than "auto"', json: { flavors: ONE, workers: 'all' }, expect: ['workers: "all" is not an integer from 1 to 256 or "auto"'] },
     { why: 'workers a number in a string', json: { flavors: ONE, workers: '2' }, expect: ['workers: "2" is not an integer'] },
+    {
+      why: 'workers > 1 with only drop_newest backends',
+      json: { flavors: ONE, workers: 2, file: { path: '/x/{flavor}.log', whenFull: 'drop_newest' } },
+      expect: ['workers: 2 needs a backend with whenFull "block" (file: "drop_newest")'],
+    },
+    {
+      why: 'workers "auto" with only drop_newest backends (auto may be more elsewhere)',
+      json: { flavors: ONE, workers: 'auto', file: { path: '/x/{flavor}.log', whenFull: 'drop_newest' } },
+      expect: ['workers: "auto" needs a backend with whenFull "block"'],
+    },
+    {
+      why: 'workers > 1 with the Kafka client on the main thread',
+      json: { flavors: ONE, workers: 2, kafka: { brokers: 'k:9092', thread: false, librdkafka: { 'bootstrap.servers': 'x:1' } } },
+      expect: ['kafka.thread: must be true with workers > 1'],
+    },
     { why: 'flavors not an array', json: { flavors: {} }, expect: ['flavors: must be array'] },
     { why: 'empty flavors', json: { flavors: [] }, expect: ['flavors: must NOT have fewer than 1 items'] },
     { why: 'missing name', json: { flavors: [{ hosts: ['a.example'], timezone: 'UTC' }] }, expect: ['flavors[0].name: required'] },

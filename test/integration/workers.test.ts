@@ -7,6 +7,7 @@
  * (The other integration suites run with 2 workers too: test/run.js.)
  */
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
@@ -123,6 +124,20 @@ describe('workers: 2', () => {
       assert.equal(perWorker.length, 2);
       assert.equal(perWorker[0]! + perWorker[1]!, 60);
       assert.match(metrics, /^scratchd_workers_deaths_total 0$/m);
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+  });
+
+  test('a second scratchd on the same address fails (EADDRINUSE), as with 1 worker, instead of sharing the port through SO_REUSEPORT', async () => {
+    const app = await startScratchd({ config: WORKERS });
+    try {
+      const dir = tempDir('scratchd-workers-');
+      const config = writeConfig(dir, { ...WORKERS, listen: `127.0.0.1:${app.port}` });
+      const second = spawnSync(process.execPath, [cliPath, 'serve', '--config', config], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(second.status, 1, second.stderr);
+      assert.match(second.stderr, /EADDRINUSE/);
+      assert.equal((await request(app.port, FLAVORS[0]!.hosts[0]!, '/track?still=1')).status, 200);
     } finally {
       assert.equal(await app.stop(), 0, app.stderr());
     }

@@ -82,3 +82,13 @@ test('a forwarded line carries its client and key (any width), and lines without
     { flavorIndex: 0, timeMs: 7, record: '{"c":"ü"}', bytes: 10, client: 'ünïcode-proxy', key: '' },
   ]);
 });
+
+test('a client address longer than 64 KiB (a long X-Forwarded-For) goes through whole', () => {
+  const writer = new BatchWriter(1024);
+  const client = `10.0.0.1${'x'.repeat(70_000)}`;
+  writer.append(0, 1, '{}', () => undefined, client, 'k');
+  const batch = writer.take();
+  const got: string[] = [];
+  readBatch(batch.buffer, batch.length, (_f, _t, _r, _b, c, k) => got.push(c, k));
+  assert.deepEqual(got, [client, 'k']);
+});

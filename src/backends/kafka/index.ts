@@ -26,7 +26,9 @@ export const kafkaBackend: BackendDescriptor<KafkaConfig> = {
   name: 'kafka',
   schema: kafkaSchema,
   dropReasons: kafkaDropReasons,
-  resolve(section: KafkaConfig, { baseDir, flavors, problems }: ResolveContext) {
+  resolve(section: KafkaConfig, { baseDir, flavors, problems, forwarding }: ResolveContext) {
+    // Forwarded lines were answered already: only the Kafka thread takes them whatever the spool's margin (thread.ts).
+    if (forwarding && !section.thread) problems.push('kafka.thread: must be true with workers > 1 (lines an HTTP thread answered are taken only by the Kafka thread whatever the spool holds)');
     const unknown = section.topic.match(/\{[^}]*\}/g)?.filter((p) => p !== '{flavor}') ?? [];
     if (unknown.length > 0) problems.push(`kafka.topic: unknown placeholder ${unknown[0]} (only {flavor})`);
     for (const flavor of flavors) {
