@@ -251,7 +251,8 @@ export class PublicServer<P extends PressureGate = Backpressure> {
     this.connectionCounters.open++;
     socket.on('data', (chunk: Buffer) => this.onData(connection, chunk));
     socket.on('drain', () => {
-      if (this.pressure.state !== Pressure.paused) socket.resume();
+      // Bytes waiting for pressureChanged's replay: reading resumes there.
+      if (this.pressure.state !== Pressure.paused && connection.pending === null) socket.resume();
     });
     if (this.pressure.state === Pressure.paused) socket.pause();
     socket.on('error', () => undefined); // resets are normal; 'close' follows
@@ -265,8 +266,12 @@ export class PublicServer<P extends PressureGate = Backpressure> {
 
   private onData(connection: Connection, chunk: Buffer): void {
     if (connection.ending) return;
-    if (this.pressure.state === Pressure.paused) {
-      // Read before the pause took effect: kept, in order, for the resume.
+    // Paused: read before the pause took effect, kept in order for the resume.
+    // Bytes already waiting: this chunk goes behind them, even if the state
+    // reads open again. (An HTTP thread reads the owner's state from shared
+    // memory, so it can see "open" before pressureChanged has replayed what
+    // waits; parsing this chunk first would cut the request stream.)
+    if (this.pressure.state === Pressure.paused || connection.pending !== null) {
       this.stash(connection, connection.pending === null ? chunk : Buffer.concat([connection.pending, chunk]));
       connection.socket.pause();
       return;

@@ -10,6 +10,7 @@ import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import type { HttpConfig } from '../../src/config/types';
 import { PublicServer, type BeaconHandler, type ClientAddress } from '../../src/http/server';
+import { Pressure } from '../../src/http/backpressure';
 import { Answer } from '../../src/http/responses';
 import { ConnectionCounters, RequestCounters } from '../../src/telemetry';
 import { exchange, statuses } from '../support/http';
@@ -235,5 +236,53 @@ describe('PublicServer: draining', () => {
     assert.doesNotMatch(answers[0]!, /Connection: close/);
     assert.match(answers[1]!, /Connection: close/);
     assert.equal(reply.closed, true);
+  });
+});
+
+describe('a pressure state read from elsewhere (an HTTP thread reads the owner\'s from shared memory)', () => {
+  test('bytes held back by a pause are answered before bytes read after it, even when the state reads open before the server is told', async () => {
+    let changed: (state: Pressure) => void = () => undefined;
+    let pauseAfterFirst = true;
+    // A gate like workers/shared-pressure.ts: its state can change without a call to the server.
+    const gate = {
+      state: Pressure.open as Pressure,
+      active: true,
+      over: () => pauseAfterFirst,
+      engage() {
+        pauseAfterFirst = false;
+        gate.state = Pressure.paused;
+        changed(Pressure.paused);
+      },
+      refuse: () => undefined,
+    };
+    const handler: BeaconHandler = { track: () => Answer.gif };
+    const server = new PublicServer(BASE, handler, new RequestCounters(), new ConnectionCounters(), [], undefined, {
+      connections: { open: () => true, close: () => undefined },
+      makePressure: (c) => ((changed = c), gate),
+    });
+    const accepted = new Promise<net.Socket>((resolve) => server.server.once('connection', resolve));
+    const address = await server.listen({ kind: 'address', host: '127.0.0.1', port: 0 });
+    const client = net.connect({ port: Number(address.slice(address.lastIndexOf(':') + 1)), host: '127.0.0.1', noDelay: true });
+    let text = '';
+    client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    try {
+      const serverSide = await accepted;
+      // /track?a is answered, then the gate pauses: /track?b waits in the server, read but not parsed.
+      client.write(head('/track?a') + head('/track?b'));
+      const deadline = Date.now() + 5000;
+      while (statuses(text).length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      // The state reads open, the server is not told yet, and the socket is read again (as its 'drain' handler does).
+      gate.state = Pressure.open;
+      serverSide.resume();
+      client.write(head('/nothing-here'));
+      await new Promise((r) => setTimeout(r, 100));
+      changed(Pressure.open);
+      while (statuses(text).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      // In request order: /track?b before the later 404 (and no 400 from a request stream cut apart).
+      assert.deepEqual(statuses(text), ['200', '200', '404']);
+    } finally {
+      client.destroy();
+      await server.drain(Date.now() + 1000, 0);
+    }
   });
 });
