@@ -103,14 +103,7 @@ class JsonWriter {
           // A plain name's key (SLOT_PLAIN): ASCII, nothing to escape.
           for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
         } else {
-          let allBits = 0;
-          for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) {
-            const c = input[i] ?? 0;
-            allBits |= c;
-            if ((CHAR_CLASS[c] ?? 0) & NEEDS_JSON_ESCAPE) at = writeEscape(out, at, c);
-            else out[at++] = c;
-          }
-          if (allBits >= 0x80) this.nonAscii = true;
+          at = this.keyBytes(at, mem[s + SLOT_KEY_START] ?? 0, end);
         }
         out[at++] = QUOTE;
         out[at++] = COLON;
@@ -198,11 +191,24 @@ class JsonWriter {
 
   /** `{"key":` for the key bytes [start, end) (as object() writes a key). */
   private key(start: number, end: number): void {
-    const input = this.input;
     const out = this.buffer;
     let at = this.at;
     out[at++] = OPEN_BRACE;
     out[at++] = QUOTE;
+    at = this.keyBytes(at, start, end);
+    out[at++] = QUOTE;
+    out[at++] = COLON;
+    this.at = at;
+  }
+
+  /**
+   * A key's bytes [start, end) JSON-escaped into the buffer at `at` (the
+   * name, unescaped in place by the parser: valid UTF-8 by now); returns the
+   * new end. Notes non-ASCII for text().
+   */
+  private keyBytes(at: number, start: number, end: number): number {
+    const input = this.input;
+    const out = this.buffer;
     let allBits = 0;
     for (let i = start; i < end; i++) {
       const c = input[i] ?? 0;
@@ -211,9 +217,7 @@ class JsonWriter {
       else out[at++] = c;
     }
     if (allBits >= 0x80) this.nonAscii = true;
-    out[at++] = QUOTE;
-    out[at++] = COLON;
-    this.at = at;
+    return at;
   }
 
   /**
