@@ -15,7 +15,7 @@
  * → close every backend: flush, fsync / spool (a second deadline of the same
  * length) → close the admin listener.
  */
-import type { Backend } from './backends/backend';
+import { blockingRefusal, type Backend } from './backends/backend';
 import { findBackend } from './backends/registry';
 import { SanityChecks } from './checks';
 import { ScratchError } from './errors';
@@ -129,7 +129,7 @@ export class Scratchd implements StatsSource {
    * is stuck, nor while a 'block' backend refuses lines (docs/buffering.md).
    */
   ready(): boolean {
-    return this.accepting && this.publicServer.pressure.ready && !this.backends.some((b) => b.whenFull === 'block' && b.refusing());
+    return this.accepting && this.publicServer.pressure.ready && !blockingRefusal(this.backends);
   }
 
   /** Before a /stats or /metrics read: the HTTP threads' lines pushed and their counters fresh. */

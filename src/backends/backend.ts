@@ -75,6 +75,11 @@ export interface Backend {
   details(): Record<string, number>;
 }
 
+/** Whether a backend whose `whenFull` is 'block' refuses lines now (/ready, and the HTTP threads' 503s). */
+export function blockingRefusal(backends: readonly Backend[]): boolean {
+  return backends.some((b) => b.whenFull === WhenFull.block && b.refusing());
+}
+
 /**
  * Drop reasons every backend counts; a plug-in declares its own beside them
  * (BackendDescriptor.dropReasons). /stats and /metrics show each at 0 from

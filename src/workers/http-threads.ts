@@ -27,7 +27,7 @@ import { fork } from 'node:child_process';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Backend } from '../backends/backend';
+import { blockingRefusal, type Backend } from '../backends/backend';
 import type { Config } from '../config/types';
 import type { InFlight, Pressure } from '../http/backpressure';
 import type { TrackHandler } from '../http/track';
@@ -287,8 +287,7 @@ export class HttpThreads {
    * threads answer 503 meanwhile).
    */
   private checkRefusals(): void {
-    let refusing = false;
-    for (const backend of this.refusers) if (backend.refusing()) refusing = true;
+    const refusing = blockingRefusal(this.refusers);
     Atomics.store(this.shared, SHARED.refusing, refusing ? 1 : 0);
     if (refusing && this.refusalCheck === null) {
       this.refusalCheck = setInterval(() => {
