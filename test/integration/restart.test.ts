@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { request } from '../support/http';
-import { consumeAll, kafkaAvailable, sharedBroker, type ConsumedMessage } from '../support/kafka';
+import { consumeAll, eventually, kafkaAvailable, sharedBroker, type ConsumedMessage } from '../support/kafka';
 import { Load, reconcile, requestIdOf, type LoadReport, type Reconciliation } from '../support/load-client';
 import { cliPath } from '../support/paths';
 import { allLines, FLAVORS, tempDir, writeConfig } from '../support/scratchd';
@@ -112,15 +112,13 @@ async function restartUnderLoad(mode: 'sequential' | 'overlapping', extraConfig:
 
 /** Waits (≤ 30 s) until a generation's Kafka backend holds nothing: no line queued or in flight, an empty spool. */
 async function kafkaSettled(generation: Generation): Promise<void> {
-  const deadline = Date.now() + 30_000;
   let kafka: Record<string, unknown> = {};
-  while (Date.now() < deadline) {
+  const settled = await eventually(async () => {
     const reply = await request(generation.adminPort(), '127.0.0.1', '/stats');
     kafka = (JSON.parse(reply.body.toString('utf8')) as { backends: Record<string, Record<string, unknown>> }).backends.kafka!;
-    if (kafka.queued === 0 && kafka.spool_bytes === 0) return;
-    await sleep(100);
-  }
-  assert.fail(`the Kafka backend did not settle within 30 s: ${JSON.stringify(kafka)}`);
+    return kafka.queued === 0 && kafka.spool_bytes === 0 ? [kafka] : [];
+  }, 1);
+  if (settled.length === 0) assert.fail(`the Kafka backend did not settle within 30 s: ${JSON.stringify(kafka)}`);
 }
 
 /**
