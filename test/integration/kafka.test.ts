@@ -127,7 +127,7 @@ describe('kafka backend through outages', kafkaAvailable, () => {
     broker?.stop();
   });
 
-  test('broker killed mid-load: every answer is 200 and fast, lines spool, then drain; nothing is lost', async () => {
+  test('broker killed mid-load: every answer is 200 and fast, lines spool, then drain; nothing is lost', async (t) => {
     const topic = uniqueTopic();
     const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic) });
     try {
@@ -158,6 +158,8 @@ describe('kafka backend through outages', kafkaAvailable, () => {
       assert.equal(stats.backends.kafka!.dropped, 0);
       assert.equal(stats.backends.kafka!.delivery_report_mismatches, 0);
       assert.equal(stats.backends.kafka!.delivery_offset_repeats, 0);
+      // Failures librdkafka reported before older lines' outcomes: matched by id, so harmless (docs/kafka.md).
+      t.diagnostic(`delivery reports out of produce order: ${stats.backends.kafka!.delivery_reports_reordered}`);
     } finally {
       const code = await app.stop();
       broker.ensureRunning();

@@ -1,21 +1,29 @@
 /**
- * Messages handed to librdkafka and not yet reported, matched with their
- * delivery reports without a per-message `opaque`.
+ * Messages handed to librdkafka and not yet reported, matched exactly with
+ * their delivery reports.
  *
- * Why: the binding keeps an opaque as a V8 persistent handle per message;
- * with thousands in flight every scavenge walks them, and producing with an
- * opaque cost ~3 us more per message (measured). So scratchd picks the
- * partition itself (partitioner.ts) and keeps one FIFO per topic partition:
- * librdkafka reports the messages of a partition in the order they were
- * produced (it never reorders within a partition, and the idempotent
- * producer keeps it so across retries), so a report for partition p belongs
- * to the oldest message of p. Each match is checked against the report's
- * timestamp and size; a mismatch is counted (`mismatches`) and logged.
- * Messages produced before the partition count is known go with an opaque
- * (the `unrouted` set), as before.
+ * Each message produced to an explicit partition carries a small integer id
+ * as its `opaque` (a Smi: the binding still keeps it in a V8 persistent
+ * handle, ~1 us per message, measured in docs/kafka.md, but no object stays
+ * alive through it). The id is needed: librdkafka reports a partition's
+ * successes in produce order, but not its failures. Messages in flight to a
+ * broker and messages still in its queue time out along separate paths, so
+ * after an outage a newer line's failure can be reported before an older
+ * line's success (seen in CI: matching by position then spooled the wrong
+ * lines and marked others delivered). Timestamp and size cannot tell two
+ * beacons of one client in one millisecond apart.
+ *
+ * So: one FIFO per topic partition, ids increasing in it. A report for the
+ * oldest message is the common case and costs O(1); any other is found by
+ * binary search over the ids and left as a hole the head skips later, so a
+ * storm of out-of-order reports costs O(log n) each, never O(n). Those are
+ * counted (`reordered`), as are reports whose message has another timestamp
+ * or size than the report (`mismatches`: a sanity check, expected 0).
+ * Messages produced before the partition count is known go with themselves
+ * as `opaque` (the `unrouted` set).
  */
 
-import { Budget, BoundedQueue } from '../../io/bounded-queue';
+import { Budget } from '../../io/bounded-queue';
 
 export interface Reported {
   topic: string;
@@ -25,33 +33,125 @@ export interface Reported {
   opaque?: unknown;
 }
 
+/** Ids stay Smis (31-bit on 64-bit V8) and wrap; a partition never holds 2^30 messages at once. */
+const ID_MASK = 0x3fffffff;
+/** A FIFO compacts its arrays once this many taken slots lead it (and they are at least half). */
+const COMPACT_AFTER = 1024;
+
+/** One partition's messages in produce order; ids increase (mod 2^30) from head to tail. */
+class PartitionFifo<T> {
+  /** Messages still in flight, oldest first (taken ones stay as holes until the head passes them). */
+  live = 0;
+  private items: (T | undefined)[] = [];
+  private ids: number[] = [];
+  private sizes: number[] = [];
+  private head = 0;
+
+  push(item: T, id: number, bytes: number): void {
+    this.items.push(item);
+    this.ids.push(id);
+    this.sizes.push(bytes);
+    this.live++;
+  }
+
+  /** The message with `id`, removed, and its bytes; undefined if it is not here (already taken). */
+  take(id: number): { item: T; bytes: number; inOrder: boolean } | undefined {
+    const at = this.ids[this.head] === id ? this.head : this.find(id);
+    if (at < 0) return undefined;
+    const item = this.items[at];
+    if (item === undefined) return undefined;
+    const inOrder = at === this.head;
+    const bytes = this.sizes[at]!;
+    this.items[at] = undefined;
+    this.live--;
+    while (this.head < this.items.length && this.items[this.head] === undefined) this.head++;
+    if (this.live === 0) this.clear();
+    else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.items.length) this.compact();
+    return { item, bytes, inOrder };
+  }
+
+  /** Every message still here, oldest first; empties the FIFO. */
+  drain(): { item: T; bytes: number }[] {
+    const all: { item: T; bytes: number }[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i];
+      if (item !== undefined) all.push({ item, bytes: this.sizes[i]! });
+    }
+    this.clear();
+    return all;
+  }
+
+  /** Binary search by distance from the head's id, which the wrap at 2^30 keeps monotonic. */
+  private find(id: number): number {
+    const base = this.ids[this.head]!;
+    const target = (id - base) & ID_MASK;
+    let lo = this.head;
+    let hi = this.ids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const distance = (this.ids[mid]! - base) & ID_MASK;
+      if (distance === target) return mid;
+      if (distance < target) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  private compact(): void {
+    this.items = this.items.slice(this.head);
+    this.ids = this.ids.slice(this.head);
+    this.sizes = this.sizes.slice(this.head);
+    this.head = 0;
+  }
+
+  private clear(): void {
+    this.items = [];
+    this.ids = [];
+    this.sizes = [];
+    this.head = 0;
+    this.live = 0;
+  }
+}
+
 export class InFlight<T> {
-  /** Reports whose message did not match the FIFO's oldest (should stay 0). */
+  /** Reports whose message has another timestamp or size than the report says (expected 0). */
   mismatches = 0;
+  /** Reports that did not come for their partition's oldest message (librdkafka reorders failures). */
+  reordered = 0;
   /** Lines and bytes in flight (routed and unrouted), for bounds and /stats. */
   readonly held = new Budget();
-  private readonly fifos = new Map<string, BoundedQueue<T>>();
+  private readonly fifos = new Map<string, PartitionFifo<T>>();
   private readonly unrouted = new Map<T, number>();
 
   constructor(
     private readonly matches: (message: T, report: Reported) => boolean,
     /** The bytes a message holds in memory (its record, UTF-8). */
     private readonly sizeOf: (message: T) => number = () => 0,
+    /** The last id handed out (a test starts near the wrap). */
+    private lastId = 0,
   ) {}
 
   get size(): number {
     return this.held.items;
   }
 
-  /** A message produced to an explicit partition. */
-  addRouted(message: T, topic: string, partition: number): void {
+  /** The `opaque` to produce the next routed message with; ids not used (a refused produce) are harmless. */
+  nextId(): number {
+    this.lastId = (this.lastId + 1) & ID_MASK;
+    return this.lastId;
+  }
+
+  /** A message produced to an explicit partition with `id` (from nextId()) as its opaque. */
+  addRouted(message: T, topic: string, partition: number, id: number): void {
     const key = `${topic}\u0000${partition}`;
     let fifo = this.fifos.get(key);
     if (fifo === undefined) {
-      fifo = new BoundedQueue<T>(this.held);
+      fifo = new PartitionFifo<T>();
       this.fifos.set(key, fifo);
     }
-    fifo.push(message, this.sizeOf(message));
+    const bytes = this.sizeOf(message);
+    fifo.push(message, id, bytes);
+    this.held.charge(1, bytes);
   }
 
   /** A message produced with itself as opaque (partition left to librdkafka). */
@@ -63,18 +163,22 @@ export class InFlight<T> {
 
   /** The message a delivery report is about, removed; undefined if unknown (already taken at close). */
   take(report: Reported): T | undefined {
-    if (report.opaque !== undefined && report.opaque !== null) {
-      const message = report.opaque as T;
+    const opaque = report.opaque;
+    if (typeof opaque !== 'number') {
+      if (opaque === undefined || opaque === null) return undefined;
+      const message = opaque as T;
       const bytes = this.unrouted.get(message);
       if (bytes === undefined) return undefined;
       this.unrouted.delete(message);
       this.held.release(1, bytes);
       return message;
     }
-    const message = this.fifos.get(`${report.topic}\u0000${report.partition}`)?.shift();
-    if (message === undefined) return undefined;
-    if (!this.matches(message, report)) this.mismatches++;
-    return message;
+    const taken = this.fifos.get(`${report.topic}\u0000${report.partition}`)?.take(opaque);
+    if (taken === undefined) return undefined;
+    this.held.release(1, taken.bytes);
+    if (!taken.inOrder) this.reordered++;
+    if (!this.matches(taken.item, report)) this.mismatches++;
+    return taken.item;
   }
 
   /** Everything still in flight, oldest first per partition; the tracker is empty afterwards. */
@@ -82,7 +186,12 @@ export class InFlight<T> {
     const all: T[] = [...this.unrouted.keys()];
     for (const bytes of this.unrouted.values()) this.held.release(1, bytes);
     this.unrouted.clear();
-    for (const fifo of this.fifos.values()) all.push(...fifo.drain());
+    for (const fifo of this.fifos.values()) {
+      for (const { item, bytes } of fifo.drain()) {
+        all.push(item);
+        this.held.release(1, bytes);
+      }
+    }
     this.fifos.clear();
     return all;
   }

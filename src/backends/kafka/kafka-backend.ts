@@ -317,6 +317,7 @@ export class KafkaBackend implements Backend {
       in_flight: this.inFlight.size,
       in_flight_bytes: this.inFlight.held.bytes,
       delivery_report_mismatches: this.inFlight.mismatches,
+      delivery_reports_reordered: this.inFlight.reordered,
       delivery_offset_repeats: this.offsets.repeats,
       spooled: this.spooled,
       spool_bytes: this.spool.bytes,
@@ -345,16 +346,17 @@ export class KafkaBackend implements Backend {
     const route = this.routes[message.flavor.index]!;
     const headers = [route.flavorHeader, { seq: message.seq }];
     const partition = route.partitions > 0 ? partitionFor(message.key, route.partitions, route.sticky) : null;
+    const id = partition === null ? 0 : this.inFlight.nextId();
     try {
       if (partition === null) this.producer.produce(route.topic, null, Buffer.from(message.record), message.key, message.timeMs, message, headers);
-      else this.producer.produce(route.topic, partition, Buffer.from(message.record), message.key, message.timeMs, undefined, headers);
+      else this.producer.produce(route.topic, partition, Buffer.from(message.record), message.key, message.timeMs, id, headers);
     } catch (err) {
       const code = (err as KafkaTypes.LibrdKafkaError).code;
       if (code !== this.errorCodes.ERR__QUEUE_FULL) log.every('produce', 10_000, `produce failed: ${(err as Error).message}`);
       return false;
     }
     if (partition === null) this.inFlight.addUnrouted(message);
-    else this.inFlight.addRouted(message, route.topic, partition);
+    else this.inFlight.addRouted(message, route.topic, partition, id);
     return true;
   }
 
@@ -377,7 +379,7 @@ export class KafkaBackend implements Backend {
     const message = this.inFlight.take(report);
     if (message === undefined) return; // already spooled at the close deadline
     if (this.inFlight.mismatches !== mismatches) {
-      log.every('mismatch', 10_000, `delivery report for ${report.topic} [${report.partition}] (time ${report.timestamp}, ${report.size} bytes) does not match the oldest line in flight there (seq ${message.seq}): delivery tracking is off`);
+      log.every('mismatch', 10_000, `delivery report for ${report.topic} [${report.partition}] (time ${report.timestamp}, ${report.size} bytes) does not match its line (seq ${message.seq}, time ${message.timeMs}): delivery tracking is off`);
     }
     this.counters.queued--;
     if (err) {
