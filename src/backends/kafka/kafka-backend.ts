@@ -377,7 +377,11 @@ export class KafkaBackend implements Backend {
   private delivered(err: KafkaTypes.LibrdKafkaError | null, report: KafkaTypes.DeliveryReport): void {
     const mismatches = this.inFlight.mismatches;
     const message = this.inFlight.take(report);
-    if (message === undefined) return; // already spooled at the close deadline
+    if (message === undefined) {
+      // Already spooled at the close deadline, or (counted) a report for no line in flight.
+      if (this.inFlight.mismatches !== mismatches) log.every('mismatch', 10_000, `delivery report for ${report.topic} [${report.partition}] (time ${report.timestamp}, ${report.size} bytes) is for no line in flight there: delivery tracking is off`);
+      return;
+    }
     if (this.inFlight.mismatches !== mismatches) {
       log.every('mismatch', 10_000, `delivery report for ${report.topic} [${report.partition}] (time ${report.timestamp}, ${report.size} bytes) does not match its line (seq ${message.seq}, time ${message.timeMs}): delivery tracking is off`);
     }

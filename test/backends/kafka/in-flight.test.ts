@@ -53,7 +53,7 @@ test('failures reported before older successes (as after an outage) still take e
   assert.equal(t.held.bytes, 0);
 });
 
-test('a second report for one message is unknown; a report unlike its message is counted', () => {
+test('a second report for one message is unknown and counted; so is a report unlike its message, not one after takeAll', () => {
   const t = tracker();
   const m: M = { n: 1, timeMs: 5, size: 5 };
   add(t, m, 'a', 0);
@@ -61,8 +61,14 @@ test('a second report for one message is unknown; a report unlike its message is
   add(t, other, 'a', 0);
   assert.equal(t.take(report(other, 'a', 0)), other);
   assert.equal(t.take(report(other, 'a', 0)), undefined, 'taken once');
+  assert.equal(t.mismatches, 1, 'a second report is counted');
   assert.equal(t.take({ topic: 'a', partition: 0, timestamp: 6, size: 5, opaque: m.id }), m);
-  assert.equal(t.mismatches, 1);
+  assert.equal(t.mismatches, 2, 'a report unlike its line is counted');
+  const late = { n: 3, timeMs: 5, size: 5 };
+  add(t, late, 'a', 0);
+  assert.deepEqual(t.takeAll(), [late]);
+  assert.equal(t.take(report(late, 'a', 0)), undefined);
+  assert.equal(t.mismatches, 2, 'a report for a line a stop gave up on is expected');
 });
 
 test('ids wrap at 2^30 and stay findable in any order', () => {
