@@ -34,6 +34,15 @@ export interface Reported {
   opaque?: unknown;
 }
 
+/**
+ * Whether a report can be about a line of this time and size. librdkafka gives
+ * a failed report no timestamp (rd_kafka_message_timestamp() returns -1 for an
+ * error, the binding then sets none), so a failure is checked by size only.
+ */
+export function reportFits(timeMs: number, bytes: number, report: Reported): boolean {
+  return report.size === bytes && (report.timestamp === undefined || report.timestamp === timeMs);
+}
+
 /** Ids stay Smis (31-bit on 64-bit V8) and wrap; a partition never holds 2^30 messages at once. */
 const ID_MASK = 0x3fffffff;
 /** A FIFO compacts its arrays once this many taken slots lead it (and they are at least half). */

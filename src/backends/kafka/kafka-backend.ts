@@ -36,7 +36,7 @@ import { keyFromRecord } from './message-key';
 import { kafkaDropReasons } from './options';
 import { producerSettings } from './settings';
 import type { KafkaConfig } from './types';
-import { InFlight as InFlightTracker } from './in-flight';
+import { InFlight as InFlightTracker, reportFits } from './in-flight';
 import { OffsetWatch } from './offset-watch';
 import { partitionFor, StickyPartition } from './partitioner';
 import { formatEntry, Spool, type SpoolBatch, type SpoolEntry } from './spool';
@@ -122,7 +122,7 @@ export class KafkaBackend implements Backend {
   private nextSeq = 0;
   private flushScheduled = false;
   private readonly inFlight = new InFlightTracker<InFlight>(
-    (message, report) => report.timestamp === message.timeMs && report.size === Buffer.byteLength(message.record),
+    (message, report) => reportFits(message.timeMs, Buffer.byteLength(message.record), report),
     (message) => Buffer.byteLength(message.record),
   );
   /** Notified when a delivery report or the end of a drain may have met what close()/drain() wait for. */
