@@ -231,6 +231,54 @@ describe('kafka backend through outages', kafkaAvailable, () => {
     }
   });
 
+  test('a hung broker past message.timeout.ms: the failures, in or out of produce order, each spool their own line; nothing is lost', async (t) => {
+    const topic = uniqueTopic();
+    // message.timeout.ms short (a topic-level setting: it must reach librdkafka); downAfterMs long, so lines keep going to librdkafka until the first failure.
+    const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic, { downAfterMs: 600_000, librdkafka: { 'linger.ms': 2, 'message.timeout.ms': 2000 } }) });
+    try {
+      await app.waitForLog(/scratchd: serving/);
+      assert.ok((await sendBeacons(app, 30, 'before')).statuses.every((s) => s === 200));
+      await eventually(async () => ((await app.stats()).backends.kafka!.written! >= 30 ? [1] : []), 1, 10_000);
+      // The first request of a partition after the freeze stays in flight and fails when that request
+      // times out; the lines after it wait in librdkafka's queue and fail on a scan of their own, which
+      // may come first (docs/kafka.md). Either way, each failure must spool its own line.
+      broker.freeze();
+      const statuses: number[] = [];
+      for (let round = 0; round < 15; round++) {
+        statuses.push(...(await sendBeacons(app, 6, `hung${round}`)).statuses);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const sent = 30 + statuses.length;
+      assert.ok(statuses.every((s) => s === 200));
+      const [failed] = await eventually(async () => {
+        const k = (await app.stats()).backends.kafka!;
+        return k.up === 0 && k.in_flight === 0 && k.spooled! >= statuses.length ? [k] : [];
+      }, 1, 15_000);
+      // Before the fix of the topic config, message.timeout.ms stayed at librdkafka's 300 s: nothing failed here.
+      assert.ok(failed !== undefined, `the hung lines did not fail: ${JSON.stringify((await app.stats()).backends.kafka)}`);
+      assert.ok((failed.errors ?? 0) > 0);
+      broker.thaw();
+      const drained = await eventually(async () => {
+        const s = await app.stats();
+        return s.backends.kafka!.written! >= sent && s.backends.kafka!.spool_bytes === 0 ? [s] : [];
+      }, 1, 60_000);
+      assert.equal(drained.length, 1, `not drained: ${JSON.stringify((await app.stats()).backends.kafka)}`);
+      for (const flavor of NAMES) {
+        const values = await topicValues(broker.bootstrap, topic, flavor, Math.floor(sent / 3));
+        assert.deepEqual([...new Set(values)].sort(), sorted(fileLines(app, flavor)), `${flavor}: every line in Kafka`);
+      }
+      const kafka = (await app.stats()).backends.kafka!;
+      assert.equal(kafka.dropped, 0);
+      assert.equal(kafka.delivery_report_mismatches, 0, 'a failed report has no timestamp, and is no mismatch');
+      assert.equal(kafka.delivery_offset_repeats, 0);
+      t.diagnostic(`failures reported out of produce order: ${kafka.delivery_reports_reordered} (errors ${kafka.errors}, lines ${sent})`);
+    } finally {
+      broker.thaw();
+      const code = await app.stop();
+      assert.equal(code, 0, app.stderr());
+    }
+  });
+
   test('kafka.whenFull "drop_newest": beyond spool.maxBytes lines are dropped and counted, and HTTP does not notice', async () => {
     broker.pause();
     const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, uniqueTopic(), { whenFull: 'drop_newest', spool: { path: 'spool', maxBytes: 20_000 } }) });

@@ -180,7 +180,10 @@ export class KafkaBackend implements Backend {
       },
       log,
     );
-    this.producer = new Kafka.Producer({ ...producerSettings(config), dr_cb: true }, {});
+    // No second (topic config) argument: given one, even {}, the binding makes it
+    // librdkafka's default topic config, which drops the topic-level settings of
+    // the first (message.timeout.ms, acks, ...) for librdkafka's defaults.
+    this.producer = new Kafka.Producer({ ...producerSettings(config), dr_cb: true });
     this.producer.on('delivery-report', (err, report) => this.delivered(err, report));
     this.producer.on('event.error', (err) => this.onError(err));
     this.producer.on('event.stats', (event: { message: string }) => this.onStats(event.message));

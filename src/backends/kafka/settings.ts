@@ -51,7 +51,8 @@ export function librdkafkaProblem(config: KafkaConfig): string | null {
   if (config.thread && !kafkaClientLoaded() && isMainThread) return librdkafkaProblemElsewhere(config);
   const Kafka = kafkaClient();
   try {
-    const producer = new Kafka.Producer(producerSettings(config), {});
+    // As in kafka-backend.ts: no topic config argument, or it replaces the topic-level settings.
+    const producer = new Kafka.Producer(producerSettings(config));
     void producer;
     return null;
   } catch (err) {
