@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { consumeAll, eventually, kafkaAvailable, privateBroker, sharedBroker, type PrivateBroker } from '../support/kafka';
+import { consumeAll, createTopics, eventually, kafkaAvailable, privateBroker, sharedBroker, type PrivateBroker } from '../support/kafka';
 import { request } from '../support/http';
 import { cliPath } from '../support/paths';
 import { allLines, readLines, startScratchd, tempDir, TEST_WORKERS, type Running } from '../support/scratchd';
@@ -233,6 +233,8 @@ describe('kafka backend through outages', kafkaAvailable, () => {
 
   test('a hung broker past message.timeout.ms: the failures, in or out of produce order, each spool their own line; nothing is lost', async (t) => {
     const topic = uniqueTopic();
+    // Topics there before the start: lines go to explicit partitions, matched by id (in-flight.ts).
+    await createTopics(broker.bootstrap, NAMES.map((f) => topic.replace('{flavor}', f)), 3);
     // message.timeout.ms short (a topic-level setting: it must reach librdkafka); downAfterMs long, so lines keep going to librdkafka until the first failure.
     const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic, { downAfterMs: 600_000, librdkafka: { 'linger.ms': 2, 'message.timeout.ms': 2000 } }) });
     try {

@@ -116,3 +116,31 @@ export async function eventually<T>(read: () => Promise<T[]>, count: number, tim
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/**
+ * Creates topics and waits until the broker's metadata shows their
+ * partitions. A scratchd started afterwards knows the partition counts from
+ * its first metadata call, so its lines go to explicit partitions with ids
+ * (for a topic that does not exist yet, it learns them only at the refresh
+ * 30 s later, and until then lines go with object opaques).
+ */
+export async function createTopics(bootstrap: string, topics: readonly string[], partitions: number): Promise<void> {
+  const Kafka = kafkaClient();
+  const admin = Kafka.AdminClient.create({ 'bootstrap.servers': bootstrap });
+  try {
+    for (const topic of topics) await kafkaCall<void>((cb) => admin.createTopic({ topic, num_partitions: partitions, replication_factor: 1 }, 10_000, (err) => cb(err, undefined)));
+  } finally {
+    admin.disconnect();
+  }
+  const producer = new Kafka.Producer({ 'bootstrap.servers': bootstrap });
+  await kafkaCall((cb) => producer.connect({ timeout: 10_000 }, cb));
+  try {
+    const known = await eventually(async () => {
+      const metadata = await kafkaCall<KafkaTypes.Metadata>((cb) => producer.getMetadata({ timeout: 5_000 }, cb));
+      return topics.filter((topic) => (metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0) === partitions);
+    }, topics.length, 10_000);
+    if (known.length < topics.length) throw new Error(`topics not in the metadata after 10 s: ${topics.join(', ')}`);
+  } finally {
+    await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
+  }
+}
