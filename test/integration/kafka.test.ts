@@ -129,6 +129,8 @@ describe('kafka backend through outages', kafkaAvailable, () => {
 
   test('broker killed mid-load: every answer is 200 and fast, lines spool, then drain; nothing is lost', async (t) => {
     const topic = uniqueTopic();
+    // Topics there before the start: lines go to explicit partitions, matched by id (in-flight.ts).
+    await createTopics(broker.bootstrap, NAMES.map((f) => topic.replace('{flavor}', f)), 3);
     const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic) });
     try {
       assert.ok((await sendBeacons(app, 90, 'before')).statuses.every((s) => s === 200));
