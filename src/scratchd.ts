@@ -126,10 +126,12 @@ export class Scratchd implements StatsSource {
 
   /**
    * Not while stopping, nor while the server refuses beacons because a backend
-   * is stuck, nor while a 'block' backend refuses lines (docs/buffering.md).
+   * is stuck, nor while a 'block' backend refuses lines (docs/buffering.md),
+   * nor while an HTTP thread is stuck or dead and not yet replaced (its share
+   * of connections is not served meanwhile).
    */
   ready(): boolean {
-    return this.accepting && this.publicServer.pressure.ready && !blockingRefusal(this.backends);
+    return this.accepting && this.publicServer.pressure.ready && !blockingRefusal(this.backends) && (this.threads?.allServing ?? true);
   }
 
   /** Before a /stats or /metrics read: the HTTP threads' lines pushed and their counters fresh. */
@@ -182,6 +184,9 @@ export class Scratchd implements StatsSource {
         not_taken: threads?.notTaken ?? 0,
         in_flight_pauses: threads?.total('in_flight_pauses') ?? 0,
         deaths: threads?.deaths ?? 0,
+        stalls: threads?.stalls ?? 0,
+        restarts: threads?.restarts ?? 0,
+        lost_lines: threads?.lostLines ?? 0,
       },
       backpressure: {
         state: pressureNames[this.publicServer.pressure.state],

@@ -4,6 +4,10 @@
  * lands whole in one file per flavor and day, whichever thread answered it;
  * the duplicate check sees both threads' beacons; /stats adds both up right
  * after the answers; the same holds on a systemd socket; SIGTERM drains both.
+ * A thread that crashes hands over every line it answered, is counted and
+ * replaced; one that is stuck turns /ready 503, is terminated and replaced,
+ * and what it held is counted as lost (faults injected for real through
+ * SCRATCHD_TEST_HTTP_THREAD_FAULT, workers/http-thread.ts).
  * (The other integration suites run with 2 workers too: test/run.js.)
  */
 import { strict as assert } from 'node:assert';
@@ -36,8 +40,50 @@ async function beacons(port: number, count: number, query: (i: number) => string
 }
 
 interface WorkersStats {
-  workers: { count: number; requests: number[]; forwarded_lines: number; not_taken: number; deaths: number };
+  workers: {
+    count: number;
+    requests: number[];
+    forwarded_lines: number;
+    not_taken: number;
+    deaths: number;
+    stalls: number;
+    restarts: number;
+    lost_lines: number;
+  };
 }
+
+/**
+ * Like beacons(), for a server that loses a thread meanwhile: a connection
+ * the dying thread held fails instead of being answered (null). Beacon i
+ * carries n = first + i.
+ */
+async function beaconsOrFailures(port: number, count: number, first: number, parallel = 8): Promise<(number | null)[]> {
+  const statuses: (number | null)[] = new Array<number | null>(count).fill(null);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < count) {
+        const i = next++;
+        const n = first + i;
+        const flavor = FLAVORS[n % FLAVORS.length]!;
+        try {
+          statuses[i] = (await request(port, flavor.hosts[0]!, `/track?n=${n}`, { timeoutMs: 10_000 })).status;
+        } catch {
+          statuses[i] = null;
+        }
+      }
+    }),
+  );
+  return statuses;
+}
+
+/** The `n` of every line on disk. */
+function numbersOnDisk(dir: string): Set<number> {
+  return new Set(allLines(dir).map((line) => Number((JSON.parse(line) as { values: { n: string } }).values.n)));
+}
+
+const answered = (statuses: (number | null)[], first: number): number[] =>
+  statuses.flatMap((status, i) => (status === 200 ? [first + i] : []));
 
 describe('workers: 2', () => {
   test('both threads answer; /stats right after the answers counts every beacon; each line whole, in one file per flavor and day', async () => {
@@ -162,5 +208,73 @@ describe('workers: 2', () => {
     }
     assert.equal(await exited, 0, stderr());
     assert.equal(allLines(dir).length, 201);
+  });
+
+  test('a thread that crashes posts what it answered before it ends: every 200 on disk; the death is logged and counted, a new thread serves', async () => {
+    const app = await startScratchd({ config: WORKERS, env: { SCRATCHD_TEST_HTTP_THREAD_FAULT: 'crash:5' } });
+    let ok: number[];
+    try {
+      await app.waitForLog(/^http: 2 workers serving$/);
+      const first = await beaconsOrFailures(app.port, 300, 0);
+      await app.waitForLog(/scratchd-http-1 died .*SCRATCHD_TEST_HTTP_THREAD_FAULT: crash after 5 lines/);
+      await app.waitForLog(/scratchd-http-1 serving again/);
+      assert.match(app.stderr(), /every line it answered 200 was handed over/);
+      const before = ((await app.stats()) as unknown as WorkersStats).workers;
+      assert.ok(before.requests[1]! >= 5, JSON.stringify(before));
+      // The new thread serves its share again, and /ready is back to 200.
+      const second = await beaconsOrFailures(app.port, 200, 300);
+      assert.ok(second.every((s) => s === 200), JSON.stringify(second));
+      assert.equal((await request(app.adminPort, '127.0.0.1', '/ready')).status, 200);
+      const workers = ((await app.stats()) as unknown as WorkersStats).workers;
+      assert.ok(workers.requests[1]! > before.requests[1]!, `the new thread answered: ${JSON.stringify(workers.requests)}`);
+      assert.equal(workers.deaths, 1);
+      assert.equal(workers.restarts, 1);
+      assert.equal(workers.stalls, 0);
+      assert.equal(workers.lost_lines, 0);
+      ok = [...answered(first, 0), ...answered(second, 300)];
+      const metrics = (await request(app.adminPort, '127.0.0.1', '/metrics')).body.toString();
+      assert.match(metrics, /^scratchd_workers_deaths_total 1$/m);
+      assert.match(metrics, /^scratchd_workers_restarts_total 1$/m);
+      assert.match(metrics, /^scratchd_workers_lost_lines_total 0$/m);
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+    const onDisk = numbersOnDisk(app.dir);
+    const missing = ok.filter((n) => !onDisk.has(n));
+    assert.deepEqual(missing, [], 'every beacon answered 200 is on disk');
+  });
+
+  test('a stuck thread: /ready 503 after http.threadStallMs, terminated and replaced at twice that; the lines it held are counted as lost', async () => {
+    const app = await startScratchd({ config: { ...WORKERS, http: { threadStallMs: 1_000 } }, env: { SCRATCHD_TEST_HTTP_THREAD_FAULT: 'hang:5' } });
+    let ok: number[];
+    let lost: number;
+    try {
+      await app.waitForLog(/^http: 2 workers serving$/);
+      const sending = beaconsOrFailures(app.port, 300, 0);
+      await app.waitForLog(/scratchd-http-1 is stuck: no heartbeat/);
+      const ready = await request(app.adminPort, '127.0.0.1', '/ready');
+      assert.equal(ready.status, 503, 'not ready while a thread is stuck');
+      await app.waitForLog(/scratchd-http-1 died \(stuck: no heartbeat for \d+ ms, terminated\)/);
+      await app.waitForLog(/scratchd-http-1 serving again/);
+      const first = await sending;
+      assert.equal((await request(app.adminPort, '127.0.0.1', '/ready')).status, 200);
+      const second = await beaconsOrFailures(app.port, 100, 300);
+      assert.ok(second.every((s) => s === 200), JSON.stringify(second));
+      const workers = ((await app.stats()) as unknown as WorkersStats).workers;
+      assert.equal(workers.stalls, 1);
+      assert.equal(workers.deaths, 1);
+      assert.equal(workers.restarts, 1);
+      // It hung right after its 5th line, before its batch could go: at least that one is lost.
+      assert.ok(workers.lost_lines >= 1 && workers.lost_lines <= 5, JSON.stringify(workers));
+      assert.match(app.stderr(), new RegExp(`${workers.lost_lines} lines it answered 200 are lost`));
+      ok = [...answered(first, 0), ...answered(second, 300)];
+      lost = workers.lost_lines;
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+    const onDisk = numbersOnDisk(app.dir);
+    const missing = ok.filter((n) => !onDisk.has(n));
+    // Only what the stuck thread held is missing, and no more than it counted.
+    assert.ok(missing.length <= lost, `missing ${JSON.stringify(missing)}`);
   });
 });
