@@ -210,6 +210,38 @@ describe('workers: 2', () => {
     assert.equal(allLines(dir).length, 201);
   });
 
+  test('on a systemd socket, a thread that crashes is replaced on a new descriptor of its own; every 200 on disk', available, async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, { listen: 'systemd', ...WORKERS });
+    // systemd-socket-activate passes on only what -E names.
+    const fault = ['-E', 'SCRATCHD_TEST_HTTP_THREAD_FAULT=crash:5'];
+    const { proc, port, stderr, exited } = await socketActivate([...fault, process.execPath, cliPath, 'serve', '--config', config]);
+    let ok: number[];
+    try {
+      assert.equal((await request(port, FLAVORS[0]!.hosts[0]!, '/track?n=1000')).status, 200);
+      const until = async (pattern: RegExp) => {
+        const deadline = Date.now() + 10_000;
+        while (!pattern.test(stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.match(stderr(), pattern);
+      };
+      await until(/http: 2 workers serving/);
+      const first = await beaconsOrFailures(port, 300, 0);
+      await until(/scratchd-http-1 serving again/);
+      const second = await beaconsOrFailures(port, 200, 300);
+      assert.ok(second.every((s) => s === 200), stderr());
+      const admin = Number(/admin: listening on \S+:(\d+)/.exec(stderr())?.[1]);
+      const stats = JSON.parse((await request(admin, '127.0.0.1', '/stats')).body.toString()) as WorkersStats;
+      assert.equal(stats.workers.restarts, 1);
+      assert.equal(stats.workers.lost_lines, 0);
+      ok = [1000, ...answered(first, 0), ...answered(second, 300)];
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, stderr());
+    const onDisk = numbersOnDisk(dir);
+    assert.deepEqual(ok.filter((n) => !onDisk.has(n)), [], 'every beacon answered 200 is on disk');
+  });
+
   test('a thread that crashes posts what it answered before it ends: every 200 on disk; the death is logged and counted, a new thread serves', async () => {
     const app = await startScratchd({ config: WORKERS, env: { SCRATCHD_TEST_HTTP_THREAD_FAULT: 'crash:5' } });
     let ok: number[];
