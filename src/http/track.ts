@@ -39,6 +39,12 @@ export type ForwardedOutcome = 'tracked' | 'duplicate' | 'malicious' | 'not_take
 
 export class TrackHandler implements BeaconHandler {
   private readonly checks: SanityChecks | null;
+  /**
+   * Called when a backend whose whenFull is 'block' refused a line here (the
+   * rare path): with workers > 1 the owner raises the HTTP threads' refusal
+   * flag at once (workers/http-threads.ts), rather than at their next batch.
+   */
+  onBlockRefusal: (() => void) | null = null;
 
   constructor(
     private readonly flavors: FlavorTable,
@@ -112,6 +118,7 @@ export class TrackHandler implements BeaconHandler {
       flavor.tracked++;
       this.requests.tracked++;
     }
+    if (refused && this.onBlockRefusal !== null) this.onBlockRefusal();
     return taken && !refused;
   }
 

@@ -148,6 +148,7 @@ export class HttpThreads {
   ) {
     this.shared = new Int32Array(new SharedArrayBuffer(sharedBytes(config.workers)));
     this.refusers = backends.filter((b) => b.whenFull === 'block');
+    if (this.refusers.length > 0) handler.onBlockRefusal = () => this.checkRefusals();
     const shared = this.shared;
     this.linesInFlight = {
       get items() {
@@ -401,9 +402,11 @@ export class HttpThreads {
   /**
    * Raises or lowers SHARED.refusing from the backends' own verdict; while
    * raised, asks again every REFUSAL_CHECK_MS (no batch may come to ask: the
-   * threads answer 503 meanwhile).
+   * threads answer 503 meanwhile). Asked after every batch, and at once when
+   * the owner's own push was refused (TrackHandler.onBlockRefusal): a thread
+   * must not answer 200 meanwhile for a line the owner would refuse.
    */
-  private checkRefusals(): void {
+  checkRefusals(): void {
     const refusing = blockingRefusal(this.refusers);
     Atomics.store(this.shared, SHARED.refusing, refusing ? 1 : 0);
     if (refusing && this.refusalCheck === null) {

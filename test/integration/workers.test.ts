@@ -13,6 +13,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { request } from '../support/http';
@@ -308,5 +309,43 @@ describe('workers: 2', () => {
     const missing = ok.filter((n) => !onDisk.has(n));
     // Only what the stuck thread held is missing, and no more than it counted.
     assert.ok(missing.length <= lost, `missing ${JSON.stringify(missing)}`);
+  });
+
+  test("the main thread's own refusal (Kafka's spool) reaches the HTTP threads at once: their next beacon is answered 503, not 200", async () => {
+    // Kafka unreachable (nothing listens on port 1): every line goes to the spool, 20 kB of it.
+    const kafka = { brokers: '127.0.0.1:1', topic: 'workers.{flavor}', downAfterMs: 500, spool: { path: 'spool', maxBytes: 20_000 } };
+    const app = await startScratchd({ config: { ...WORKERS, kafka } });
+    const agents: http.Agent[] = [];
+    try {
+      await app.waitForLog(/^http: 2 workers serving$/);
+      await app.waitForLog(/kafka: warning: cannot reach/, 20_000);
+      // One keep-alive connection on each thread: which one took it shows in workers.requests.
+      const onThread: (http.Agent | undefined)[] = [undefined, undefined];
+      let n = 0;
+      while (onThread[0] === undefined || onThread[1] === undefined) {
+        assert.ok(agents.length < 40, 'the kernel spread 40 connections over both threads');
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        agents.push(agent);
+        const before = ((await app.stats()) as unknown as WorkersStats).workers.requests;
+        assert.equal((await request(app.port, FLAVORS[0]!.hosts[0]!, `/track?n=${n++}`, { agent })).status, 200);
+        const after = ((await app.stats()) as unknown as WorkersStats).workers.requests;
+        onThread[after[0]! > before[0]! ? 0 : 1] ??= agent;
+      }
+      // Fill the spool through the main thread until it refuses its own beacon. No line of the
+      // HTTP thread is on its way meanwhile: only the main thread's refusal can tell it.
+      const pad = 'x'.repeat(400);
+      let status = 200;
+      while (status === 200) {
+        assert.ok(n < 500, 'the spool refused a beacon');
+        status = (await request(app.port, FLAVORS[0]!.hosts[0]!, `/track?n=${n++}&pad=${pad}`, { agent: onThread[0] })).status;
+      }
+      assert.equal(status, 503);
+      // A beacon as long as the refused one, which the main thread would refuse too.
+      const thread = await request(app.port, FLAVORS[0]!.hosts[0]!, `/track?n=${n++}&pad=${pad}`, { agent: onThread[1] });
+      assert.equal(thread.status, 503, 'the HTTP thread answers as the main thread now does');
+    } finally {
+      for (const agent of agents) agent.destroy();
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
   });
 });
