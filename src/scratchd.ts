@@ -47,6 +47,7 @@ export class Scratchd implements StatsSource {
   readonly requests = new RequestCounters();
   readonly connections = new ConnectionCounters();
   private readonly checks: SanityChecks;
+  private readonly handler: TrackHandler;
   private readonly runtime = new RuntimeMonitor();
   private readonly publicServer: PublicServer;
   private readonly admin: AdminServer | null;
@@ -68,6 +69,7 @@ export class Scratchd implements StatsSource {
     }
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
+    this.handler = handler;
     if (config.workers > 1) {
       this.threads = new HttpThreads(config, handler, this.backends, () => {
         const pressure = this.publicServer.pressure;
@@ -156,7 +158,8 @@ export class Scratchd implements StatsSource {
     const flavors: Record<string, { tracked: number }> = {};
     for (const flavor of this.flavors.all) flavors[flavor.name] = { tracked: flavor.tracked };
     const requests = { ...this.requests };
-    let ownRequests = 0;
+    // Requests this loop answered: a POST body's lines each count an outcome beside the request's `post`.
+    let ownRequests = -this.handler.postLineOutcomes;
     for (const outcome of Outcomes) ownRequests += this.requests[outcome];
     const connections = { open: this.connections.open, accepted: this.connections.accepted, rejected: this.connections.rejected };
     const threads = this.threads;

@@ -163,7 +163,7 @@ export interface StatsSnapshot {
   connections: { open: number; accepted: number; rejected: number };
   /**
    * The event loops serving the public port (`workers`): requests each
-   * answered (the main thread first), lines the HTTP threads forwarded and
+   * answered (the main thread first; a POST once, whatever its lines), lines the HTTP threads forwarded and
    * in how many batches, forwarded lines no backend took after their 200
    * (each counted in its backends' dropped), pauses of a thread whose lines
    * in flight reached their bound, threads that died (stuck ones terminated

@@ -176,6 +176,40 @@ describe('workers: 2', () => {
     }
   });
 
+  test('workers.requests counts requests on every loop, a POST of several lines as one (as its `post`)', async () => {
+    const app = await startScratchd({ config: WORKERS });
+    try {
+      await app.waitForLog(/^http: 2 workers serving$/);
+      const linesPerPost = 5;
+      const post = (i: number) =>
+        new Promise<number>((resolve, reject) => {
+          const body = JSON.stringify(Array.from({ length: linesPerPost }, (_, j) => ({ p: i, j })));
+          const req = http.request(
+            { host: '127.0.0.1', port: app.port, path: '/track', method: 'POST', agent: false, headers: { Host: FLAVORS[0]!.hosts[0]!, 'Content-Type': 'application/json' } },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        });
+      const posts = 40;
+      const statuses = await Promise.all(Array.from({ length: posts }, (_, i) => post(i)));
+      assert.ok(statuses.every((s) => s === 204), JSON.stringify(statuses));
+      const gets = await beacons(app.port, 40, (i) => `g=${i}`, 8);
+      assert.ok(gets.every((s) => s === 200));
+      const stats = await app.stats();
+      const workers = (stats as unknown as WorkersStats).workers;
+      assert.ok(workers.requests.every((n) => n > 0), `both threads answered: ${JSON.stringify(workers.requests)}`);
+      assert.equal(workers.requests[0]! + workers.requests[1]!, posts + 40, JSON.stringify(workers.requests));
+      assert.equal(stats.requests.post, posts);
+      assert.equal(stats.requests.tracked, posts * linesPerPost + 40);
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+  });
+
   test('a second scratchd on the same address fails (EADDRINUSE), as with 1 worker, instead of sharing the port through SO_REUSEPORT', async () => {
     const app = await startScratchd({ config: WORKERS });
     try {
