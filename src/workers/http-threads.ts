@@ -326,8 +326,8 @@ export class HttpThreads {
     await Promise.all(
       this.threads.map((thread) => {
         if (thread.gone) return Promise.resolve();
-        if (!thread.serving) {
-          thread.gone = true; // a replacement not listening yet, or a stuck thread: terminated below
+        if (thread.stuck) {
+          thread.gone = true; // it would not answer: terminated below, its batch lost and counted
           return Promise.resolve();
         }
         return new Promise<void>((resolve) => {
@@ -434,7 +434,8 @@ export class HttpThreads {
     thread.serving = false;
     for (const resolve of thread.waiting.values()) resolve();
     thread.waiting.clear();
-    thread.listening?.reject(new Error(`${name} ended: ${thread.why ?? `exit status ${code}`}`));
+    // Stopping: a start still waiting for it stays pending, as the stop wins (no error).
+    if (!expected) thread.listening?.reject(new Error(`${name} ended: ${thread.why ?? `exit status ${code}`}`));
     thread.listening = null;
     thread.drained?.();
     thread.drained = null;
