@@ -20,9 +20,9 @@
  * owner's watchdog sees a thread that is stuck.
  *
  * Fault injection, for the tests only: SCRATCHD_TEST_HTTP_THREAD_FAULT set to
- * "crash:N" or "hang:N" makes thread 1's first incarnation throw, or loop
- * forever, right after the N-th line it forwarded (in a setImmediate, once
- * the answer is written). An environment variable, not a config key: nothing
+ * "crash:N", "hang:N" or "pause:N" makes thread 1's first incarnation throw,
+ * loop forever, or loop for 1.5 × http.threadStallMs, right after the N-th
+ * line it forwarded (in a setImmediate, once the answer is written). An environment variable, not a config key: nothing
  * on the network or in a config file can reach it, and it is read once at
  * start-up (no cost on the path when unset). See docs/development.md.
  */
@@ -88,7 +88,7 @@ injectFault(process.env.SCRATCHD_TEST_HTTP_THREAD_FAULT);
 
 /** The tests' fault injection (see the module comment). */
 function injectFault(fault: string | undefined): void {
-  const match = fault === undefined ? null : /^(crash|hang):(\d+)$/.exec(fault);
+  const match = fault === undefined ? null : /^(crash|hang|pause):(\d+)$/.exec(fault);
   if (match === null || worker !== 1 || init.incarnation !== 0) return;
   const after = Number(match[2]);
   const forward = forwarder.forward.bind(forwarder);
@@ -98,7 +98,9 @@ function injectFault(fault: string | undefined): void {
     if (++seen !== after) return;
     setImmediate(() => {
       if (match[1] === 'crash') throw new Error(`SCRATCHD_TEST_HTTP_THREAD_FAULT: crash after ${after} lines`);
-      for (;;);
+      // hang: for ever; pause: 1.5 × http.threadStallMs, then on as if nothing happened.
+      const until = match[1] === 'hang' ? Infinity : Date.now() + 1.5 * config.http.threadStallMs;
+      while (Date.now() < until);
     });
   };
 }

@@ -345,6 +345,31 @@ describe('workers: 2', () => {
     assert.ok(missing.length <= lost, `missing ${JSON.stringify(missing)}`);
   });
 
+  test('a thread stuck for a while that turns again: /ready 503 meanwhile, then 200; not terminated, nothing lost', async () => {
+    const app = await startScratchd({ config: { ...WORKERS, http: { threadStallMs: 1_000 } }, env: { SCRATCHD_TEST_HTTP_THREAD_FAULT: 'pause:5' } });
+    let ok: number[];
+    try {
+      await app.waitForLog(/^http: 2 workers serving$/);
+      const sending = beaconsOrFailures(app.port, 300, 0);
+      await app.waitForLog(/scratchd-http-1 is stuck: no heartbeat/);
+      assert.equal((await request(app.adminPort, '127.0.0.1', '/ready')).status, 503, 'not ready while a thread is stuck');
+      await app.waitForLog(/scratchd-http-1 turns again after \d+ ms/);
+      const first = await sending;
+      assert.ok(first.every((s) => s === 200), 'the connections it held waited, then were answered');
+      assert.equal((await request(app.adminPort, '127.0.0.1', '/ready')).status, 200);
+      const workers = ((await app.stats()) as unknown as WorkersStats).workers;
+      assert.equal(workers.stalls, 1);
+      assert.equal(workers.deaths, 0);
+      assert.equal(workers.restarts, 0);
+      assert.equal(workers.lost_lines, 0);
+      ok = answered(first, 0);
+    } finally {
+      assert.equal(await app.stop(), 0, app.stderr());
+    }
+    const onDisk = numbersOnDisk(app.dir);
+    assert.deepEqual(ok.filter((n) => !onDisk.has(n)), [], 'every beacon answered 200 is on disk');
+  });
+
   test("the main thread's own refusal (Kafka's spool) reaches the HTTP threads at once: their next beacon is answered 503, not 200", async () => {
     // Kafka unreachable (nothing listens on port 1): every line goes to the spool, 20 kB of it.
     const kafka = { brokers: '127.0.0.1:1', topic: 'workers.{flavor}', downAfterMs: 500, spool: { path: 'spool', maxBytes: 20_000 } };
