@@ -22,7 +22,8 @@
  * Fault injection, for the tests only: SCRATCHD_TEST_HTTP_THREAD_FAULT set to
  * "crash:N", "hang:N" or "pause:N" makes thread 1's first incarnation throw,
  * loop forever, or loop for 1.5 × http.threadStallMs, right after the N-th
- * line it forwarded (in a setImmediate, once the answer is written). An environment variable, not a config key: nothing
+ * line it forwarded (in a setImmediate, once the answer is written);
+ * "crash-always:N" makes every incarnation of thread 1 throw so. An environment variable, not a config key: nothing
  * on the network or in a config file can reach it, and it is read once at
  * start-up (no cost on the path when unset). See docs/development.md.
  */
@@ -88,8 +89,8 @@ injectFault(process.env.SCRATCHD_TEST_HTTP_THREAD_FAULT);
 
 /** The tests' fault injection (see the module comment). */
 function injectFault(fault: string | undefined): void {
-  const match = fault === undefined ? null : /^(crash|hang|pause):(\d+)$/.exec(fault);
-  if (match === null || worker !== 1 || init.incarnation !== 0) return;
+  const match = fault === undefined ? null : /^(crash|hang|pause|crash-always):(\d+)$/.exec(fault);
+  if (match === null || worker !== 1 || (init.incarnation !== 0 && match[1] !== 'crash-always')) return;
   const after = Number(match[2]);
   const forward = forwarder.forward.bind(forwarder);
   let seen = 0;
@@ -97,7 +98,7 @@ function injectFault(fault: string | undefined): void {
     forward(...args);
     if (++seen !== after) return;
     setImmediate(() => {
-      if (match[1] === 'crash') throw new Error(`SCRATCHD_TEST_HTTP_THREAD_FAULT: crash after ${after} lines`);
+      if (match[1]!.startsWith('crash')) throw new Error(`SCRATCHD_TEST_HTTP_THREAD_FAULT: crash after ${after} lines`);
       // hang: for ever; pause: 1.5 × http.threadStallMs, then on as if nothing happened.
       const until = match[1] === 'hang' ? Infinity : Date.now() + 1.5 * config.http.threadStallMs;
       while (Date.now() < until);

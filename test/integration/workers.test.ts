@@ -311,6 +311,23 @@ describe('workers: 2', () => {
     assert.deepEqual(missing, [], 'every beacon answered 200 is on disk');
   });
 
+  test('a thread that keeps dying (more than 5 deaths a minute): scratchd stops in order with status 70, every 200 on disk', async () => {
+    const app = await startScratchd({ config: WORKERS, env: { SCRATCHD_TEST_HTTP_THREAD_FAULT: 'crash-always:2' } });
+    await app.waitForLog(/^http: 2 workers serving$/);
+    const answeredOk: number[] = [];
+    let exited = false;
+    void app.exited.then(() => (exited = true));
+    // Beacons until scratchd has stopped: each incarnation of thread 1 dies after its 2nd line.
+    for (let n = 0; !exited; n += 20) {
+      assert.ok(n < 20_000, `still running after ${n} beacons: ${app.stderr()}`);
+      answeredOk.push(...answered(await beaconsOrFailures(app.port, 20, n), n));
+    }
+    assert.equal(await app.exited, 70, app.stderr());
+    assert.match(app.stderr(), /; 6 deaths within 60 s; stopping with status 70$/m);
+    const onDisk = numbersOnDisk(app.dir);
+    assert.deepEqual(answeredOk.filter((i) => !onDisk.has(i)), [], 'every beacon answered 200 is on disk');
+  });
+
   test('a stuck thread: /ready 503 after http.threadStallMs, terminated and replaced at twice that; the lines it held are counted as lost', async () => {
     const app = await startScratchd({ config: { ...WORKERS, http: { threadStallMs: 1_000 } }, env: { SCRATCHD_TEST_HTTP_THREAD_FAULT: 'hang:5' } });
     let ok: number[];
