@@ -5,9 +5,13 @@
  * the duplicate check sees both threads' beacons; /stats adds both up right
  * after the answers; the same holds on a systemd socket; SIGTERM drains both.
  * A thread that crashes hands over every line it answered, is counted and
- * replaced; one that is stuck turns /ready 503, is terminated and replaced,
- * and what it held is counted as lost (faults injected for real through
- * SCRATCHD_TEST_HTTP_THREAD_FAULT, workers/http-thread.ts).
+ * replaced (on a new descriptor for a systemd socket); one that keeps dying
+ * stops scratchd with status 70; one that is stuck turns /ready 503, is
+ * terminated and replaced, and what it held is counted as lost; one that
+ * turns again loses nothing (faults injected for real through
+ * SCRATCHD_TEST_HTTP_THREAD_FAULT, workers/http-thread.ts). The main
+ * thread's own refusal (Kafka's spool) reaches the threads at once, and
+ * workers.requests counts requests, not lines, on every loop.
  * (The other integration suites run with 2 workers too: test/run.js.)
  */
 import { strict as assert } from 'node:assert';
