@@ -58,7 +58,7 @@ async function serve(kind: Kind, modulePath: string): Promise<void> {
     const { Answer } = require(path.join(path.dirname(modulePath), 'responses.js')) as typeof import('../src/http/responses');
     const { ConnectionCounters, RequestCounters } = require(path.join(path.dirname(modulePath), '..', 'telemetry.js')) as typeof import('../src/telemetry');
     /* eslint-enable @typescript-eslint/no-require-imports */
-    const config = { path: '/track', maxConnections: 10_000, headersTimeoutMs: 60_000, keepAliveTimeoutMs: 60_000, maxRequestLineBytes: 8192, maxHeaderBytes: 16384, maxBodyBytes: 65536, maxBatch: 100, bodyTimeoutMs: 10_000, trustForwardedFor: false, backpressureHighPercent: 50, backpressureLowPercent: 25, blockTimeoutMs: 5_000 };
+    const config = { path: '/track', maxConnections: 10_000, headersTimeoutMs: 60_000, keepAliveTimeoutMs: 60_000, maxRequestLineBytes: 8192, maxHeaderBytes: 16384, maxBodyBytes: 65536, maxBatch: 100, bodyTimeoutMs: 10_000, trustForwardedFor: false, backpressureHighPercent: 50, backpressureLowPercent: 25, blockTimeoutMs: 5_000, threadStallMs: 3_000 };
     const publicServer = new PublicServer(config, { track: () => Answer.gif }, new RequestCounters(), new ConnectionCounters());
     server = publicServer.server;
     await publicServer.listen({ kind: 'address', host: '127.0.0.1', port: 0 });

@@ -47,6 +47,7 @@ export class Scratchd implements StatsSource {
   readonly requests = new RequestCounters();
   readonly connections = new ConnectionCounters();
   private readonly checks: SanityChecks;
+  private readonly handler: TrackHandler;
   private readonly runtime = new RuntimeMonitor();
   private readonly publicServer: PublicServer;
   private readonly admin: AdminServer | null;
@@ -68,6 +69,7 @@ export class Scratchd implements StatsSource {
     }
     this.checks = new SanityChecks(config.checks);
     const handler = new TrackHandler(this.flavors, this.backends, this.checks, this.requests);
+    this.handler = handler;
     if (config.workers > 1) {
       this.threads = new HttpThreads(config, handler, this.backends, () => {
         const pressure = this.publicServer.pressure;
@@ -126,10 +128,12 @@ export class Scratchd implements StatsSource {
 
   /**
    * Not while stopping, nor while the server refuses beacons because a backend
-   * is stuck, nor while a 'block' backend refuses lines (docs/buffering.md).
+   * is stuck, nor while a 'block' backend refuses lines (docs/buffering.md),
+   * nor while an HTTP thread is stuck or dead and not yet replaced (its share
+   * of connections is not served meanwhile).
    */
   ready(): boolean {
-    return this.accepting && this.publicServer.pressure.ready && !blockingRefusal(this.backends);
+    return this.accepting && this.publicServer.pressure.ready && !blockingRefusal(this.backends) && (this.threads?.allServing ?? true);
   }
 
   /** Before a /stats or /metrics read: the HTTP threads' lines pushed and their counters fresh. */
@@ -154,7 +158,8 @@ export class Scratchd implements StatsSource {
     const flavors: Record<string, { tracked: number }> = {};
     for (const flavor of this.flavors.all) flavors[flavor.name] = { tracked: flavor.tracked };
     const requests = { ...this.requests };
-    let ownRequests = 0;
+    // Requests this loop answered: a POST body's lines each count an outcome beside the request's `post`.
+    let ownRequests = -this.handler.postLineOutcomes;
     for (const outcome of Outcomes) ownRequests += this.requests[outcome];
     const connections = { open: this.connections.open, accepted: this.connections.accepted, rejected: this.connections.rejected };
     const threads = this.threads;
@@ -182,6 +187,9 @@ export class Scratchd implements StatsSource {
         not_taken: threads?.notTaken ?? 0,
         in_flight_pauses: threads?.total('in_flight_pauses') ?? 0,
         deaths: threads?.deaths ?? 0,
+        stalls: threads?.stalls ?? 0,
+        restarts: threads?.restarts ?? 0,
+        lost_lines: threads?.lostLines ?? 0,
       },
       backpressure: {
         state: pressureNames[this.publicServer.pressure.state],

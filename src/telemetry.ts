@@ -163,10 +163,12 @@ export interface StatsSnapshot {
   connections: { open: number; accepted: number; rejected: number };
   /**
    * The event loops serving the public port (`workers`): requests each
-   * answered (the main thread first), lines the HTTP threads forwarded and
+   * answered (the main thread first; a POST once, whatever its lines), lines the HTTP threads forwarded and
    * in how many batches, forwarded lines no backend took after their 200
    * (each counted in its backends' dropped), pauses of a thread whose lines
-   * in flight reached their bound, and threads that died.
+   * in flight reached their bound, threads that died (stuck ones terminated
+   * included), found stuck, and started in their place, and the lines a dead
+   * thread had answered 200 and never handed over.
    */
   workers: {
     count: number;
@@ -176,6 +178,9 @@ export interface StatsSnapshot {
     not_taken: number;
     in_flight_pauses: number;
     deaths: number;
+    stalls: number;
+    restarts: number;
+    lost_lines: number;
   };
   /** The public server's reading (http/backpressure.ts): state now, pauses and refusals since start, time not open. */
   backpressure: { state: 'open' | 'paused' | 'refusing'; pauses: number; refusals: number; not_open_ms: number };

@@ -120,6 +120,7 @@ export const coreSchema = {
         backpressureHighPercent: positiveInt(100, 50, 'Stop reading the sockets when a backend with whenFull "block" holds this share of its queue bounds (bytes or lines).'),
         backpressureLowPercent: nonNegativeInt(99, 25, 'Read again once every such backend holds at most this share (below backpressureHighPercent).'),
         blockTimeoutMs: nonNegativeInt(600_000, 2_000, 'Reading stopped this long means a backend is stuck: answer beacons 503 (Retry-After) until it falls to the low mark; /ready turns 503 at half this time.'),
+        threadStallMs: positiveInt(600_000, 3_000, 'workers > 1: an HTTP thread whose event loop has not turned for this long is stuck: logged, counted, /ready answers 503; still stuck at twice this, it is terminated and replaced.'),
         trustForwardedFor: {
           type: 'boolean',
           default: false,

@@ -36,6 +36,8 @@ export interface HttpConfig {
   readonly backpressureHighPercent: number;
   readonly backpressureLowPercent: number;
   readonly blockTimeoutMs: number;
+  /** workers > 1: the watchdog's limit for an HTTP thread whose event loop does not turn (workers/http-threads.ts). */
+  readonly threadStallMs: number;
 }
 
 export interface ChecksConfig {

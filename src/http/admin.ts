@@ -139,7 +139,10 @@ function buildRegistry(source: StatsSource): client.Registry {
   );
   counter('scratchd_workers_forwarded_lines_total', 'Lines the HTTP threads forwarded to the main thread (workers > 1)', [], (s) => [[{}, s.workers.forwarded_lines]]);
   counter('scratchd_workers_not_taken_total', 'Forwarded lines no backend took after their 200 (each also in scratchd_backend_dropped_total)', [], (s) => [[{}, s.workers.not_taken]]);
-  counter('scratchd_workers_deaths_total', 'HTTP threads that died (scratchd then stops with status 70)', [], (s) => [[{}, s.workers.deaths]]);
+  counter('scratchd_workers_deaths_total', 'HTTP threads that died, stuck ones terminated included (each is replaced by a new thread)', [], (s) => [[{}, s.workers.deaths]]);
+  counter('scratchd_workers_stalls_total', 'HTTP threads found stuck by the watchdog (no heartbeat for http.threadStallMs)', [], (s) => [[{}, s.workers.stalls]]);
+  counter('scratchd_workers_restarts_total', 'HTTP threads started in place of dead ones', [], (s) => [[{}, s.workers.restarts]]);
+  counter('scratchd_workers_lost_lines_total', 'Lines a dead HTTP thread had answered 200 and never handed to the main thread', [], (s) => [[{}, s.workers.lost_lines]]);
   gauge('scratchd_checks_store_keys', 'Entries in the sanity checks\' TTL store', [], (s) => [[{}, s.checks.store_keys]]);
   counter('scratchd_checks_store_evicted_total', 'Entries evicted from the TTL store because it was full', [], (s) => [[{}, s.checks.store_evicted]]);
   counter('scratchd_graphite_total', 'The Graphite pusher (when configured): pushes and lines sent, pushes dropped, connections', ['event'], (s) =>

@@ -39,6 +39,18 @@ export type ForwardedOutcome = 'tracked' | 'duplicate' | 'malicious' | 'not_take
 
 export class TrackHandler implements BeaconHandler {
   private readonly checks: SanityChecks | null;
+  /**
+   * Called when a backend whose whenFull is 'block' refused a line here (the
+   * rare path): with workers > 1 the owner raises the HTTP threads' refusal
+   * flag at once (workers/http-threads.ts), rather than at their next batch.
+   */
+  onBlockRefusal: (() => void) | null = null;
+  /**
+   * Outcomes counted for the lines of POST bodies judged here (tracked,
+   * duplicate, malicious: one per line, beside the request's own `post`), so
+   * that requests can be told from lines (/stats workers.requests).
+   */
+  postLineOutcomes = 0;
 
   constructor(
     private readonly flavors: FlavorTable,
@@ -112,6 +124,7 @@ export class TrackHandler implements BeaconHandler {
       flavor.tracked++;
       this.requests.tracked++;
     }
+    if (refused && this.onBlockRefusal !== null) this.onBlockRefusal();
     return taken && !refused;
   }
 
@@ -168,6 +181,8 @@ export class TrackHandler implements BeaconHandler {
     this.requests.post++;
     const timeMs = this.now();
     let refused = false;
+    const r = this.requests;
+    const linesBefore = r.tracked + r.duplicate + r.malicious;
     for (const values of lines) {
       if (this.forwarder !== null) {
         this.forwarder.forward(flavor, timeMs, values, client, values);
@@ -183,6 +198,7 @@ export class TrackHandler implements BeaconHandler {
       }
       if (!this.persist(flavor, makeLine(flavor, timeMs, values))) refused = true;
     }
+    this.postLineOutcomes += r.tracked + r.duplicate + r.malicious - linesBefore;
     if (refused) {
       this.requests.unavailable++;
       return PostOutcome.unavailable;

@@ -14,6 +14,10 @@
  * memory (protocol.ts) when a batch is posted; the owner subtracts it once it
  * has pushed the batch, and wakes `whenBelow`. SharedPressure stops this
  * thread's reading above IN_FLIGHT_MAX_* (`overCap`).
+ *
+ * The lines of the batch not yet posted are in shared memory too
+ * (THREAD.pending, a plain store per line): if the thread ends without
+ * posting them (terminated while stuck), the owner counts them as lost.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { duplicateKey } from '../checks';
@@ -23,7 +27,7 @@ import type { ClientAddress } from '../http/server';
 import type { LineForwarder } from '../http/track';
 import { BatchWriter } from '../io/line-batch';
 import { buildRecord } from '../record';
-import { IN_FLIGHT_MAX_BYTES, IN_FLIGHT_MAX_LINES, SHARED, threadSlot, type FromHttpThread } from './protocol';
+import { IN_FLIGHT_MAX_BYTES, IN_FLIGHT_MAX_LINES, SHARED, THREAD, threadSlot, type FromHttpThread } from './protocol';
 
 /** How long a batch may wait for more lines before it goes (see the module comment). */
 export const FORWARD_MS = 5;
@@ -39,6 +43,7 @@ export class Forwarder implements LineForwarder {
   private readonly withClient: boolean;
   private readonly withKey: boolean;
   private readonly slot: number;
+  private readonly pendingAt: number;
   private readonly postBound = () => this.post();
   private readonly flushBound = () => {
     this.scheduled = false;
@@ -54,6 +59,7 @@ export class Forwarder implements LineForwarder {
     this.withClient = checks.duplicateWindowMs > 0 || checks.maxPerMinute > 0;
     this.withKey = checks.duplicateWindowMs > 0;
     this.slot = threadSlot(worker);
+    this.pendingAt = this.slot + THREAD.pending;
   }
 
   forward(flavor: Flavor, timeMs: number, values: string, client: ClientAddress, checkKey: string): void {
@@ -66,6 +72,7 @@ export class Forwarder implements LineForwarder {
       this.withClient ? client.address() : '',
       this.withKey ? duplicateKey(checkKey) : '',
     );
+    this.shared[this.pendingAt] = this.writer.lines;
     if (!this.scheduled) {
       this.scheduled = true;
       setTimeout(this.flushBound, FORWARD_MS);
@@ -79,6 +86,7 @@ export class Forwarder implements LineForwarder {
     const bytes = this.batchBytes;
     const batch = this.writer.take();
     this.batchBytes = 0;
+    this.shared[this.pendingAt] = 0;
     this.lines += lines;
     this.batches++;
     Atomics.add(this.shared, this.slot, lines);

@@ -11,6 +11,21 @@
  * server's drain (the owner's deadline), the last batch, 'drained' with the
  * final counters, and the thread ends. Counters also go every REPORT_MS
  * while they change (Graphite reads them without asking).
+ *
+ * An uncaught exception here (or an unhandled rejection, which Node turns
+ * into one) posts the pending batch at once, synchronously, says 'dying'
+ * with the error, and ends the thread: every line it answered 200 reaches
+ * the owner, which restarts the thread (http-threads.ts). The heartbeat in
+ * shared memory (THREAD.heartbeat) moves while the event loop turns: the
+ * owner's watchdog sees a thread that is stuck.
+ *
+ * Fault injection, for the tests only: SCRATCHD_TEST_HTTP_THREAD_FAULT set to
+ * "crash:N", "hang:N" or "pause:N" makes thread 1's first incarnation throw,
+ * loop forever, or loop for 1.5 × http.threadStallMs, right after the N-th
+ * line it forwarded (in a setImmediate, once the answer is written);
+ * "crash-always:N" makes every incarnation of thread 1 throw so. An environment variable, not a config key: nothing
+ * on the network or in a config file can reach it, and it is read once at
+ * start-up (no cost on the path when unset). See docs/development.md.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FlavorTable } from '../flavor';
@@ -19,13 +34,28 @@ import { PublicServer } from '../http/server';
 import { TrackHandler } from '../http/track';
 import { ConnectionCounters, Outcomes, RequestCounters } from '../telemetry';
 import { Forwarder } from './forwarder';
-import { COUNTERS_LENGTH, counterAt, REPORT_MS, SharedConnectionLimit, threadName, type FromHttpThread, type HttpThreadInit, type ThreadCounters, type ToHttpThread } from './protocol';
+import {
+  COUNTERS_LENGTH,
+  counterAt,
+  heartbeatMs,
+  REPORT_MS,
+  SharedConnectionLimit,
+  THREAD,
+  threadName,
+  threadSlot,
+  type FromHttpThread,
+  type HttpThreadInit,
+  type ThreadCounters,
+  type ToHttpThread,
+} from './protocol';
 import { SharedPressure } from './shared-pressure';
 
 const port = parentPort!;
 const init = workerData as HttpThreadInit;
 const { config, worker } = init;
 const shared = new Int32Array(init.shared);
+/** The exit status of a thread that ends on an uncaught exception (as the process's on an internal error). */
+const EXIT_SOFTWARE = 70;
 
 const flavors = new FlavorTable(config.flavors, config.http.path);
 const requests = new RequestCounters();
@@ -34,12 +64,47 @@ const forwarder = new Forwarder(port, shared, worker, config.checks);
 const handler = new TrackHandler(flavors, [], null, requests, Date.now, forwarder);
 let pressure: SharedPressure | null = null;
 const server = new PublicServer(config.http, handler, requests, connections, [], flavors.paths, {
-  connections: new SharedConnectionLimit(shared, config.http.maxConnections),
+  connections: new SharedConnectionLimit(shared, config.http.maxConnections, worker),
   makePressure: (changed) => (pressure = new SharedPressure(shared, forwarder, changed)),
 });
 server.acceptBodies((end) => new PostDoor(config.http, flavors, handler, requests, end));
 
 const post = (message: FromHttpThread) => port.postMessage(message);
+
+process.on('uncaughtException', (err: Error) => {
+  // Synchronous, before anything else can fail: the answered lines first.
+  try {
+    forwarder.post();
+  } catch {
+    // What stays unposted is in THREAD.pending: the owner counts it as lost.
+  }
+  post({ t: 'dying', error: err.stack ?? String(err), counters: counters() });
+  process.exit(EXIT_SOFTWARE); // messages already posted are delivered before the owner's 'exit'
+});
+
+const heartbeatAt = threadSlot(worker) + THREAD.heartbeat;
+setInterval(() => Atomics.add(shared, heartbeatAt, 1), heartbeatMs(config.http.threadStallMs)).unref();
+
+injectFault(process.env.SCRATCHD_TEST_HTTP_THREAD_FAULT);
+
+/** The tests' fault injection (see the module comment). */
+function injectFault(fault: string | undefined): void {
+  const match = fault === undefined ? null : /^(crash|hang|pause|crash-always):(\d+)$/.exec(fault);
+  if (match === null || worker !== 1 || (init.incarnation !== 0 && match[1] !== 'crash-always')) return;
+  const after = Number(match[2]);
+  const forward = forwarder.forward.bind(forwarder);
+  let seen = 0;
+  forwarder.forward = (...args) => {
+    forward(...args);
+    if (++seen !== after) return;
+    setImmediate(() => {
+      if (match[1]!.startsWith('crash')) throw new Error(`SCRATCHD_TEST_HTTP_THREAD_FAULT: crash after ${after} lines`);
+      // hang: for ever; pause: 1.5 × http.threadStallMs, then on as if nothing happened.
+      const until = match[1] === 'hang' ? Infinity : Date.now() + 1.5 * config.http.threadStallMs;
+      while (Date.now() < until);
+    });
+  };
+}
 
 function counters(): ThreadCounters {
   const out = new Array<number>(COUNTERS_LENGTH).fill(0);

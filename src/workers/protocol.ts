@@ -24,9 +24,29 @@ export const SHARED = {
   /** 1 while a backend whose whenFull is 'block' refuses lines (Backend.refusing): the threads answer beacons 503. */
   refusing: 4,
 } as const;
-/** Thread `w` (1 … workers − 1) has its own pair: its lines in flight, then their bytes. */
-export const threadSlot = (worker: number): number => 4 + 2 * worker;
+/**
+ * Thread `w` (1 … workers − 1) has a block of its own, one cache line (16
+ * int32) so that threads do not write each other's line: at threadSlot(w) +
+ * the THREAD offsets. Only the thread writes `connections`, `heartbeat` and
+ * `pending`; the owner reads them (the heartbeat while it runs, the others
+ * once it has ended: the lines and connections a dead thread leaves behind).
+ */
+export const THREAD = {
+  /** Its lines (then their record bytes) posted, not yet pushed by the owner. */
+  inFlightLines: 0,
+  inFlightBytes: 1,
+  /** Its open connections (also in SHARED.connections, which the owner corrects when the thread dies). */
+  connections: 2,
+  /** Bumped every heartbeatMs while its event loop turns (the owner's watchdog, http-threads.ts). */
+  heartbeat: 3,
+  /** Lines answered and still in its unposted batch (forwarder.ts): what is lost if it ends without posting. */
+  pending: 4,
+} as const;
+const THREAD_BLOCK = 16;
+export const threadSlot = (worker: number): number => THREAD_BLOCK * worker;
 export const sharedBytes = (workers: number): number => Int32Array.BYTES_PER_ELEMENT * threadSlot(workers);
+/** How often a thread bumps its heartbeat: often enough that the owner's watchdog (http.threadStallMs) sees it move. */
+export const heartbeatMs = (stallMs: number): number => Math.max(10, Math.floor(stallMs / 4));
 
 /**
  * A thread stops reading its sockets once this much it answered is not yet
@@ -37,21 +57,34 @@ export const sharedBytes = (workers: number): number => Int32Array.BYTES_PER_ELE
 export const IN_FLIGHT_MAX_BYTES = 1024 * 1024;
 export const IN_FLIGHT_MAX_LINES = 8192;
 
-/** http.maxConnections over every event loop, counted in SHARED.connections (http/server.ts). */
+/**
+ * http.maxConnections over every event loop, counted in SHARED.connections
+ * (http/server.ts); an HTTP thread (`worker` > 0) also counts its own, so
+ * that the owner can give back a dead thread's.
+ */
 export class SharedConnectionLimit implements ConnectionLimit {
+  private readonly own: number;
+
   constructor(
     private readonly shared: Int32Array,
     private readonly max: number,
-  ) {}
+    worker = 0,
+  ) {
+    this.own = worker === 0 ? -1 : threadSlot(worker) + THREAD.connections;
+  }
 
   open(): boolean {
-    if (Atomics.add(this.shared, SHARED.connections, 1) < this.max) return true;
+    if (Atomics.add(this.shared, SHARED.connections, 1) < this.max) {
+      if (this.own >= 0) this.shared[this.own]!++;
+      return true;
+    }
     Atomics.sub(this.shared, SHARED.connections, 1);
     return false;
   }
 
   close(): void {
     Atomics.sub(this.shared, SHARED.connections, 1);
+    if (this.own >= 0) this.shared[this.own]!--;
   }
 }
 
@@ -61,6 +94,8 @@ export interface HttpThreadInit {
   /** 1 … workers − 1 (the owner is 0). */
   readonly worker: number;
   readonly shared: SharedArrayBuffer;
+  /** 0 for the first thread in this slot, then 1, 2 … for each replacement of a dead one. */
+  readonly incarnation: number;
 }
 
 export type ToHttpThread =
@@ -79,7 +114,9 @@ export type FromHttpThread =
   | { readonly t: 'lines'; readonly buffer: ArrayBuffer; readonly length: number; readonly lines: number; readonly bytes: number }
   /** id: the report asked for, or 0 (sent on its own every REPORT_MS while something changed). */
   | { readonly t: 'counters'; readonly id: number; readonly counters: ThreadCounters }
-  | { readonly t: 'drained'; readonly counters: ThreadCounters };
+  | { readonly t: 'drained'; readonly counters: ThreadCounters }
+  /** An uncaught exception: the thread has posted its batch and ends now (http-thread.ts). */
+  | { readonly t: 'dying'; readonly error: string; readonly counters: ThreadCounters };
 
 /**
  * A thread's counters, flat: its RequestCounters by Outcomes, then the

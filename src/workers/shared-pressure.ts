@@ -5,8 +5,9 @@
  * here on every check, so a thread pauses or refuses on the very next request
  * after the owner did; the owner's 'pressure' message (`ownerChanged`) makes
  * a thread resume its sockets. The owner also raises SHARED.refusing while a
- * 'block' backend refuses lines (Backend.refusing: Kafka's spool): beacons are
- * then answered 503 here, as the owner's push() refusal answers its own. On top of that, a thread pauses on its own
+ * 'block' backend refuses lines (Backend.refusing: Kafka's spool), at once
+ * when it refused one of its own or one forwarded: beacons are then answered
+ * 503 here, as the owner's push() refusal answers its own. On top of that, a thread pauses on its own
  * while it has too much in flight (answered, not yet pushed by the owner:
  * forwarder.ts), and refuses while it drains, as the owner's server does.
  */

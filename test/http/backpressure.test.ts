@@ -30,6 +30,7 @@ const CONFIG: HttpConfig = {
   backpressureHighPercent: 50,
   backpressureLowPercent: 25,
   blockTimeoutMs: 60_000,
+  threadStallMs: 3_000,
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -36,6 +36,7 @@ const BASE: HttpConfig = {
   backpressureHighPercent: 50,
   backpressureLowPercent: 25,
   blockTimeoutMs: 5_000,
+  threadStallMs: 3_000,
 };
 
 async function startServer(config: Partial<HttpConfig> = {}) {
