@@ -44,11 +44,11 @@ export const kafkaBackend: BackendDescriptor<KafkaConfig> = {
         reserved = true;
       }
     }
-    // Delivery reports are matched to lines per partition in produce order
-    // (in-flight.ts), which only the idempotent producer keeps across retries.
+    // Without the idempotent producer librdkafka's retries can write a line
+    // twice or reorder a partition's lines (docs/kafka.md).
     const idempotence = section.librdkafka['enable.idempotence'];
     if (idempotence !== undefined && idempotence !== true && idempotence !== 'true') {
-      problems.push(`kafka.librdkafka["enable.idempotence"]: must stay true (scratchd matches delivery reports to lines in produce order, which only the idempotent producer keeps across retries)`);
+      problems.push(`kafka.librdkafka["enable.idempotence"]: must stay true (without it librdkafka's retries can duplicate or reorder a partition's lines)`);
       reserved = true;
     }
     const config: KafkaConfig = { ...section, spool: { ...section.spool, path: path.resolve(baseDir, section.spool.path) } };
