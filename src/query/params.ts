@@ -81,13 +81,17 @@ export function addValue(start: number, end: number, classes: number): Leaf {
 
 /**
  * Up to this many keys, and this many bytes of keys, a hash is searched
- * linearly; past either, its keys go into the shared table. The bytes bound
+ * linearly; past either, its keys go into the shared table. A linear step
+ * is a walk down the slot chain (dependent loads) and a compare, an indexed
+ * lookup a hash of the key and one probe: measured, the table wins from
+ * about 3 keys on (8 keys `xA`…`xH`, then `xH` again and again: 38× a
+ * beacon searched linearly, 24× indexed; docs/query.md). The bytes bound
  * what one lookup compares: keys of one length that differ only at the end
- * (`x…xA`, `x…xB`, … then `x…xH` again and again) would otherwise cost a
- * compare of every key's bytes per lookup (8 keys of 41 bytes: 45× a beacon).
+ * (`x…xA`, … then `x…xD` again and again) cost a compare of every key's
+ * bytes per lookup.
  */
-const LINEAR_SEARCH_MAX_KEYS = 8;
-const LINEAR_SEARCH_MAX_KEY_BYTES = 64;
+const LINEAR_SEARCH_MAX_KEYS = 4;
+const LINEAR_SEARCH_MAX_KEY_BYTES = 32;
 const INITIAL_RECORDS = 2048;
 const INITIAL_TABLE = 4096;
 /** Up to this many records (1 MB; a request line's query needs at most about half) the arena stays as big as it grew. */
