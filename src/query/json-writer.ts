@@ -13,7 +13,7 @@ import * as utf8Module from './utf8';
 // without this).
 const { CHAR_CLASS, CLOSE, CLOSE_BRACE, COLON, COMMA, NEEDS_JSON_ESCAPE, OPEN, OPEN_BRACE, PERCENT, PLUS, QUOTE, BACKSLASH, SPACE, escapedByte } = bytesModule;
 const { JSON_MAX_NESTING, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { recordCount, FIRST, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, NIL, SLOT_BASE, SLOT_HASH, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_PLAIN, SLOT_REF, leafRanges, tree } = paramsModule;
+const { recordCount, FIRST, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, LEAF_CLASSES, LEAF_END, LEAF_START, NIL, SLOT_BASE, SLOT_HASH, SLOT_KEY_END, SLOT_KEY_START, SLOT_KIND, SLOT_NEXT, SLOT_PLAIN, SLOT_REF, leafRanges, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 let sharedOutput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -125,6 +125,21 @@ class JsonWriter {
         this.at = at;
         this.leaf(mem[s + SLOT_REF] ?? 0);
         at = this.at;
+      } else if (kind === KIND_LAZY && mem[s + SLOT_HASH] === -1 && mem[s + SLOT_REF] !== NIL) {
+        // The unbuilt `{"c":v}` of a plain `k[][c]` or `k[]c` name
+        // (params.ts KIND_LAZY), the element `a[]x=1&a[]x=1…` makes per
+        // piece: written here, without lazyHash's call and template.
+        if (depth + 1 > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
+        out[at++] = OPEN_BRACE;
+        out[at++] = QUOTE;
+        const end = mem[s + SLOT_KEY_END] ?? 0;
+        for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
+        out[at++] = QUOTE;
+        out[at++] = COLON;
+        this.at = at;
+        this.leaf(mem[s + SLOT_REF] ?? 0);
+        at = this.at;
+        out[at++] = CLOSE_BRACE;
       } else if (kind === KIND_LAZY) {
         this.at = at;
         this.lazyHash(s, depth);
@@ -227,9 +242,9 @@ class JsonWriter {
    */
   private leaf(leaf: number): void {
     const input = this.input;
-    const start = leafRanges.start[leaf] ?? 0;
-    const end = leafRanges.end[leaf] ?? 0;
-    const classes = leafRanges.classes[leaf] ?? 0;
+    const start = leafRanges[leaf + LEAF_START] ?? 0;
+    const end = leafRanges[leaf + LEAF_END] ?? 0;
+    const classes = leafRanges[leaf + LEAF_CLASSES] ?? 0;
     const out = this.buffer;
     let at = this.at;
     out[at++] = QUOTE;

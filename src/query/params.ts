@@ -60,34 +60,42 @@ const KIND_ARRAY = 3;
 const KIND_LAZY = 4;
 
 /**
- * The byte ranges of this call's values, with the classes of their bytes.
- * There is at most one value per piece, and at most PARAMS_LIMIT pieces
- * (check_query_string raises on the PARAMS_LIMIT-th separator).
+ * The byte ranges of this call's values, with the classes of their bytes:
+ * leaf number l is the value [leafRanges[l + LEAF_START], leafRanges[l +
+ * LEAF_END]) with classes leafRanges[l + LEAF_CLASSES], side by side so
+ * that writing a value loads one cache line. There is at most one value per
+ * piece, and at most PARAMS_LIMIT pieces (check_query_string raises on the
+ * PARAMS_LIMIT-th separator).
  */
-const leafRanges = {
-  start: new Int32Array(PARAMS_LIMIT),
-  end: new Int32Array(PARAMS_LIMIT),
-  classes: new Uint8Array(PARAMS_LIMIT),
-  count: 0,
-};
+const LEAF_START = 0;
+const LEAF_END = 1;
+const LEAF_CLASSES = 2;
+const LEAF_FIELDS = 3;
+const leafRanges = new Int32Array(LEAF_FIELDS * PARAMS_LIMIT);
+let leafTop = 0;
 
 export function addValue(start: number, end: number, classes: number): Leaf {
-  const leaf = leafRanges.count++;
-  leafRanges.start[leaf] = start;
-  leafRanges.end[leaf] = end;
-  leafRanges.classes[leaf] = classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE);
+  const leaf = leafTop;
+  leafTop = leaf + LEAF_FIELDS;
+  leafRanges[leaf + LEAF_START] = start;
+  leafRanges[leaf + LEAF_END] = end;
+  leafRanges[leaf + LEAF_CLASSES] = classes & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE);
   return leaf;
 }
 
 /**
  * Up to this many keys, and this many bytes of keys, a hash is searched
- * linearly; past either, its keys go into the shared table. The bytes bound
+ * linearly; past either, its keys go into the shared table. A linear step
+ * is a walk down the slot chain (dependent loads) and a compare, an indexed
+ * lookup a hash of the key and one probe: measured, the table wins from
+ * about 3 keys on (8 keys `xA`…`xH`, then `xH` again and again: 38× a
+ * beacon searched linearly, 24× indexed; docs/query.md). The bytes bound
  * what one lookup compares: keys of one length that differ only at the end
- * (`x…xA`, `x…xB`, … then `x…xH` again and again) would otherwise cost a
- * compare of every key's bytes per lookup (8 keys of 41 bytes: 45× a beacon).
+ * (`x…xA`, … then `x…xD` again and again) cost a compare of every key's
+ * bytes per lookup.
  */
-const LINEAR_SEARCH_MAX_KEYS = 8;
-const LINEAR_SEARCH_MAX_KEY_BYTES = 64;
+const LINEAR_SEARCH_MAX_KEYS = 4;
+const LINEAR_SEARCH_MAX_KEY_BYTES = 32;
 const INITIAL_RECORDS = 2048;
 const INITIAL_TABLE = 4096;
 /** Up to this many records (1 MB; a request line's query needs at most about half) the arena stays as big as it grew. */
@@ -137,9 +145,10 @@ const tree = {
   mem: new Int32Array(INITIAL_RECORDS * RECORD),
   /** The offset of the next record. */
   top: 0,
-  // The shared table of large hashes' keys: slot + 1, valid where tableCall === call.
-  tableSlot: new Int32Array(INITIAL_TABLE),
-  tableCall: new Int32Array(INITIAL_TABLE),
+  // The shared table of large hashes' keys: entry i is table[2i] the call
+  // that wrote it (valid where it is this call) and table[2i + 1] its slot
+  // + 1, side by side so that a probe loads one cache line, not two.
+  table: new Int32Array(2 * INITIAL_TABLE),
   tableMask: INITIAL_TABLE - 1,
   tableEntries: 0,
   call: 1,
@@ -159,9 +168,8 @@ const tree = {
 export function resetTree(keyBytes: Buffer): number {
   // What a huge query made the arena grow to is not kept for the next calls.
   if (tree.mem.length > MAX_KEPT_RECORDS * RECORD) tree.mem = new Int32Array(INITIAL_RECORDS * RECORD);
-  if (tree.tableSlot.length > 2 * MAX_KEPT_RECORDS) {
-    tree.tableSlot = new Int32Array(INITIAL_TABLE);
-    tree.tableCall = new Int32Array(INITIAL_TABLE);
+  if (tree.table.length > 4 * MAX_KEPT_RECORDS) {
+    tree.table = new Int32Array(2 * INITIAL_TABLE);
     tree.tableMask = INITIAL_TABLE - 1;
   }
   if (tree.templates.length > MAX_KEPT_RECORDS) tree.templates = new Int32Array(1024);
@@ -170,9 +178,9 @@ export function resetTree(keyBytes: Buffer): number {
   tree.templateTop = 0;
   tree.lazyRecords = 0;
   tree.tableEntries = 0;
-  leafRanges.count = 0;
+  leafTop = 0;
   if (++tree.call === 0x7fffffff) {
-    tree.tableCall.fill(0);
+    tree.table.fill(0);
     tree.call = 1;
   }
   return newContainer();
@@ -351,9 +359,10 @@ function findIndexed(c: number, start: number, end: number, hash: number): numbe
   const length = end - start;
   const mask = t.tableMask;
   const call = t.call;
+  const table = t.table;
   for (let i = hash & mask; ; i = (i + 1) & mask) {
-    if (t.tableCall[i] !== call) return -1;
-    const s = (t.tableSlot[i] ?? 0) - 1;
+    if (table[2 * i] !== call) return -1;
+    const s = (table[2 * i + 1] ?? 0) - 1;
     const ks = mem[s + SLOT_KEY_START] ?? 0;
     if (mem[s + SLOT_HASH] === hash && mem[s + SLOT_OWNER] === c && (mem[s + SLOT_KEY_END] ?? 0) - ks === length && sameBytes(bytes, ks, start, length)) {
       return s;
@@ -366,30 +375,32 @@ function index(s: number): void {
   const t = tree;
   if (2 * (t.tableEntries + 1) > t.tableMask + 1) growTable();
   const mask = t.tableMask;
+  const table = t.table;
+  const call = t.call;
   let i = (t.mem[s + SLOT_HASH] ?? 0) & mask;
-  while (t.tableCall[i] === t.call) i = (i + 1) & mask;
-  t.tableSlot[i] = s + 1;
-  t.tableCall[i] = t.call;
+  while (table[2 * i] === call) i = (i + 1) & mask;
+  table[2 * i] = call;
+  table[2 * i + 1] = s + 1;
   t.tableEntries++;
 }
 
 function growTable(): void {
   const t = tree;
-  const old = t.tableSlot;
-  const oldCall = t.tableCall;
+  const old = t.table;
   const call = t.call;
-  const n = old.length * 2;
-  t.tableSlot = new Int32Array(n);
-  t.tableCall = new Int32Array(n);
-  t.tableMask = n - 1;
-  for (let i = 0; i < old.length; i++) {
-    if (oldCall[i] !== call) continue;
-    const s = (old[i] ?? 0) - 1;
-    let j = (t.mem[s + SLOT_HASH] ?? 0) & t.tableMask;
-    while (t.tableCall[j] === call) j = (j + 1) & t.tableMask;
-    t.tableSlot[j] = s + 1;
-    t.tableCall[j] = call;
+  const entries = old.length; // twice as many as before: 2 ints an entry
+  const table = new Int32Array(2 * entries);
+  const mask = entries - 1;
+  for (let i = 0; i < old.length; i += 2) {
+    if (old[i] !== call) continue;
+    const s = (old[i + 1] ?? 0) - 1;
+    let j = (t.mem[s + SLOT_HASH] ?? 0) & mask;
+    while (table[2 * j] === call) j = (j + 1) & mask;
+    table[2 * j] = call;
+    table[2 * j + 1] = s + 1;
   }
+  t.table = table;
+  t.tableMask = mask;
 }
 
 /**
@@ -620,4 +631,4 @@ function chargeKey(c: number, start: number, end: number): void {
 
 // Exported after their declarations: TypeScript's CommonJS output would make every
 // use of an `export const` inside this module a property load on `exports`.
-export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, SLOT_PLAIN, FIRST, SIZE, tree };
+export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, LEAF_START, LEAF_END, LEAF_CLASSES, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, SLOT_PLAIN, FIRST, SIZE, tree };

@@ -77,25 +77,35 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
   let separators = 0;
   let start = 0;
   while (start < length) {
-    // One pass over the piece: where the first '=' is, and the classes of
-    // the bytes on each side of it.
+    // One pass over the piece: where the first '=' is, the classes of the
+    // bytes on each side of it, and the name's brackets (how many, where the
+    // first is), so that the common nested names need no second look.
     let equals = -1;
     let keyClasses = 0;
     let valueClasses = 0;
+    let brackets = 0;
+    let firstBracket = -1;
     let end = start;
     for (; end < length; end++) {
       const classes = CHAR_CLASS[input[end] ?? 0] ?? 0;
       if (classes === 0) continue;
       if (classes === SEPARATOR) break;
       if (classes & PERCENT_SIGN) checkEscape(input, end, length);
-      if (equals >= 0) valueClasses |= classes;
-      else if (classes === EQUALS_SIGN) equals = end;
-      else keyClasses |= classes;
+      if (equals >= 0) {
+        valueClasses |= classes;
+      } else if (classes === EQUALS_SIGN) {
+        equals = end;
+      } else if (classes === BRACKET) {
+        if (brackets++ === 0) firstBracket = end;
+      } else {
+        keyClasses |= classes;
+      }
     }
     if (end > start) {
       const keyEnd = equals < 0 ? end : equals;
       const value = equals < 0 ? NIL : addValue(equals + 1, end, valueClasses);
-      normalizeName(root, raw, input, start, keyEnd, keyClasses, value);
+      if (brackets > 0) keyClasses |= BRACKET;
+      normalizeName(root, raw, input, start, keyEnd, keyClasses, value, firstBracket, brackets);
     }
     // Every separator ends a piece, so this counts them all.
     if (end === length) break;
@@ -116,9 +126,10 @@ function leafKind(v: Leaf): number {
 
 /**
  * normalize_params(params, name, v, PARAM_DEPTH_LIMIT) for the name
- * input[start, end), taking the shortest road the classes of its bytes allow.
+ * input[start, end), taking the shortest road the classes of its bytes allow
+ * (and its raw brackets: how many, and the first one's position if any).
  */
-function normalizeName(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf): void {
+function normalizeName(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf, open: number, brackets: number): void {
   // Only the piece right after the one that recorded a replay may use it.
   const replay = replayKind;
   replayKind = REPLAY_NONE;
@@ -133,7 +144,7 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
     // The name is its bytes and has no "\n": a repeated one is replayed
     // (replayKind) before anything else.
     if (replay !== REPLAY_NONE && end - start === replayEnd - replayStart && replayed(replay, input, start, end, classes, v)) return;
-    if (normalizeCommonName(root, input, start, end, v)) return;
+    if ((classes & BRACKET) !== 0 && normalizeCommonName(root, input, start, open, brackets, end, v)) return;
   }
   normalizeNested(root, raw, input, start, end, classes, v, replay);
 }
@@ -285,24 +296,33 @@ function findNewlines(input: Buffer, start: number, end: number): void {
  * - "k[c]", "k[c1][c2]…": the hash branch, level after level, then the
  *   assignment (normalizeHashPath).
  */
-function normalizeCommonName(root: number, input: Buffer, start: number, end: number, v: Leaf): boolean {
-  let open = start;
-  while (open < end && (CHAR_CLASS[input[open] ?? 0] ?? 0) !== BRACKET) open++;
+function normalizeCommonName(root: number, input: Buffer, start: number, open: number, brackets: number, end: number, v: Leaf): boolean {
   if (open === start || input[open] !== OPEN || open + 1 === end) return false;
-  if (input[open + 1] !== CLOSE) return normalizeHashPath(root, input, start, open, end, v);
+  if (input[open + 1] !== CLOSE) {
+    // "k[c]": its only brackets are at `open` and at the end, so c is
+    // [open + 1, end - 1), not empty (input[open + 1] is not "]").
+    if (brackets === 2 && input[end - 1] === CLOSE) {
+      setKey(hashAt(root, start, open), open + 1, end - 1, leafKind(v), v);
+      return true;
+    }
+    return normalizeHashPath(root, input, start, open, end, v);
+  }
   if (end - open === 2) {
     arrayPush(arrayAt(root, start, open), leafKind(v), v);
     return true;
   }
-  const arrayOfHashes = input[open + 2] === OPEN;
-  const childStart = arrayOfHashes ? open + 3 : open + 2;
-  let childEnd = childStart;
-  while (childEnd < end && (CHAR_CLASS[input[childEnd] ?? 0] ?? 0) !== BRACKET) childEnd++;
-  if (childEnd === childStart) return false;
-  if (!arrayOfHashes) {
-    // "k[]c": `after =~ %r(^\[\](.+)$)` with child key c, handled as "k[][c]".
-    if (childEnd !== end) return false;
-  } else if (childEnd !== end - 1 || input[childEnd] !== CLOSE) {
+  // The child key c, from where the name's brackets are: "k[]c" has only
+  // the two at `open` ("k[]c": `after =~ %r(^\[\](.+)$)` with child key
+  // c, handled as "k[][c]"), "k[][c]" four, the last at the end.
+  let childStart: number;
+  let childEnd: number;
+  if (brackets === 2) {
+    childStart = open + 2;
+    childEnd = end;
+  } else if (brackets === 4 && input[open + 2] === OPEN && input[end - 1] === CLOSE && end - 1 > open + 3) {
+    childStart = open + 3;
+    childEnd = end - 1;
+  } else {
     return false;
   }
   const array = arrayAt(root, start, open);

@@ -78,8 +78,10 @@ export function hostileShapes(bytes = MAX_QUERY_BYTES): HostileShape[] {
     { name: 'a(\\n[][x])*30=1', query: same(`a${deep('\n[][x]', 30)}=1`) },
     { name: 'spaces after separators', query: fill(() => '  a=1') },
     { name: 'long-name[]=1', query: same(`${'a'.repeat(26)}[]=1`) },
-    { name: 'x{4}H=1 after x{4}<A-G> (linear search)', query: fill((i) => `${'x'.repeat(4)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
-    { name: 'x{40}H=1 after x{40}<A-G> (linear search)', query: fill((i) => `${'x'.repeat(40)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
+    { name: 'x{4}H=1 after x{4}<A-G> (8 keys)', query: fill((i) => `${'x'.repeat(4)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
+    { name: 'x{7}D=1 after x{7}<A-C> (linear search)', query: fill((i) => `${'x'.repeat(7)}${'ABCD'[Math.min(i, 3)]}=1`) },
+    { name: 'xH=1 after x<A-G> (8 short keys)', query: fill((i) => `x${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
+    { name: 'x{40}H=1 after x{40}<A-G> (8 long keys)', query: fill((i) => `${'x'.repeat(40)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
     { name: 'keys in one bucket (unseeded hash)', query: fill((i) => `${collidingKeys()[i] ?? `z${i}`}=1`) },
   ];
 }
