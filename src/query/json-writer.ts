@@ -130,13 +130,7 @@ class JsonWriter {
         // (params.ts KIND_LAZY), the element `a[]x=1&a[]x=1…` makes per
         // piece: written here, without lazyHash's call and template.
         if (depth + 1 > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
-        out[at++] = OPEN_BRACE;
-        out[at++] = QUOTE;
-        const end = mem[s + SLOT_KEY_END] ?? 0;
-        for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
-        out[at++] = QUOTE;
-        out[at++] = COLON;
-        this.at = at;
+        this.at = this.openPlainKey(s, at);
         this.leaf(mem[s + SLOT_REF] ?? 0);
         at = this.at;
         out[at++] = CLOSE_BRACE;
@@ -157,6 +151,20 @@ class JsonWriter {
     this.at = at;
   }
 
+  /** Writes `{"c":` for unbuilt slot `s` at `at` (its key plain: no escapes needed); returns where writing goes on. */
+  private openPlainKey(s: number, at: number): number {
+    const mem = tree.mem;
+    const input = this.input;
+    const out = this.buffer;
+    out[at++] = OPEN_BRACE;
+    out[at++] = QUOTE;
+    const end = mem[s + SLOT_KEY_END] ?? 0;
+    for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
+    out[at++] = QUOTE;
+    out[at++] = COLON;
+    return at;
+  }
+
   /**
    * An unbuilt hash (params.ts KIND_LAZY), an element of the array at
    * `depth`: its hash levels' keys, then its last key and value, and the
@@ -171,16 +179,7 @@ class JsonWriter {
     if (depth + 1 + levels > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
     if (template < 0) {
       // No template: a `k[][c]` or `k[]c` name's (parser.ts normalizeCommonName), plain.
-      const input = this.input;
-      const out = this.buffer;
-      let at = this.at;
-      out[at++] = OPEN_BRACE;
-      out[at++] = QUOTE;
-      const end = mem[s + SLOT_KEY_END] ?? 0;
-      for (let i = mem[s + SLOT_KEY_START] ?? 0; i < end; i++) out[at++] = input[i] ?? 0;
-      out[at++] = QUOTE;
-      out[at++] = COLON;
-      this.at = at;
+      this.at = this.openPlainKey(s, this.at);
     } else {
       const base = mem[s + SLOT_BASE] ?? 0;
       for (let i = 0; i < levels; i++) this.key(base + (templates[template + 1 + 2 * i] ?? 0), base + (templates[template + 2 + 2 * i] ?? 0));
