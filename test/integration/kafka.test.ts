@@ -133,6 +133,8 @@ describe('kafka backend through outages', kafkaAvailable, () => {
     await createTopics(broker.bootstrap, NAMES.map((f) => topic.replace('{flavor}', f)), 3);
     const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic) });
     try {
+      // Connected and the topics' partitions known (kafka.md, "New topics"): the fault meets lines on their way.
+      await eventually(async () => ((await app.stats()).backends.kafka!.topics_waiting === 0 ? [1] : []), 1, 10_000);
       assert.ok((await sendBeacons(app, 90, 'before')).statuses.every((s) => s === 200));
       broker.pause(true);
       const during = await sendBeacons(app, 300, 'during');
@@ -204,7 +206,11 @@ describe('kafka backend through outages', kafkaAvailable, () => {
     const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic, { downAfterMs: 600_000, librdkafka: { 'queue.buffering.max.messages': 10 } }) });
     try {
       await app.waitForLog(/scratchd: serving/);
-      await eventually(async () => ((await app.stats()).backends.kafka!.up === 1 ? [1] : []), 1, 10_000);
+      // Up, and the topic's partitions known (kafka.md, "New topics"): lines are produced, not held.
+      await eventually(async () => {
+        const k = (await app.stats()).backends.kafka!;
+        return k.up === 1 && k.topics_waiting === 0 ? [1] : [];
+      }, 1, 10_000);
       broker.freeze();
       const sent = await sendBeacons(app, 150, 'hung');
       assert.ok(sent.statuses.every((s) => s === 200));

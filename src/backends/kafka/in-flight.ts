@@ -19,9 +19,9 @@
  * storm of out-of-order reports costs O(log n) each, never O(n). Those are
  * counted (`reordered`), as are reports for an id not in flight (before a
  * stop gave up on what was) or whose message has another timestamp or size
- * (`mismatches`: a sanity check, expected 0).
- * Messages produced before the partition count is known go with themselves
- * as `opaque` (the `unrouted` set).
+ * (`mismatches`: a sanity check, expected 0). scratchd produces to a topic
+ * only once it knows its partitions (kafka-backend.ts refreshPartitions), so
+ * every message has a partition and an id.
  */
 
 import { Budget } from '../../io/bounded-queue';
@@ -128,10 +128,9 @@ export class InFlight<T> {
   mismatches = 0;
   /** Reports that did not come for their partition's oldest message (librdkafka reorders failures). */
   reordered = 0;
-  /** Lines and bytes in flight (routed and unrouted), for bounds and /stats. */
+  /** Lines and bytes in flight, for bounds and /stats. */
   readonly held = new Budget();
   private readonly fifos = new Map<string, PartitionFifo<T>>();
-  private readonly unrouted = new Map<T, number>();
   /** Set by takeAll(): reports for lines it took are expected from then on. */
   private tookAll = false;
 
@@ -166,26 +165,10 @@ export class InFlight<T> {
     this.held.charge(1, bytes);
   }
 
-  /** A message produced with itself as opaque (partition left to librdkafka). */
-  addUnrouted(message: T): void {
-    const bytes = this.sizeOf(message);
-    this.unrouted.set(message, bytes);
-    this.held.charge(1, bytes);
-  }
-
   /** The message a delivery report is about, removed; undefined if unknown (already taken at close). */
   take(report: Reported): T | undefined {
     const opaque = report.opaque;
-    if (typeof opaque !== 'number') {
-      if (opaque === undefined || opaque === null) return undefined;
-      const message = opaque as T;
-      const bytes = this.unrouted.get(message);
-      if (bytes === undefined) return undefined;
-      this.unrouted.delete(message);
-      this.held.release(1, bytes);
-      return message;
-    }
-    const taken = this.fifos.get(`${report.topic}\u0000${report.partition}`)?.take(opaque);
+    const taken = typeof opaque === 'number' ? this.fifos.get(`${report.topic}\u0000${report.partition}`)?.take(opaque) : undefined;
     if (taken === undefined) {
       // Expected only for lines takeAll() gave up on at a stop; otherwise librdkafka reported a line twice or one never produced.
       if (!this.tookAll) this.mismatches++;
@@ -200,9 +183,7 @@ export class InFlight<T> {
   /** Everything still in flight, oldest first per partition; the tracker is empty afterwards. */
   takeAll(): T[] {
     this.tookAll = true;
-    const all: T[] = [...this.unrouted.keys()];
-    for (const bytes of this.unrouted.values()) this.held.release(1, bytes);
-    this.unrouted.clear();
+    const all: T[] = [];
     for (const fifo of this.fifos.values()) {
       for (const { item, bytes } of fifo.drain()) {
         all.push(item);

@@ -86,7 +86,7 @@ interface DrainBatch {
 interface FlavorRoute {
   topic: string;
   flavorHeader: KafkaTypes.MessageHeader;
-  /** From metadata; 0 until known (then librdkafka picks, with an opaque). */
+  /** From metadata, once every partition has a leader; 0 until then (lines wait: routesKnown). */
   partitions: number;
   sticky: StickyPartition;
 }
@@ -131,6 +131,10 @@ export class KafkaBackend implements Backend {
   private readonly offsets = new OffsetWatch();
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
+  /** Every route's partition count is known (refreshPartitions): until then lines wait in memory, then in the spool. */
+  private routesKnown = false;
+  /** Metadata calls of refreshPartitions() still to answer. */
+  private refreshing = 0;
   /** Client calls with a callback still to come (connect, metadata). */
   private calls = 0;
   private ticks = 0;
@@ -248,7 +252,7 @@ export class KafkaBackend implements Backend {
     }
     this.memory.push(message);
     this.counters.queued++;
-    if (!this.flushScheduled && this.state === 'up') {
+    if (!this.flushScheduled && this.state === 'up' && this.routesKnown) {
       this.flushScheduled = true;
       setImmediate(() => this.flushMemory());
     }
@@ -317,6 +321,7 @@ export class KafkaBackend implements Backend {
   details(): Record<string, number> {
     return {
       up: this.state === 'up' ? 1 : 0,
+      topics_waiting: this.routes.filter((r) => r.partitions === 0).length,
       in_flight: this.inFlight.size,
       in_flight_bytes: this.inFlight.held.bytes,
       delivery_report_mismatches: this.inFlight.mismatches,
@@ -348,33 +353,58 @@ export class KafkaBackend implements Backend {
   private produce(message: InFlight): boolean {
     const route = this.routes[message.flavor.index]!;
     const headers = [route.flavorHeader, { seq: message.seq }];
-    const partition = route.partitions > 0 ? partitionFor(message.key, route.partitions, route.sticky) : null;
-    const id = partition === null ? 0 : this.inFlight.nextId();
+    // Only at a stop can a line meet a topic not known yet (routesKnown): it goes to the spool.
+    if (route.partitions === 0) return false;
+    const partition = partitionFor(message.key, route.partitions, route.sticky);
+    const id = this.inFlight.nextId();
     try {
-      if (partition === null) this.producer.produce(route.topic, null, Buffer.from(message.record), message.key, message.timeMs, message, headers);
-      else this.producer.produce(route.topic, partition, Buffer.from(message.record), message.key, message.timeMs, id, headers);
+      this.producer.produce(route.topic, partition, Buffer.from(message.record), message.key, message.timeMs, id, headers);
     } catch (err) {
       const code = (err as KafkaTypes.LibrdKafkaError).code;
       if (code !== this.errorCodes.ERR__QUEUE_FULL) log.every('produce', 10_000, `produce failed: ${(err as Error).message}`);
       return false;
     }
-    if (partition === null) this.inFlight.addUnrouted(message);
-    else this.inFlight.addRouted(message, route.topic, partition, id);
+    this.inFlight.addRouted(message, route.topic, partition, id);
     return true;
   }
 
-  /** Partition counts of our topics, for partitionFor(); refreshed while up. */
+  /**
+   * Partition counts of our topics, for partitionFor(); asked every second
+   * until all are known, then every PARTITION_REFRESH_TICKS. Asked for the
+   * topic alone (`allTopics: false`): that request makes the broker create a
+   * missing topic (when it allows auto-creation), a request for all does not.
+   * A topic counts only once every partition has a leader: nothing is produced
+   * to a topic still being created, where librdkafka can reset a partition's
+   * idempotence sequence and the broker then acknowledges lines as duplicates
+   * without keeping them (docs/kafka.md, "New topics").
+   */
   private refreshPartitions(): void {
+    if (this.refreshing > 0) return;
     for (const route of this.routes) {
       this.calls++;
-      this.producer.getMetadata({ topic: route.topic, timeout: 5_000 }, (err, metadata) => {
+      this.refreshing++;
+      this.producer.getMetadata({ topic: route.topic, allTopics: false, timeout: 5_000 }, (err, metadata) => {
         this.callDone();
+        this.refreshing--;
         if (err) return;
-        const count = metadata.topics.find((t) => t.name === route.topic)?.partitions.length ?? 0;
+        const partitions = metadata.topics.find((t) => t.name === route.topic)?.partitions ?? [];
+        const ready = partitions.length > 0 && partitions.every((p) => p.leader >= 0);
         // Only ever grows (Kafka cannot remove partitions); 0 means "not there yet".
-        if (count > route.partitions) route.partitions = count;
+        if (ready && partitions.length > route.partitions) route.partitions = partitions.length;
+        if (!this.routesKnown && this.routes.every((r) => r.partitions > 0)) this.onRoutesKnown();
       });
     }
+  }
+
+  /** Every topic is known: the lines that waited in memory go, and the spool drains. */
+  private onRoutesKnown(): void {
+    this.routesKnown = true;
+    if (this.closing || this.state !== 'up') return;
+    if (this.memory.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushMemory());
+    }
+    void this.drain();
   }
 
   private delivered(err: KafkaTypes.LibrdKafkaError | null, report: KafkaTypes.DeliveryReport): void {
@@ -466,11 +496,7 @@ export class KafkaBackend implements Backend {
     this.refreshPartitions();
     this.lastAckAt = Date.now();
     if (was === 'down') log.info(`up again (${why})${this.spool.isEmpty ? '' : `: draining ${this.spool.bytes} spooled bytes`}`);
-    if (this.memory.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flushMemory());
-    }
-    void this.drain();
+    if (this.routesKnown) this.onRoutesKnown();
   }
 
   private goDown(): void {
@@ -485,13 +511,17 @@ export class KafkaBackend implements Backend {
 
   private maintain(): void {
     const now = Date.now();
-    if (this.state === 'up' && ++this.ticks % PARTITION_REFRESH_TICKS === 0) this.refreshPartitions();
+    if (this.state === 'up' && (!this.routesKnown || ++this.ticks % PARTITION_REFRESH_TICKS === 0)) this.refreshPartitions();
+    if (this.state === 'up' && !this.routesKnown) {
+      const waiting = this.routes.filter((r) => r.partitions === 0).map((r) => r.topic);
+      log.every('topics', 10_000, `waiting for topic ${waiting.join(', ')} to have a leader for every partition (does it exist, or may the broker create it?): ${this.memory.length} lines wait, then the spool takes them`);
+    }
     if (this.state === 'up' && this.inFlight.size > 0 && now - this.lastAckAt > this.config.downAfterMs) {
       log.warn(`nothing acknowledged for ${now - this.lastAckAt} ms with ${this.inFlight.size} in flight`);
       this.goDown();
     }
     if (this.state === 'down' && !this.probing) this.probe();
-    if (this.state === 'up' && !this.spool.isEmpty) void this.drain();
+    if (this.state === 'up' && this.routesKnown && !this.spool.isEmpty) void this.drain();
   }
 
   /** While down: does the cluster answer (metadata, or a first connect)? */
@@ -516,7 +546,7 @@ export class KafkaBackend implements Backend {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.state === 'up' && !this.closing && !this.spool.isEmpty) {
+      while (this.state === 'up' && this.routesKnown && !this.closing && !this.spool.isEmpty) {
         const started = Date.now();
         const batch = await this.spool.take(DRAIN_BATCH);
         if (batch === null) break;
