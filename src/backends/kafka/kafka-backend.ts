@@ -116,7 +116,9 @@ export class KafkaBackend implements Backend {
   private readonly spool: Spool;
   private readonly routes: FlavorRoute[];
   private readonly byName: Map<string, Flavor>;
+  /** Lines waiting to be produced (the next turn, or until Kafka and the topics are known), and their records' length. */
   private memory: InFlight[] = [];
+  private memoryChars = 0;
   /** This process's part of every `seq` header (restore orders by it). */
   private readonly boot = Date.now().toString(36);
   private nextSeq = 0;
@@ -247,10 +249,12 @@ export class KafkaBackend implements Backend {
       batch: null,
       liveBytes,
     };
-    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.inFlight.held.bytes >= this.config.queueMaxBytes) {
+    // Memory is counted in UTF-16 units (what a string holds), in flight in UTF-8 bytes: both under kafka.queueMaxBytes.
+    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.memoryChars + this.inFlight.held.bytes >= this.config.queueMaxBytes) {
       return this.toSpool(message);
     }
     this.memory.push(message);
+    this.memoryChars += record.length;
     this.counters.queued++;
     if (!this.flushScheduled && this.state === 'up' && this.routesKnown) {
       this.flushScheduled = true;
@@ -284,7 +288,7 @@ export class KafkaBackend implements Backend {
     await this.until(() => this.inFlight.size === 0 && !this.draining, () => deadline);
     // Still undelivered at the deadline (or Kafka down): to the spool.
     const unsent = this.memory.length;
-    for (const message of this.memory.splice(0)) {
+    for (const message of this.takeMemory()) {
       this.counters.queued--;
       this.toSpool(message);
     }
@@ -338,8 +342,7 @@ export class KafkaBackend implements Backend {
 
   private flushMemory(): void {
     this.flushScheduled = false;
-    const messages = this.memory;
-    this.memory = [];
+    const messages = this.takeMemory();
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i]!;
       if (!this.produce(message)) {
@@ -503,7 +506,7 @@ export class KafkaBackend implements Backend {
     if (this.state === 'down') return;
     if (this.state === 'up') log.warn(`down: spooling to ${this.config.spool.path}`);
     this.state = 'down';
-    for (const message of this.memory.splice(0)) {
+    for (const message of this.takeMemory()) {
       this.counters.queued--;
       this.toSpool(message);
     }
@@ -584,6 +587,14 @@ export class KafkaBackend implements Backend {
     }
     this.counters.queued--;
     this.toSpool(message);
+  }
+
+  /** Every line waiting in memory, which is empty afterwards. */
+  private takeMemory(): InFlight[] {
+    const messages = this.memory;
+    this.memory = [];
+    this.memoryChars = 0;
+    return messages;
   }
 
   private callDone(): void {
