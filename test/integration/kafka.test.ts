@@ -164,6 +164,10 @@ describe('kafka backend through outages', kafkaAvailable, () => {
       assert.equal(stats.backends.kafka!.delivery_offset_repeats, 0);
       // Failures librdkafka reported before older lines' outcomes: matched by id, so harmless (docs/kafka.md).
       t.diagnostic(`delivery reports out of produce order: ${stats.backends.kafka!.delivery_reports_reordered}`);
+    } catch (err) {
+      // What Kafka's side looked like, so that a rare failure says more than its assertion.
+      const kafka = await app.stats().then((s) => JSON.stringify(s.backends.kafka), (e: Error) => e.message);
+      throw new Error(`${(err as Error).message}\nkafka stats: ${kafka}\nscratchd stderr:\n${app.stderr()}`, { cause: err });
     } finally {
       const code = await app.stop();
       broker.ensureRunning();
