@@ -204,6 +204,36 @@ describe('kafka backend through outages', kafkaAvailable, () => {
     }
   });
 
+  test('started while the broker is down, reached after failed connects: every delivery report arrives once', async () => {
+    const topic = uniqueTopic();
+    await createTopics(broker.bootstrap, NAMES.map((f) => topic.replace('{flavor}', f)), 3);
+    broker.pause();
+    const app = await startScratchd({ config: kafkaConfig(broker.bootstrap, topic) });
+    try {
+      await app.waitForLog(/kafka: warning: cannot reach/);
+      // At least one more connect attempt fails (the probe retries every second, each connect waits up to 5 s).
+      await new Promise((r) => setTimeout(r, 7_000));
+      broker.resume();
+      await eventually(async () => {
+        const k = (await app.stats()).backends.kafka!;
+        return k.up === 1 && k.topics_waiting === 0 ? [1] : [];
+      }, 1, 30_000);
+      assert.ok((await sendBeacons(app, 60, 'after')).statuses.every((s) => s === 200));
+      const [kafka] = await eventually(async () => {
+        const k = (await app.stats()).backends.kafka!;
+        return k.written! >= 60 && k.in_flight === 0 ? [k] : [];
+      }, 1, 30_000);
+      assert.ok(kafka !== undefined, JSON.stringify((await app.stats()).backends.kafka));
+      // The binding added its report callback at every connect(): each report came once per attempt.
+      assert.equal(kafka.delivery_report_mismatches, 0, JSON.stringify(kafka));
+      assert.equal(kafka.written, 60);
+    } finally {
+      const code = await app.stop();
+      broker.ensureRunning();
+      assert.equal(code, 0, app.stderr());
+    }
+  });
+
   test("a hung broker: lines that find librdkafka's queue full go to the spool, and all arrive after it recovers", async () => {
     const topic = uniqueTopic();
     // downAfterMs long: Kafka still counts as up, so lines meet librdkafka's full queue.

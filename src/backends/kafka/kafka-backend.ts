@@ -219,9 +219,22 @@ export class KafkaBackend implements Backend {
   private connect(done: (err: { message: string } | null) => void): void {
     this.calls++;
     this.producer.connect({ timeout: 5_000 }, (err) => {
-      this.callDone();
-      if (!err) this.producer.setPollInBackground(true);
-      if (!this.closing) done(err ?? null);
+      if (!err) {
+        this.callDone();
+        this.producer.setPollInBackground(true);
+        if (!this.closing) done(null);
+        return;
+      }
+      // The binding registers its delivery-report (and event) callback at
+      // every connect(), and only disconnect() takes it off: without this,
+      // after N failed connects every report would arrive N + 1 times. The
+      // client's disconnect, not the producer's: that one flushes first,
+      // which throws when not connected.
+      const clientDisconnect = (Object.getPrototypeOf(Object.getPrototypeOf(this.producer)) as { disconnect: (cb: () => void) => void }).disconnect;
+      clientDisconnect.call(this.producer, () => {
+        this.callDone();
+        if (!this.closing) done(err);
+      });
     });
   }
 
