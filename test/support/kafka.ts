@@ -124,11 +124,12 @@ export async function eventually<T>(read: () => Promise<T[]>, count: number, tim
  * (for a topic that does not exist yet, it learns them only at the refresh
  * 30 s later, and until then lines go with object opaques).
  */
-export async function createTopics(bootstrap: string, topics: readonly string[], partitions: number): Promise<void> {
+/** Creates the topics (with `config`: topic-level settings, e.g. message.timestamp.type) and waits until the metadata shows them. */
+export async function createTopics(bootstrap: string, topics: readonly string[], partitions: number, config: Record<string, string> = {}): Promise<void> {
   const Kafka = kafkaClient();
   const admin = Kafka.AdminClient.create({ 'bootstrap.servers': bootstrap });
   try {
-    for (const topic of topics) await kafkaCall<void>((cb) => admin.createTopic({ topic, num_partitions: partitions, replication_factor: 1 }, 10_000, (err) => cb(err, undefined)));
+    for (const topic of topics) await kafkaCall<void>((cb) => admin.createTopic({ topic, num_partitions: partitions, replication_factor: 1, config }, 10_000, (err) => cb(err, undefined)));
   } finally {
     admin.disconnect();
   }

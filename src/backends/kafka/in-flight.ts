@@ -18,7 +18,7 @@
  * binary search over the ids and left as a hole the head skips later, so a
  * storm of out-of-order reports costs O(log n) each, never O(n). Those are
  * counted (`reordered`), as are reports for an id not in flight (before a
- * stop gave up on what was) or whose message has another timestamp or size
+ * stop gave up on what was) or whose message has another size
  * (`mismatches`: a sanity check, expected 0). scratchd produces to a topic
  * only once it knows its partitions (kafka-backend.ts refreshPartitions), so
  * every message has a partition and an id.
@@ -35,12 +35,13 @@ export interface Reported {
 }
 
 /**
- * Whether a report can be about a line of this time and size. librdkafka gives
- * a failed report no timestamp (rd_kafka_message_timestamp() returns -1 for an
- * error, the binding then sets none), so a failure is checked by size only.
+ * Whether a report can be about a line of this size. The id decides which
+ * line a report is about; the size is the sanity check. The timestamp is not
+ * one: a topic with message.timestamp.type=LogAppendTime reports the broker's
+ * time, not the line's, and a failed report has none at all.
  */
-export function reportFits(timeMs: number, bytes: number, report: Reported): boolean {
-  return report.size === bytes && (report.timestamp === undefined || report.timestamp === timeMs);
+export function reportFits(bytes: number, report: Reported): boolean {
+  return report.size === bytes;
 }
 
 /** Ids stay Smis (31-bit on 64-bit V8) and wrap; a partition never holds 2^30 messages at once. */
@@ -124,7 +125,7 @@ class PartitionFifo<T> {
 }
 
 export class InFlight<T> {
-  /** Reports whose line is unknown, or has another timestamp or size than the report says (expected 0). */
+  /** Reports whose line is unknown, or has another size than the report says (expected 0). */
   mismatches = 0;
   /** Reports that did not come for their partition's oldest message (librdkafka reorders failures). */
   reordered = 0;

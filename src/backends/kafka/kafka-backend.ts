@@ -33,6 +33,7 @@ import { logger } from '../../log';
 import { BackendCounters, type Backend, type WhenFull } from '../backend';
 import { kafkaClient } from './client';
 import { keyFromRecord } from './message-key';
+import { MessageSizeLimit } from './message-size';
 import { kafkaDropReasons } from './options';
 import { producerSettings } from './settings';
 import type { KafkaConfig } from './types';
@@ -124,13 +125,14 @@ export class KafkaBackend implements Backend {
   private nextSeq = 0;
   private flushScheduled = false;
   private readonly inFlight = new InFlightTracker<InFlight>(
-    (message, report) => reportFits(message.timeMs, Buffer.byteLength(message.record), report),
+    (message, report) => reportFits(Buffer.byteLength(message.record), report),
     (message) => Buffer.byteLength(message.record),
   );
   /** Notified when a delivery report or the end of a drain may have met what close()/drain() wait for. */
   private readonly progress = new Signal();
   private lastAckAt = Date.now();
   private readonly offsets = new OffsetWatch();
+  private readonly sizeLimit: MessageSizeLimit;
   private readonly upkeep: NodeJS.Timeout;
   private probing = false;
   /** Every route's partition count is known (refreshPartitions): until then lines wait in memory, then in the spool. */
@@ -170,6 +172,7 @@ export class KafkaBackend implements Backend {
     this.errorCodes = Kafka.CODES.ERRORS;
     this.routes = flavors.map((f) => ({ topic: config.topic.replaceAll('{flavor}', f.name), flavorHeader: { flavor: f.name }, partitions: 0, sticky: new StickyPartition() }));
     this.byName = new Map(flavors.map((f) => [f.name, f]));
+    this.sizeLimit = new MessageSizeLimit(config, Math.max(...flavors.map((f) => f.name.length)));
     this.spool = new Spool(
       config.spool.path,
       config.spool.maxBytes,
@@ -246,6 +249,14 @@ export class KafkaBackend implements Backend {
   pushRecord(flavor: Flavor, timeMs: number, record: string, liveBytes: number): boolean {
     if (this.spoolClosed) {
       this.counters.dropped.shutdown++;
+      if (liveBytes > 0) {
+        this.settledLines++;
+        this.settledBytes += liveBytes;
+      }
+      return false;
+    }
+    if (!this.sizeLimit.fits(record, flavor.name)) {
+      this.tooLarge(record, null, flavor);
       if (liveBytes > 0) {
         this.settledLines++;
         this.settledBytes += liveBytes;
@@ -460,6 +471,13 @@ export class KafkaBackend implements Backend {
     log.every('offset-repeat', 10_000, `delivery report for ${report.topic} [${report.partition}] at offset ${report.offset}, an offset reported before (seq ${message.seq}): Kafka may hold an earlier message there instead of this line`);
   }
 
+  /** A line librdkafka would refuse at every try (message-size.ts): counted and logged, never spooled. */
+  private tooLarge(record: string, key: string | null, flavor: Flavor): void {
+    this.counters.dropped.too_large++;
+    const bytes = this.sizeLimit.bytesOf(record, key ?? (this.config.key === null ? null : keyFromRecord(record, this.config.key)), flavor.name);
+    log.every('too-large', 10_000, `a line of ${bytes} bytes (flavor ${flavor.name}) is larger than kafka.librdkafka["message.max.bytes"] (${this.sizeLimit.maxBytes}): not sent to Kafka, counted as too_large`);
+  }
+
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
   private toSpool(m: InFlight, maybeDelivered = false): boolean {
     this.settle(m);
@@ -593,6 +611,11 @@ export class KafkaBackend implements Backend {
   private sendSpooled(entry: SpoolEntry, batch: DrainBatch): void {
     const flavor = this.byName.get(entry.flavor)!;
     const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };
+    // Spooled under a larger message.max.bytes: it would come back at every drain; its batch's commit lets it go.
+    if (!this.sizeLimit.fits(entry.record, flavor.name)) {
+      this.tooLarge(entry.record, entry.key, flavor);
+      return;
+    }
     this.counters.queued++;
     if (this.state === 'up' && !this.closing && this.produce(message)) {
       batch.remaining++;

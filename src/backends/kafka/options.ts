@@ -42,5 +42,6 @@ export const kafkaSchema = {
 
 export const kafkaDropReasons = {
   spool_full: 'the disk spool reached kafka.spool.maxBytes while Kafka could not take the line',
+  too_large: 'the line is larger than librdkafka\'s message.max.bytes (kafka.librdkafka), which refuses it at every try; it is not spooled',
   thread_died: 'the Kafka thread died holding the line unconfirmed (it may have reached Kafka), or the line arrived after; scratchd stops with status 70',
 } as const satisfies Record<string, string>;

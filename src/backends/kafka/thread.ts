@@ -28,6 +28,7 @@ import { ErrorCodes, ScratchError, type ErrorCode } from '../../errors';
 import { Budget } from '../../io/bounded-queue';
 import { BackendCounters, type Backend, type WhenFull } from '../backend';
 import { BatchWriter } from '../../io/line-batch';
+import { MessageSizeLimit } from './message-size';
 import { kafkaDropReasons } from './options';
 import { detailsOf, DROP_KEYS, droppedIn, makeReport, REPORT, reportIndexOfDetail, type FromWorker, type Report, type ToWorker, type WorkerInit } from './thread-protocol';
 import type { KafkaConfig } from './types';
@@ -78,9 +79,11 @@ export class KafkaThread implements Backend {
   private spoolBytes = 0;
   private readonly flushBound = () => this.flush();
   private readonly postBound = () => this.post();
+  private readonly sizeLimit: MessageSizeLimit;
 
   constructor(private readonly config: KafkaConfig, flavors: readonly Flavor[], lockWaitMs: number, workerFile = path.join(__dirname, 'worker.js')) {
     const init: WorkerInit = { config, flavors: flavors.map((f) => ({ name: f.name, index: f.index, timezone: f.timezone, hosts: f.hosts })), lockWaitMs };
+    this.sizeLimit = new MessageSizeLimit(config, Math.max(...flavors.map((f) => f.name.length)));
     this.worker = new Worker(workerFile, { workerData: init, name: 'scratchd-kafka' });
     this.worker.on('message', (message: FromWorker) => this.received(message));
     this.worker.on('error', (err: Error) => this.died(err.stack ?? err.message));
@@ -111,6 +114,12 @@ export class KafkaThread implements Backend {
   push(line: Line, answered = false): boolean {
     if (this.gone) {
       this.drop(this.dead ? 'thread_died' : 'shutdown', 1);
+      return false;
+    }
+    // Refused here, before the answer, rather than by the worker after it (message-size.ts).
+    if (!this.sizeLimit.fits(line.record, line.flavor.name)) {
+      this.drop('too_large', 1);
+      log.every('too-large', 10_000, `a line of ${Buffer.byteLength(line.record)} bytes (flavor ${line.flavor.name}) is larger than kafka.librdkafka["message.max.bytes"] (${this.sizeLimit.maxBytes}): not sent to Kafka, counted as too_large`);
       return false;
     }
     if (this.spoolMightOverflow(line.record.length)) {
@@ -243,7 +252,7 @@ export class KafkaThread implements Backend {
     for (const reason of DROP_KEYS) dropped[reason] = droppedIn(report, reason) + (this.ownDrops[reason] ?? 0);
   }
 
-  private drop(reason: 'shutdown' | 'thread_died', lines: number): void {
+  private drop(reason: 'shutdown' | 'thread_died' | 'too_large', lines: number): void {
     this.ownDrops[reason] = (this.ownDrops[reason] ?? 0) + lines;
     this.counters.dropped[reason] += lines;
   }

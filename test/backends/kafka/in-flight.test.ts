@@ -71,9 +71,9 @@ test('a second report for one message is unknown and counted; so is a report unl
   assert.equal(t.mismatches, 2, 'a report for a line a stop gave up on is expected');
 });
 
-test('a failed report carries no timestamp: checked by size only, so a failure is no mismatch', () => {
+test('reports are checked by size only: a failure (no timestamp) or a LogAppendTime topic (the broker\'s time) is no mismatch', () => {
   // As librdkafka reports a timed-out message: size and opaque, timestamp absent (the binding sets none for -1).
-  const t = new InFlight<M>((m, r) => reportFits(m.timeMs, m.size, r), (m) => m.size);
+  const t = new InFlight<M>((m, r) => reportFits(m.size, r), (m) => m.size);
   const ms: M[] = Array.from({ length: 3 }, (_, i) => ({ n: i, timeMs: 1000 + i, size: 20 + i }));
   for (const m of ms) add(t, m, 'a', 0);
   assert.equal(t.take({ topic: 'a', partition: 0, size: 22, opaque: ms[2]!.id }), ms[2]);
@@ -81,8 +81,9 @@ test('a failed report carries no timestamp: checked by size only, so a failure i
   assert.equal(t.mismatches, 0);
   assert.equal(t.take({ topic: 'a', partition: 0, size: 99, opaque: ms[1]!.id }), ms[1]);
   assert.equal(t.mismatches, 1, 'a size unlike the line is still counted');
-  assert.equal(reportFits(5, 3, { topic: 'a', partition: 0, timestamp: 5, size: 3 }), true);
-  assert.equal(reportFits(5, 3, { topic: 'a', partition: 0, timestamp: 6, size: 3 }), false, 'a success with another timestamp');
+  assert.equal(reportFits(3, { topic: 'a', partition: 0, timestamp: 5, size: 3 }), true);
+  assert.equal(reportFits(3, { topic: 'a', partition: 0, timestamp: 1_800_000_000_000, size: 3 }), true, 'a success stamped with the append time');
+  assert.equal(reportFits(3, { topic: 'a', partition: 0, timestamp: 5, size: 4 }), false, 'another size');
 });
 
 test('ids wrap at 2^30 and stay findable in any order', () => {

@@ -1,0 +1,45 @@
+/**
+ * The largest line Kafka takes (docs/kafka.md, "Lines too large for Kafka"):
+ * librdkafka refuses a message whose payload, key and headers together exceed
+ * its `message.max.bytes` (1,000,000 unless kafka.librdkafka sets it), and it
+ * would refuse it again at every try, so such a line must not go to the
+ * spool, where it would come back at every drain. The backend refuses it at
+ * push() instead: counted as `too_large`, logged; another backend may still
+ * take it (the beacon is then answered 200, else 503).
+ *
+ * `fits()` is one comparison for every line a default config allows (the
+ * longest record is ~6 bytes per body byte, ~400 KB at http.maxBodyBytes
+ * 64 KiB); only a record that might not fit is measured in UTF-8 bytes.
+ */
+import { keyFromRecord } from './message-key';
+import { producerSettings } from './settings';
+import type { KafkaConfig } from './types';
+
+/** librdkafka's default message.max.bytes. */
+const LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000;
+/** Header bytes besides the flavor name: the names "flavor" and "seq", a seq ("<boot>-<n>", ≤ 30), the varints of Kafka's record format. */
+const HEADER_BYTES = 64;
+
+export class MessageSizeLimit {
+  /** Kafka's limit for payload + key + headers. */
+  readonly maxBytes: number;
+  /** Records at most this long (UTF-16 units) fit whatever their bytes: ≤ 3 bytes per unit, the key at most as long again. */
+  private readonly alwaysFitsChars: number;
+
+  constructor(private readonly config: KafkaConfig, longestFlavorName: number) {
+    const setting = Number(producerSettings(config)['message.max.bytes'] ?? LIBRDKAFKA_MESSAGE_MAX_BYTES);
+    this.maxBytes = Number.isFinite(setting) && setting > 0 ? setting : LIBRDKAFKA_MESSAGE_MAX_BYTES;
+    this.alwaysFitsChars = Math.floor((this.maxBytes - HEADER_BYTES - 3 * longestFlavorName) / 6);
+  }
+
+  /** Whether librdkafka takes this record as a message of a flavor (its name is in the headers). */
+  fits(record: string, flavorName: string): boolean {
+    if (record.length <= this.alwaysFitsChars) return true;
+    const key = this.config.key === null ? null : keyFromRecord(record, this.config.key);
+    return this.bytesOf(record, key, flavorName) <= this.maxBytes;
+  }
+
+  bytesOf(record: string, key: string | null, flavorName: string): number {
+    return Buffer.byteLength(record) + (key === null ? 0 : Buffer.byteLength(key)) + Buffer.byteLength(flavorName) + HEADER_BYTES;
+  }
+}
