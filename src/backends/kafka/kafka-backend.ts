@@ -247,16 +247,10 @@ export class KafkaBackend implements Backend {
 
   /** push() by parts; `liveBytes` > 0: count the line in settledLines/settledBytes once it is safe (Kafka thread). */
   pushRecord(flavor: Flavor, timeMs: number, record: string, liveBytes: number): boolean {
-    if (this.spoolClosed) {
-      this.counters.dropped.shutdown++;
-      if (liveBytes > 0) {
-        this.settledLines++;
-        this.settledBytes += liveBytes;
-      }
-      return false;
-    }
-    if (!this.sizeLimit.fits(record, flavor.name)) {
-      this.tooLarge(record, null, flavor);
+    const refused = this.spoolClosed ? 'shutdown' : this.sizeLimit.fits(record, flavor.name) ? null : 'too_large';
+    if (refused !== null) {
+      this.counters.dropped[refused]++;
+      if (refused === 'too_large') log.every('too-large', 10_000, this.sizeLimit.refusal(record, flavor.name));
       if (liveBytes > 0) {
         this.settledLines++;
         this.settledBytes += liveBytes;
@@ -472,10 +466,9 @@ export class KafkaBackend implements Backend {
   }
 
   /** A line librdkafka would refuse at every try (message-size.ts): counted and logged, never spooled. */
-  private tooLarge(record: string, key: string | null, flavor: Flavor): void {
+  private tooLarge(record: string, flavor: Flavor): void {
     this.counters.dropped.too_large++;
-    const bytes = this.sizeLimit.bytesOf(record, key ?? (this.config.key === null ? null : keyFromRecord(record, this.config.key)), flavor.name);
-    log.every('too-large', 10_000, `a line of ${bytes} bytes (flavor ${flavor.name}) is larger than kafka.librdkafka["message.max.bytes"] (${this.sizeLimit.maxBytes}): not sent to Kafka, counted as too_large`);
+    log.every('too-large', 10_000, this.sizeLimit.refusal(record, flavor.name));
   }
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
@@ -613,7 +606,7 @@ export class KafkaBackend implements Backend {
     const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };
     // Spooled under a larger message.max.bytes: it would come back at every drain; its batch's commit lets it go.
     if (!this.sizeLimit.fits(entry.record, flavor.name)) {
-      this.tooLarge(entry.record, entry.key, flavor);
+      this.tooLarge(entry.record, flavor);
       return;
     }
     this.counters.queued++;

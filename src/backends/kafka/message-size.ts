@@ -34,12 +34,17 @@ export class MessageSizeLimit {
 
   /** Whether librdkafka takes this record as a message of a flavor (its name is in the headers). */
   fits(record: string, flavorName: string): boolean {
-    if (record.length <= this.alwaysFitsChars) return true;
-    const key = this.config.key === null ? null : keyFromRecord(record, this.config.key);
-    return this.bytesOf(record, key, flavorName) <= this.maxBytes;
+    return record.length <= this.alwaysFitsChars || this.bytesOf(record, flavorName) <= this.maxBytes;
   }
 
-  bytesOf(record: string, key: string | null, flavorName: string): number {
+  /** The message's bytes as librdkafka counts them against maxBytes (the headers' estimated). */
+  bytesOf(record: string, flavorName: string): number {
+    const key = this.config.key === null ? null : keyFromRecord(record, this.config.key);
     return Buffer.byteLength(record) + (key === null ? 0 : Buffer.byteLength(key)) + Buffer.byteLength(flavorName) + HEADER_BYTES;
+  }
+
+  /** The log line for a record fits() refused (sizes and the flavor's name only: no request data). */
+  refusal(record: string, flavorName: string): string {
+    return `a line of ${this.bytesOf(record, flavorName)} bytes (flavor ${flavorName}) is larger than kafka.librdkafka["message.max.bytes"] (${this.maxBytes}): not sent to Kafka, counted as too_large`;
   }
 }

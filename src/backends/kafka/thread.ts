@@ -119,7 +119,7 @@ export class KafkaThread implements Backend {
     // Refused here, before the answer, rather than by the worker after it (message-size.ts).
     if (!this.sizeLimit.fits(line.record, line.flavor.name)) {
       this.drop('too_large', 1);
-      log.every('too-large', 10_000, `a line of ${Buffer.byteLength(line.record)} bytes (flavor ${line.flavor.name}) is larger than kafka.librdkafka["message.max.bytes"] (${this.sizeLimit.maxBytes}): not sent to Kafka, counted as too_large`);
+      log.every('too-large', 10_000, this.sizeLimit.refusal(line.record, line.flavor.name));
       return false;
     }
     if (this.spoolMightOverflow(line.record.length)) {
