@@ -1,5 +1,5 @@
 /**
- * The file-system calls a FileWriter makes, as one replaceable object: tests
+ * The file-system calls a FileWriter (and the Kafka spool's reader) makes, as one replaceable object: tests
  * pass a wrapper that injects failures which cannot be provoked for real
  * (EAGAIN, EIO): only the failure is faked, the files stay real. Everything here runs on libuv's
  * thread pool, never on the event loop.
@@ -11,6 +11,8 @@ export interface FileOps {
   /** Opens for appending (O_APPEND|O_CREAT|O_WRONLY), creating missing folders. */
   openAppend(path: string, mode: number): Promise<number>;
   write(fd: number, buffer: Buffer, offset: number, length: number): Promise<number>;
+  /** Reads up to `length` bytes at `position` (the Kafka spool's drain); resolves with the count read. */
+  read(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
   fsync(fd: number): Promise<void>;
   close(fd: number): Promise<void>;
   /**
@@ -48,6 +50,10 @@ export const realFileOps: FileOps = {
   write: (fd, buffer, offset, length) =>
     new Promise((resolve, reject) => {
       fs.write(fd, buffer, offset, length, null, (err, written) => (err ? reject(err) : resolve(written)));
+    }),
+  read: (fd, buffer, offset, length, position) =>
+    new Promise((resolve, reject) => {
+      fs.read(fd, buffer, offset, length, position, (err, read) => (err ? reject(err) : resolve(read)));
     }),
   fsync: (fd) => new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))),
   close: (fd) => new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve()))),

@@ -19,7 +19,8 @@
  *   head is sealed — closed, fsynced — when the reader reaches it), so a
  *   reader never sees half a write. `commit` advances the cursor after the
  *   caller has delivered or re-spooled every entry of the batch; a fully
- *   drained segment is deleted.
+ *   drained segment is deleted. A take whose read fails (EIO) throws and
+ *   hands out nothing: the next take starts again at the last commit.
  * - Crash safety: a torn or garbled entry (a crash mid-write) fails
  *   validation and is skipped and counted as `corrupt`. Entries handed out
  *   but not committed before a crash are read again at the next start:
@@ -271,34 +272,43 @@ export class Spool {
     // past it but not handed out yet, and readPosition is where reading goes on.
     let endOffset = reading.offset;
     let pending = reading.leftover;
-    for (;;) {
-      let start = 0;
-      for (let nl = pending.indexOf('\n'); nl !== -1 && entries.length < max; nl = pending.indexOf('\n', start)) {
-        // `pending` holds bytes as latin1 (a chunk may end inside a UTF-8 character).
-        const bytes = pending.slice(start, nl);
-        endOffset += bytes.length + 1;
-        start = nl + 1;
-        const entry = parseEntry(Buffer.from(bytes, 'latin1').toString('utf8'), this.knownFlavors);
-        if (entry === null) this.corrupt++;
-        else entries.push(entry);
+    let corrupt = 0;
+    try {
+      for (;;) {
+        let start = 0;
+        for (let nl = pending.indexOf('\n'); nl !== -1 && entries.length < max; nl = pending.indexOf('\n', start)) {
+          // `pending` holds bytes as latin1 (a chunk may end inside a UTF-8 character).
+          const bytes = pending.slice(start, nl);
+          endOffset += bytes.length + 1;
+          start = nl + 1;
+          const entry = parseEntry(Buffer.from(bytes, 'latin1').toString('utf8'), this.knownFlavors);
+          if (entry === null) corrupt++;
+          else entries.push(entry);
+        }
+        pending = pending.slice(start);
+        if (entries.length >= max || this.readPosition >= reading.size) break;
+        const length = Math.min(READ_CHUNK, reading.size - this.readPosition);
+        const buffer = Buffer.allocUnsafe(length);
+        const n = await this.ops.read(reading.fd, buffer, 0, length, this.readPosition);
+        if (n === 0) break;
+        this.readPosition += n;
+        pending += buffer.toString('latin1', 0, n);
       }
-      pending = pending.slice(start);
-      if (entries.length >= max || this.readPosition >= reading.size) break;
-      const length = Math.min(READ_CHUNK, reading.size - this.readPosition);
-      const buffer = Buffer.allocUnsafe(length);
-      const n = await new Promise<number>((resolve, reject) =>
-        fs.read(reading.fd, buffer, 0, length, this.readPosition, (err, read) => (err ? reject(err) : resolve(read))),
-      );
-      if (n === 0) break;
-      this.readPosition += n;
-      pending += buffer.toString('latin1', 0, n);
+    } catch (err) {
+      // A failed read (EIO): what was read ahead of the committed offset is
+      // forgotten, none of it handed out nor counted; the next take reads it
+      // again from there (docs/kafka.md, "Nothing lost: the spool").
+      reading.leftover = '';
+      this.readPosition = reading.offset;
+      throw err;
     }
     if (this.readPosition >= reading.size && pending !== '' && entries.length < max) {
       // A last entry without its newline: torn by a crash.
       endOffset += pending.length;
-      this.corrupt++;
+      corrupt++;
       pending = '';
     }
+    this.corrupt += corrupt;
     reading.leftover = pending;
     if (reading.dirty) {
       this.replayedAfterCrash += entries.length;
