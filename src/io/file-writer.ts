@@ -31,7 +31,8 @@
  * - `reopen()` (SIGHUP) opens the path anew at the next line boundary, or at
  *   once while writes are failing: new fd first, then the old one is closed.
  * - `close(deadline)` writes what is held, fsyncs and closes; at the
- *   deadline it gives up and reports the lines it could not write.
+ *   deadline it gives up and reports the lines it could not write. Called
+ *   again, it can bring the deadline forward, never push it back.
  */
 import type { Logger } from '../log';
 import { Budget, BoundedQueue } from './bounded-queue';
@@ -146,6 +147,10 @@ export class FileWriter {
       this.deadline = deadline;
       this.wake?.();
       this.closed = this.finish();
+    } else if (deadline < this.deadline) {
+      // Closed again with an earlier deadline (the Kafka spool stopping while it seals this file): it comes forward.
+      this.deadline = deadline;
+      this.wake?.();
     }
     return this.closed;
   }

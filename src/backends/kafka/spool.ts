@@ -182,16 +182,34 @@ export class Spool {
    * head is empty. Seals the head when the reader has caught up with it.
    */
   async take(max: number): Promise<SpoolBatch | null> {
+    const taking = this.takeEntries(max);
+    this.taking = taking;
+    try {
+      return await taking;
+    } finally {
+      if (this.taking === taking) this.taking = null;
+    }
+  }
+
+  /** The take() under way, which close() lets finish (it hands out nothing once closed). */
+  private taking: Promise<SpoolBatch | null> | null = null;
+
+  private async takeEntries(max: number): Promise<SpoolBatch | null> {
+    // Checked after every wait: a take that close() overtook hands out nothing
+    // (its entries stay in the segment, from the cursor close() wrote).
     for (;;) {
+      if (this.closed) return null;
       if (this.reading === null) {
         if (this.sealed.length === 0) {
           if (this.head === null || this.head.lines === 0) return null;
           await this.sealHead();
+          continue;
         }
         await this.openOldest();
         continue;
       }
       const batch = await this.readEntries(this.reading, max);
+      if (this.closed) return null;
       if (batch.entries.length > 0) return batch;
       if (this.reading.offset >= this.reading.size) {
         // Fully read: nothing in flight from it, so it can go.
@@ -201,10 +219,10 @@ export class Spool {
     }
   }
 
-  /** The caller has delivered or re-spooled every entry of `batch`. */
+  /** The caller has delivered or re-spooled every entry of `batch`. After close() it does nothing: close() commits. */
   async commit(batch: SpoolBatch): Promise<void> {
     const reading = this.reading;
-    if (reading === null || reading.seq !== batch.segment) return;
+    if (this.closed || reading === null || reading.seq !== batch.segment) return;
     const drained = batch.endOffset - reading.offset;
     reading.offset = batch.endOffset;
     this.bytes = Math.max(0, this.bytes - drained);
@@ -212,14 +230,24 @@ export class Spool {
     else await this.writeCursor(reading.seq, reading.offset);
   }
 
-  /** Seals the head (fsync) and forgets the read state; resolves with entries lost at the deadline. */
-  async close(deadline: number): Promise<number> {
+  /**
+   * Seals the head (fsync), and a head whose sealing a take() had begun, and
+   * forgets the read state; resolves with entries lost at the deadline.
+   * `batch`, the last one taken, is committed if every entry written since
+   * reached the disk: the caller has delivered or re-spooled all of it.
+   */
+  async close(deadline: number, batch: SpoolBatch | null = null): Promise<number> {
     this.closed = true;
     let lost = 0;
-    if (this.head !== null) lost = await this.head.writer.close(deadline);
+    if (this.head !== null) lost += await this.head.writer.close(deadline);
+    // Brings the seal's own (longer) deadline forward to ours.
+    if (this.sealing !== null) lost += await this.sealing.writer.close(deadline);
+    // Hands out nothing now; waited for so that its reads end before the fd is closed.
+    await this.taking?.catch(() => null);
     if (this.reading !== null) {
       const reading = this.reading;
       this.reading = null;
+      if (batch !== null && lost === 0 && batch.segment === reading.seq) reading.offset = Math.max(reading.offset, batch.endOffset);
       await this.writeCursor(reading.seq, reading.offset);
       await closeFd(reading.fd);
     }
@@ -248,10 +276,16 @@ export class Spool {
   private async sealHead(): Promise<void> {
     const head = this.head!;
     this.head = null;
+    this.sealing = head;
     const lost = await head.writer.close(Date.now() + 60_000);
-    if (lost > 0) this.log.error(`spool: ${lost} entries could not be written to ${this.segmentPath(head.seq)}`);
+    this.sealing = null;
+    // At a stop, close() counts them.
+    if (lost > 0 && !this.closed) this.log.error(`spool: ${lost} entries could not be written to ${this.segmentPath(head.seq)}`);
     this.sealed.push(head.seq);
   }
+
+  /** The head sealHead() is closing: close() waits for it (its lines are not on disk yet). */
+  private sealing: { seq: number; writer: FileWriter; lines: number } | null = null;
 
   private async openOldest(): Promise<void> {
     const seq = this.sealed[0]!;

@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { Spool, type SpoolEntry } from '../../../src/backends/kafka/spool';
 import { realFileOps, type FileOps } from '../../../src/io/file-ops';
@@ -71,4 +72,72 @@ describe('Spool faults', () => {
     await spool.close(Date.now() + 1000);
     assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.spool')), [], 'the drained segment is deleted');
   });
+
+  test('a close while a take seals the head waits for the seal: every entry is on disk or reported lost, and the take hands out nothing', async () => {
+    const dir = tempDir();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // A slow disk: the seal's writes wait for the gate.
+    const slow: FileOps = { ...realFileOps, write: async (...args) => (await gate, realFileOps.write(...args)) };
+    const { spool } = await openSpool(dir, slow);
+    const total = 500;
+    for (let i = 0; i < total; i++) assert.ok(spool.append(entry(i)));
+    const taking = spool.take(100); // seals the head: its close waits for the disk
+    const closing = spool.close(Date.now() + 30_000);
+    setTimeout(release, 300); // the disk answers, long before the deadline
+    const lost = await closing;
+    assert.equal(lost, 0);
+    assert.equal(linesOnDisk(dir), total, 'when close() resolves, the sealed head is on disk');
+    assert.equal(await taking, null, 'a take overtaken by close() hands out nothing');
+    const again = await openSpool(dir, realFileOps);
+    assert.deepEqual((await drainAll(again.spool)).map((e) => e.seq), Array.from({ length: total }, (_, i) => `k1x2-${i}`));
+    await again.spool.close(Date.now() + 1000);
+  });
+
+  test('a close while a take seals the head on a failing disk reports the entries it could not write, at its own deadline', async () => {
+    const dir = tempDir();
+    const failing: FileOps = { ...realFileOps, write: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })) };
+    const { spool } = await openSpool(dir, failing);
+    for (let i = 0; i < 50; i++) assert.ok(spool.append(entry(i)));
+    const taking = spool.take(100);
+    const lost = await spool.close(Date.now() + 300);
+    assert.equal(lost, 50, 'the seal\'s unwritten entries are counted, not dropped silently');
+    assert.equal(await taking, null);
+  });
+
+  test('close(deadline, batch) commits the last batch taken once the head is on disk; without it the batch comes again', async () => {
+    const dir = tempDir();
+    const a = await openSpool(dir, realFileOps);
+    for (let i = 0; i < 300; i++) a.spool.append(entry(i));
+    const first = await a.spool.take(100);
+    await a.spool.commit(first!);
+    const second = await a.spool.take(100);
+    assert.equal(second!.entries[0]!.seq, 'k1x2-100');
+    await a.spool.close(Date.now() + 1000, second);
+    const b = await openSpool(dir, realFileOps);
+    const third = await b.spool.take(100);
+    assert.equal(third!.entries[0]!.seq, 'k1x2-200', 'the batch given to close() was committed');
+    await b.spool.close(Date.now() + 1000); // not given: not committed
+    const c = await openSpool(dir, realFileOps);
+    assert.deepEqual((await drainAll(c.spool)).map((e) => e.seq), Array.from({ length: 100 }, (_, i) => `k1x2-${200 + i}`));
+    assert.equal(c.spool.replayedAfterCrash, 0);
+    await c.spool.close(Date.now() + 1000);
+  });
 });
+
+function linesOnDisk(dir: string): number {
+  let lines = 0;
+  for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.spool'))) {
+    lines += fs.readFileSync(path.join(dir, name), 'utf8').split('\n').length - 1;
+  }
+  return lines;
+}
+
+async function drainAll(spool: Spool): Promise<SpoolEntry[]> {
+  const out: SpoolEntry[] = [];
+  for (let batch = await spool.take(1000); batch !== null; batch = await spool.take(1000)) {
+    out.push(...batch.entries);
+    await spool.commit(batch);
+  }
+  return out;
+}
