@@ -81,7 +81,10 @@ interface InFlight {
 
 interface DrainBatch {
   spool: SpoolBatch;
+  /** Entries produced and not yet reported. */
   remaining: number;
+  /** Entries handed on so far (produced, re-spooled or dropped), in order: close() hands on the rest. */
+  next: number;
 }
 
 interface FlavorRoute {
@@ -143,6 +146,8 @@ export class KafkaBackend implements Backend {
   private calls = 0;
   private ticks = 0;
   private draining = false;
+  /** The drain batch taken and not yet committed: close() settles and commits it. */
+  private drainBatch: DrainBatch | null = null;
   private closing = false;
   /** The size of the last entry the spool refused, until it has room for one as big (refusing()). */
   private refusedEntryBytes = 0;
@@ -312,16 +317,26 @@ export class KafkaBackend implements Backend {
     }
     // Never sent: Kafka was not reached since the start (or is down). Said, so that a stop that spools is not silent.
     if (unsent > 0) log.warn(`${unsent} lines never sent (Kafka ${this.state === 'starting' ? 'not reached since the start' : this.state}): spooled for the next start`);
+    // A drain batch cut short: the entries not yet produced go to the spool
+    // (closing: sendSpooled spools them), like those unconfirmed below, so
+    // that the batch can be committed with the spool's close. Left
+    // uncommitted, it would be drained again at the next start, and with it
+    // every entry of it already in Kafka (delivered, or in flight and sent
+    // by the disconnect's flush), as uncounted duplicates, and a failed one
+    // twice: its segment's copy and its re-spooled one.
+    const drain = this.drainBatch;
+    if (drain !== null) {
+      while (drain.next < drain.spool.entries.length) this.sendSpooled(drain.spool.entries[drain.next++]!, drain);
+    }
     const unconfirmed = this.inFlight.takeAll();
     for (const m of unconfirmed) {
       this.counters.queued--;
-      // Drained entries are still in their (uncommitted) spool segment.
-      if (m.batch === null) this.toSpool(m, true);
+      this.toSpool(m, true);
     }
     if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: spooled (may be in Kafka too)`);
     this.spoolClosed = true;
     // Not started (a start that failed, e.g. on the spool lock): nothing was spooled, and the lock is not ours.
-    const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000)) : 0;
+    const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000), drain?.spool ?? null) : 0;
     if (lost > 0) {
       this.counters.dropped.shutdown += lost;
       this.counters.queued -= lost;
@@ -576,18 +591,21 @@ export class KafkaBackend implements Backend {
       while (this.state === 'up' && this.routesKnown && !this.closing && !this.spool.isEmpty) {
         const started = Date.now();
         const batch = await this.spool.take(DRAIN_BATCH);
+        // A take that close() overtook hands out nothing: batch is null then.
         if (batch === null) break;
-        const drain: DrainBatch = { spool: batch, remaining: 0 };
-        for (let i = 0; i < batch.entries.length; i++) {
-          this.sendSpooled(batch.entries[i]!, drain);
-          if (i % DRAIN_SLICE === DRAIN_SLICE - 1) await new Promise((r) => setImmediate(r));
+        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0 };
+        this.drainBatch = drain;
+        // `next` is shared with close(), which hands on what is left of the batch at the stop.
+        while (drain.next < batch.entries.length) {
+          this.sendSpooled(batch.entries[drain.next++]!, drain);
+          if (drain.next % DRAIN_SLICE === 0) await new Promise((r) => setImmediate(r));
         }
         await this.until(() => drain.remaining === 0, () => this.closeDeadline);
         await this.spool.headSettled();
-        // Not committed when closing with entries unconfirmed: they stay in their
-        // segment and are read again at the next start.
-        if (drain.remaining > 0) break;
+        // Closing with entries unconfirmed: close() re-spools them and commits the batch with the spool's close.
+        if (drain.remaining > 0 || this.spoolClosed) break;
         await this.spool.commit(batch);
+        this.drainBatch = null;
         const minMs = (batch.entries.length * 1000) / this.config.spool.drainRatePerSec;
         const wait = minMs - (Date.now() - started);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
