@@ -23,8 +23,9 @@
  *   committed before a crash); those are marked and counted as
  *   `possible_duplicates` when delivered again.
  * - close(): flush memory and librdkafka until the deadline; whatever is
- *   still undelivered goes to the spool (marked possibly-delivered); the spool
- *   is fsynced.
+ *   still undelivered goes to the spool (marked possibly-delivered), the rest
+ *   of a drain batch cut short too, and that batch is committed with the
+ *   spool's close (fsynced).
  */
 import type * as KafkaTypes from '@confluentinc/kafka-javascript';
 import type { Flavor } from '../../flavor';
