@@ -5,6 +5,7 @@
  * `possible_duplicates` (docs/kafka.md, "Nothing lost: the spool").
  */
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { Flavor } from '../../../src/flavor';
@@ -12,12 +13,13 @@ import { KafkaBackend } from '../../../src/backends/kafka/kafka-backend';
 import { Spool } from '../../../src/backends/kafka/spool';
 import type { KafkaConfig } from '../../../src/backends/kafka/types';
 import { logger } from '../../../src/log';
+import { kafkaCall, kafkaClient } from '../../../src/backends/kafka/client';
 import { consumeAll, createTopics, kafkaAvailable, sharedBroker } from '../../support/kafka';
 import { tempDir } from '../../support/scratchd';
 
 const flavors = [new Flavor('one', 0, 'UTC', ['one.example']), new Flavor('two', 1, 'Europe/Athens', ['two.example'])];
 
-const config = (brokers: string, topic: string, spool: string): KafkaConfig => ({
+const config = (brokers: string, topic: string, spool: string, librdkafka: KafkaConfig['librdkafka'] = {}): KafkaConfig => ({
   brokers,
   topic,
   key: null,
@@ -27,19 +29,20 @@ const config = (brokers: string, topic: string, spool: string): KafkaConfig => (
   whenFull: 'block',
   spool: { path: spool, maxBytes: 1024 ** 3, drainRatePerSec: 1_000_000 },
   thread: false,
-  librdkafka: {},
+  librdkafka,
 });
 
-/** A spool folder holding `count` lines, as a previous process would have left it. */
-async function spoolOf(dir: string, count: number): Promise<string[]> {
+/** A spool folder holding `count` lines, as a previous process would have left it; `first`, if given, is the record of line 0 (flavor two). */
+async function spoolOf(dir: string, count: number, first?: string): Promise<string[]> {
   const spool = new Spool(dir, 1024 ** 3, new Set(flavors.map((f) => f.name)), { persisted: () => undefined, failed: () => undefined }, logger('test'));
   await spool.open();
   const seqs: string[] = [];
   const now = Date.now();
   for (let i = 0; i < count; i++) {
-    const flavor = flavors[i % 2]!.name;
+    const flavor = first === undefined ? flavors[i % 2]!.name : i === 0 ? 'two' : 'one';
     const seq = `old-${i}`;
-    assert.ok(spool.append({ timeMs: now, flavor, key: null, maybeDelivered: false, seq, record: `{"flavor":"${flavor}","time":"t","values":{"i":"${i}"}}` }));
+    const record = i === 0 && first !== undefined ? first : `{"flavor":"${flavor}","time":"t","values":{"i":"${i}"}}`;
+    assert.ok(spool.append({ timeMs: now, flavor, key: null, maybeDelivered: false, seq, record }));
     seqs.push(seq);
   }
   assert.equal(await spool.close(Date.now() + 10_000), 0);
@@ -80,6 +83,59 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     for (const flavor of flavors) {
       for (const m of await consumeAll(brokers, topic.replace('{flavor}', flavor.name))) copies.set(m.headers.seq!, (copies.get(m.headers.seq!) ?? 0) + 1);
     }
+    const missing = seqs.filter((s) => !copies.has(s));
+    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} lines never reached Kafka`);
+    const duplicates = [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
+    const counted = first.details().possible_duplicates! + second.details().possible_duplicates!;
+    assert.ok(duplicates <= counted, `${duplicates} copies in Kafka twice, ${counted} counted as possible duplicates`);
+  });
+
+  test('a drained line whose delivery failed, then a stop before the rest of its batch is confirmed: after the restart it arrives once', async () => {
+    const brokers = sharedBroker();
+    const topic = `spool-fail-${process.pid}-${Date.now()}-{flavor}`;
+    const [one, two] = flavors.map((f) => topic.replace('{flavor}', f.name)) as [string, string];
+    await createTopics(brokers, [one], 3);
+    // Topic two refuses the first line (too large for it, and not compressible below it): a definite failure, reported at once.
+    await createTopics(brokers, [two], 1, { 'max.message.bytes': '2000' });
+    const big = `{"flavor":"two","time":"t","values":{"blob":"${randomBytes(3000).toString('base64')}"}}`;
+    const dir = path.join(tempDir(), 'spool');
+    const seqs = await spoolOf(dir, 12_000, big);
+
+    // linger.ms 0: the batch goes in many requests, so the failure is reported while later ones are in flight.
+    const first = new KafkaBackend(config(brokers, topic, dir, { 'linger.ms': 0 }), flavors, 0);
+    await first.start();
+    await until(() => first.counters.errors > 0, 'the failed delivery');
+    const cutShort = first.details().in_flight! > 0;
+    await first.close(Date.now());
+    assert.ok(cutShort, 'the stop came with lines of the batch still in flight (the case under test)');
+    assert.equal(first.counters.droppedTotal, 0, JSON.stringify(first.counters.dropped));
+
+    // Topic two takes it now.
+    const admin = kafkaClient().AdminClient.create({ 'bootstrap.servers': brokers });
+    try {
+      await kafkaCall<void>((cb) => admin.deleteTopic(two, 10_000, (err) => cb(err, undefined)));
+    } finally {
+      admin.disconnect();
+    }
+    for (let tries = 0; ; tries++) {
+      try {
+        await createTopics(brokers, [two], 1);
+        break;
+      } catch (err) {
+        if (tries > 20) throw err; // the deletion may still be under way
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+
+    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
+    await second.start();
+    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
+    await second.close(Date.now() + 10_000);
+    assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
+
+    const copies = new Map<string, number>();
+    for (const name of [one, two]) for (const m of await consumeAll(brokers, name)) copies.set(m.headers.seq!, (copies.get(m.headers.seq!) ?? 0) + 1);
+    assert.equal(copies.get('old-0'), 1, 'the line that failed arrives once: its re-spooled copy, not its segment\'s too');
     const missing = seqs.filter((s) => !copies.has(s));
     assert.deepEqual(missing.slice(0, 5), [], `${missing.length} lines never reached Kafka`);
     const duplicates = [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
