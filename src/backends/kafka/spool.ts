@@ -108,7 +108,7 @@ export class Spool {
       .sort((a, b) => a - b);
     for (const seq of found) {
       const size = (await fs.promises.stat(this.segmentPath(seq))).size;
-      const offset = await this.readCursor(seq);
+      const offset = (await this.readCursor(seq)) ?? 0;
       if (offset >= size) {
         await this.removeSegment(seq);
         continue;
@@ -290,10 +290,15 @@ export class Spool {
   private async openOldest(): Promise<void> {
     const seq = this.sealed[0]!;
     const file = this.segmentPath(seq);
+    const cursor = await this.readCursor(seq);
+    // A cursor file says the segment's drain began, before its first entry
+    // is handed out: after a crash, the batch read again from a segment
+    // never committed from is counted as replayed too.
+    if (cursor === null) await this.writeCursor(seq, 0);
     const fd = await openFd(file, 'r');
     const size = (await fstat(fd)).size;
-    const offset = Math.min(await this.readCursor(seq), size);
-    this.reading = { seq, fd, offset, size, leftover: '', dirty: this.uncleanStop && offset > 0 };
+    const offset = Math.min(cursor ?? 0, size);
+    this.reading = { seq, fd, offset, size, leftover: '', dirty: this.uncleanStop && cursor !== null };
     this.readPosition = offset;
   }
 
@@ -369,12 +374,13 @@ export class Spool {
     await fs.promises.rm(this.cursorPath(seq), { force: true });
   }
 
-  private async readCursor(seq: number): Promise<number> {
+  /** The committed offset; null when there is no cursor file (the segment's drain has not begun). */
+  private async readCursor(seq: number): Promise<number | null> {
     try {
       const offset = Number((await fs.promises.readFile(this.cursorPath(seq), 'utf8')).trim());
       return Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
     } catch {
-      return 0;
+      return null;
     }
   }
 

@@ -123,6 +123,19 @@ describe('Spool faults', () => {
     assert.equal(c.spool.replayedAfterCrash, 0);
     await c.spool.close(Date.now() + 1000);
   });
+
+  test('a crash during the first batch of a segment (nothing committed from it yet): the batch comes again, counted as possible duplicates', async () => {
+    const dir = tempDir();
+    const a = await openSpool(dir, realFileOps);
+    for (let i = 0; i < 300; i++) a.spool.append(entry(i));
+    const handedOut = await a.spool.take(100); // sent to Kafka, then the process dies: no commit, no close
+    assert.equal(handedOut!.entries.length, 100);
+    const b = await openSpool(dir, realFileOps);
+    const again = await drainAll(b.spool);
+    assert.equal(again.length, 300);
+    assert.ok(b.spool.replayedAfterCrash >= 100, `replayed after the crash: ${b.spool.replayedAfterCrash}`);
+    await b.spool.close(Date.now() + 1000);
+  });
 });
 
 function linesOnDisk(dir: string): number {
