@@ -86,6 +86,8 @@ interface DrainBatch {
   remaining: number;
   /** Entries handed on so far (produced, re-spooled or dropped), in order: close() hands on the rest. */
   next: number;
+  /** dropped.spool_full when it was taken: more at the stop, and close() leaves it uncommitted. */
+  spoolFullBefore: number;
 }
 
 interface FlavorRoute {
@@ -337,7 +339,10 @@ export class KafkaBackend implements Backend {
     if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: spooled (may be in Kafka too)`);
     this.spoolClosed = true;
     // Not started (a start that failed, e.g. on the spool lock): nothing was spooled, and the lock is not ours.
-    const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000), drain?.spool ?? null) : 0;
+    // A full spool refused some line since the batch was taken (maybe one of
+    // it): the batch stays uncommitted, its entries safe in their segment.
+    const commit = drain !== null && this.counters.dropped.spool_full === drain.spoolFullBefore ? drain.spool : null;
+    const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000), commit) : 0;
     if (lost > 0) {
       this.counters.dropped.shutdown += lost;
       this.counters.queued -= lost;
@@ -594,7 +599,7 @@ export class KafkaBackend implements Backend {
         const batch = await this.spool.take(DRAIN_BATCH);
         // A take that close() overtook hands out nothing: batch is null then.
         if (batch === null) break;
-        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0 };
+        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0, spoolFullBefore: this.counters.dropped.spool_full };
         this.drainBatch = drain;
         // `next` is shared with close(), which hands on what is left of the batch at the stop.
         while (drain.next < batch.entries.length) {

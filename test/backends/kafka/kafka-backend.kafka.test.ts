@@ -6,6 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { Flavor } from '../../../src/flavor';
@@ -19,7 +20,7 @@ import { tempDir } from '../../support/scratchd';
 
 const flavors = [new Flavor('one', 0, 'UTC', ['one.example']), new Flavor('two', 1, 'Europe/Athens', ['two.example'])];
 
-const config = (brokers: string, topic: string, spool: string, librdkafka: KafkaConfig['librdkafka'] = {}): KafkaConfig => ({
+const config = (brokers: string, topic: string, spool: string, librdkafka: KafkaConfig['librdkafka'] = {}, spoolMaxBytes = 1024 ** 3): KafkaConfig => ({
   brokers,
   topic,
   key: null,
@@ -27,7 +28,7 @@ const config = (brokers: string, topic: string, spool: string, librdkafka: Kafka
   queueMaxBytes: 64 * 1024 ** 2,
   downAfterMs: 5_000,
   whenFull: 'block',
-  spool: { path: spool, maxBytes: 1024 ** 3, drainRatePerSec: 1_000_000 },
+  spool: { path: spool, maxBytes: spoolMaxBytes, drainRatePerSec: 1_000_000 },
   thread: false,
   librdkafka,
 });
@@ -141,5 +142,31 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     const duplicates = [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
     const counted = first.details().possible_duplicates! + second.details().possible_duplicates!;
     assert.ok(duplicates <= counted, `${duplicates} copies in Kafka twice, ${counted} counted as possible duplicates`);
+  });
+
+  test('the deadline comes with a drain batch in flight and the spool too full to take the batch back: the batch stays in its segment, nothing is lost', async () => {
+    const brokers = sharedBroker();
+    const topic = `spool-full-${process.pid}-${Date.now()}-{flavor}`;
+    await createTopics(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)), 3);
+    const dir = path.join(tempDir(), 'spool');
+    const seqs = await spoolOf(dir, 12_000);
+    const size = fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+
+    // Room for the spooled lines and a few more, not for a batch of them again.
+    const first = new KafkaBackend(config(brokers, topic, dir, {}, size + 10_000), flavors, 0);
+    await first.start();
+    await until(() => first.details().in_flight! > 0, 'a drain batch in flight');
+    await first.close(Date.now());
+    assert.ok(first.counters.dropped.spool_full > 0, 'the spool refused some of the batch (the case under test)');
+
+    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
+    await second.start();
+    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
+    await second.close(Date.now() + 10_000);
+
+    const seen = new Set<string>();
+    for (const flavor of flavors) for (const m of await consumeAll(brokers, topic.replace('{flavor}', flavor.name))) seen.add(m.headers.seq!);
+    const missing = seqs.filter((s) => !seen.has(s));
+    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} lines never reached Kafka`);
   });
 });
