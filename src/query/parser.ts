@@ -84,7 +84,6 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
     let keyClasses = 0;
     let valueClasses = 0;
     let brackets = 0;
-    let firstBracket = -1;
     let end = start;
     for (; end < length; end++) {
       const classes = CHAR_CLASS[input[end] ?? 0] ?? 0;
@@ -96,7 +95,8 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
       } else if (classes === EQUALS_SIGN) {
         equals = end;
       } else if (classes === BRACKET) {
-        if (brackets++ === 0) firstBracket = end;
+        if (brackets < BRACKETS_NOTED) bracketAt[brackets] = end;
+        brackets++;
       } else {
         keyClasses |= classes;
       }
@@ -105,7 +105,7 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
       const keyEnd = equals < 0 ? end : equals;
       const value = equals < 0 ? NIL : addValue(equals + 1, end, valueClasses);
       if (brackets > 0) keyClasses |= BRACKET;
-      normalizeName(root, raw, input, start, keyEnd, keyClasses, value, firstBracket, brackets);
+      normalizeName(root, raw, input, start, keyEnd, keyClasses, value, brackets > 0 ? (bracketAt[0] ?? -1) : -1, brackets);
     }
     // Every separator ends a piece, so this counts them all.
     if (end === length) break;
@@ -119,6 +119,16 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
     while (start < length && input[start] === SPACE) start++;
   }
 }
+
+/** How many "[c]" levels normalizeHashPath takes (a name with more goes through normalizeParams). */
+const HASH_PATH_MAX_LEVELS = 16;
+/**
+ * Where the first BRACKETS_NOTED brackets of the piece's name are (the scan
+ * notes them as it counts them): normalizeCommonName and normalizeHashPath
+ * read a name's shape from them rather than scanning the name again.
+ */
+const BRACKETS_NOTED = 2 * HASH_PATH_MAX_LEVELS;
+const bracketAt = new Int32Array(BRACKETS_NOTED);
 
 function leafKind(v: Leaf): number {
   return v === NIL ? KIND_NIL : KIND_LEAF;
@@ -305,7 +315,7 @@ function normalizeCommonName(root: number, input: Buffer, start: number, open: n
       setKey(hashAt(root, start, open), open + 1, end - 1, leafKind(v), v);
       return true;
     }
-    return normalizeHashPath(root, input, start, open, end, v);
+    return normalizeHashPath(root, input, start, open, brackets, end, v);
   }
   if (end - open === 2) {
     arrayPush(arrayAt(root, start, open), leafKind(v), v);
@@ -352,34 +362,31 @@ function normalizeCommonName(root: number, input: Buffer, start: number, open: n
   return true;
 }
 
-/** How many "[c]" levels normalizeHashPath takes (a name with more goes through normalizeParams). */
-const HASH_PATH_MAX_LEVELS = 16;
-/** The keys of those levels: [pathKeys[2i], pathKeys[2i + 1]). */
-const pathKeys = new Int32Array(2 * HASH_PATH_MAX_LEVELS);
-
 /**
  * "k[c1][c2]…[cn]" (k and every c non-empty, without brackets; no "\n", see
  * normalizeCommonName), else false with nothing done: normalize_params takes
  * the hash branch n times (`after` starts with "[" and a char that is not
  * "]", so it is never '', "[", "[]" nor matched by the array regexes) and
  * then assigns cn (`after == ''`); the depth limit is far. So: hashAt for
- * k, c1 … c(n-1), then set cn. The name is checked whole before anything is
- * made, so a name of another shape leaves no trace.
+ * k, c1 … c(n-1), then set cn. The name's shape is checked whole, from where
+ * the scan found its brackets (bracketAt: "[", "]" pairs, each "[" right
+ * after the previous "]", the last "]" at the end; at most
+ * HASH_PATH_MAX_LEVELS pairs), before anything is made, so a name of
+ * another shape leaves no trace.
  */
-function normalizeHashPath(root: number, input: Buffer, start: number, open: number, end: number, v: Leaf): boolean {
-  let levels = 0;
-  for (let at = open; at < end; levels++) {
-    if (input[at] !== OPEN || levels === HASH_PATH_MAX_LEVELS) return false;
-    let keyEnd = at + 1;
-    while (keyEnd < end && (CHAR_CLASS[input[keyEnd] ?? 0] ?? 0) !== BRACKET) keyEnd++;
-    if (keyEnd === at + 1 || keyEnd === end || input[keyEnd] !== CLOSE) return false;
-    pathKeys[2 * levels] = at + 1;
-    pathKeys[2 * levels + 1] = keyEnd;
-    at = keyEnd + 1;
+function normalizeHashPath(root: number, input: Buffer, start: number, open: number, brackets: number, end: number, v: Leaf): boolean {
+  if ((brackets & 1) !== 0 || brackets > BRACKETS_NOTED) return false;
+  let next = open;
+  for (let i = 0; i < brackets; i += 2) {
+    const keyOpen = bracketAt[i] ?? 0;
+    const keyClose = bracketAt[i + 1] ?? 0;
+    if (keyOpen !== next || input[keyOpen] !== OPEN || input[keyClose] !== CLOSE || keyClose === keyOpen + 1) return false;
+    next = keyClose + 1;
   }
+  if (next !== end) return false;
   let params = hashAt(root, start, open);
-  for (let i = 0; i < levels - 1; i++) params = hashAt(params, pathKeys[2 * i] ?? 0, pathKeys[2 * i + 1] ?? 0);
-  setKey(params, pathKeys[2 * levels - 2] ?? 0, pathKeys[2 * levels - 1] ?? 0, leafKind(v), v);
+  for (let i = 0; i < brackets - 2; i += 2) params = hashAt(params, (bracketAt[i] ?? 0) + 1, bracketAt[i + 1] ?? 0);
+  setKey(params, (bracketAt[brackets - 2] ?? 0) + 1, bracketAt[brackets - 1] ?? 0, leafKind(v), v);
   return true;
 }
 
