@@ -161,7 +161,12 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
 
 /** normalizeName for a name no shortcut took: unescaped, replayed or normalized (and recorded for a replay). */
 function normalizeNested(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf, replay: number): void {
-  const nameEnd = classes & NEEDS_UNESCAPE ? unescapeName(raw, input, start, end) : end;
+  let nameEnd = end;
+  if (classes & NEEDS_UNESCAPE) {
+    nameEnd = unescapeName(raw, input, start, end);
+    // An escaped name that unescapes to plain ASCII (`%61<i>`): its keys are copied to the JSON as they are.
+    if (unescapedPlain) tree.plainKeys = 1;
+  }
   if ((classes & BRACKET) === 0 && !(classes & NEEDS_UNESCAPE && escapedBracket) && nameEnd > start) {
     // No bracket, raw or escaped (`%61<i>`, "a\nb"): `[^\[\]]+` takes the
     // whole name, newlines too, as k with after == '': assign it, as for a
@@ -392,6 +397,8 @@ function normalizeHashPath(root: number, input: Buffer, start: number, open: num
 
 /** Whether the name unescapeName last unescaped had an escaped bracket (%5B, %5D). */
 let escapedBracket = false;
+/** Whether it unescaped to plain ASCII with nothing to escape in JSON (and no '%' or '+'). */
+let unescapedPlain = false;
 
 /**
  * A name, unescaped in place (unescaping only shrinks, so each byte is
@@ -405,6 +412,7 @@ function unescapeName(raw: string, input: Buffer, start: number, end: number): n
   escapedBracket = false;
   let at = start;
   let allBits = 0;
+  let allClasses = 0;
   // URI.decode_www_form_component's gsub: `+` → space, `%XX` → byte.
   for (let i = start; i < end; i++) {
     let c = input[i] ?? 0;
@@ -416,8 +424,10 @@ function unescapeName(raw: string, input: Buffer, start: number, end: number): n
       c = SPACE;
     }
     allBits |= c;
+    allClasses |= CHAR_CLASS[c] ?? 0;
     input[at++] = c;
   }
+  unescapedPlain = (allClasses & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0;
   if (allBits >= 0x80 && !isWellFormedUtf8(input, start, at)) {
     throw malformed(`parameter name ${excerpt(raw.slice(start, end))} is not valid UTF-8`);
   }
