@@ -646,4 +646,4 @@ function chargeKey(c: number, start: number, end: number): void {
 
 // Exported after their declarations: TypeScript's CommonJS output would make every
 // use of an `export const` inside this module a property load on `exports`.
-export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, LEAF_START, LEAF_END, LEAF_CLASSES, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, SLOT_PLAIN, FIRST, SIZE, tree };
+export { RECORD, NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, LEAF_START, LEAF_END, LEAF_CLASSES, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, SLOT_PLAIN, FIRST, SIZE, tree };

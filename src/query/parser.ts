@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, materializeWithKey, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, RECORD, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, materializeWithKey, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -246,6 +246,15 @@ function replayed(replay: number, input: Buffer, start: number, nameEnd: number,
     arrayPush(replayRef, leafKind(v), v);
   } else {
     replayArrayBranch(start, nameEnd, v, classes);
+    if (replayPushTo >= 0) {
+      // The walk into the last hash only appended to an array: see replayArrayBranch.
+      replayKind = REPLAY_PUSH;
+      replayRef = replayPushTo;
+      replayPushTo = -1;
+      replayStart = start;
+      replayEnd = nameEnd;
+      return true;
+    }
   }
   replayKind = replay;
   replayStart = start;
@@ -519,6 +528,7 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
     if (afterLength === 2 && hasEmptyBrackets(b, afterStart)) {
       const array = arrayAt(params, kStart, kEnd);
       arrayPush(array, leafKind(v), v);
+      leafPushArray = array;
       if (onlyHashes && recording) {
         recordKind = REPLAY_PUSH;
         recordRef = array;
@@ -696,6 +706,20 @@ function descendReplay(start: number): void {
   replayTemplate = -1;
 }
 
+/**
+ * The array normalizeParams last appended v to (`after == "[]"`), and the
+ * array a REPLAY_CHILD replay hands on to replayed() to replay as
+ * REPLAY_PUSH from now on, or -1. When the walk into the last hash
+ * (`a[][b][]=1` again and again) made nothing but that one element (the
+ * arena grew by its one record), everything it passed is as it was: the
+ * array branch's array has the same last hash, whose key path
+ * (params_hash_has_key?) is unchanged (an array's elements are not part of
+ * it), and the walk from there depends only on the name's bytes and those
+ * hashes. So the next piece with the same bytes appends to the same array.
+ */
+let leafPushArray = -1;
+let replayPushTo = -1;
+
 /** normalizeParams' array branch for the repeated name [start, nameEnd), replayed (REPLAY_CHILD). */
 function replayArrayBranch(start: number, nameEnd: number, v: Leaf, classes: number): void {
   const array = replayRef;
@@ -713,9 +737,11 @@ function replayArrayBranch(start: number, nameEnd: number, v: Leaf, classes: num
   if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
     const top = tree.top;
     pushedTop = -1;
+    leafPushArray = -1;
     newlinesOf(start, nameEnd, classes);
     normalizeParams(lastHash, childStart, childEnd, v, replayDepth - 1, false);
     if (pushedTop === top) descendReplay(start);
+    else if (leafPushArray >= 0 && tree.top === top + RECORD && lastSlot(leafPushArray) === top) replayPushTo = leafPushArray;
     return;
   }
   if (replayChain >= 0 && v !== NIL) {
