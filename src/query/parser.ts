@@ -165,7 +165,7 @@ function normalizeNested(root: number, raw: string, input: Buffer, start: number
   if (classes & NEEDS_UNESCAPE) {
     nameEnd = unescapeName(raw, input, start, end);
     // An escaped name that unescapes to plain ASCII (`%61<i>`): its keys are copied to the JSON as they are.
-    if (unescapedPlain) tree.plainKeys = 1;
+    if (unescapedPlain && (classes & NEEDS_JSON_ESCAPE) === 0) tree.plainKeys = 1;
   }
   if ((classes & BRACKET) === 0 && !(classes & NEEDS_UNESCAPE && escapedBracket) && nameEnd > start) {
     // No bracket, raw or escaped (`%61<i>`, "a\nb"): `[^\[\]]+` takes the
@@ -406,7 +406,7 @@ function normalizeHashPath(root: number, input: Buffer, start: number, open: num
 
 /** Whether the name unescapeName last unescaped had an escaped bracket (%5B, %5D). */
 let escapedBracket = false;
-/** Whether it unescaped to plain ASCII with nothing to escape in JSON (and no '%' or '+'). */
+/** Whether it unescaped to ASCII with no escape (%XX) that JSON escapes (its raw bytes are the caller's to check). */
 let unescapedPlain = false;
 
 /**
@@ -421,7 +421,7 @@ function unescapeName(raw: string, input: Buffer, start: number, end: number): n
   escapedBracket = false;
   let at = start;
   let allBits = 0;
-  let allClasses = 0;
+  let escapedClasses = 0;
   // URI.decode_www_form_component's gsub: `+` → space, `%XX` → byte.
   for (let i = start; i < end; i++) {
     let c = input[i] ?? 0;
@@ -429,14 +429,14 @@ function unescapeName(raw: string, input: Buffer, start: number, end: number): n
       c = escapedByte(input, i + 1);
       i += 2;
       if (c === OPEN || c === CLOSE) escapedBracket = true;
+      escapedClasses |= CHAR_CLASS[c] ?? 0;
     } else if (c === PLUS) {
       c = SPACE;
     }
     allBits |= c;
-    allClasses |= CHAR_CLASS[c] ?? 0;
     input[at++] = c;
   }
-  unescapedPlain = (allClasses & (NEEDS_UNESCAPE | NEEDS_JSON_ESCAPE)) === 0;
+  unescapedPlain = allBits < 0x80 && (escapedClasses & NEEDS_JSON_ESCAPE) === 0;
   if (allBits >= 0x80 && !isWellFormedUtf8(input, start, at)) {
     throw malformed(`parameter name ${excerpt(raw.slice(start, end))} is not valid UTF-8`);
   }
