@@ -121,19 +121,38 @@ class JsonWriter {
         s = mem[(mem[s + SLOT_REF] ?? 0) + FIRST] ?? -1;
         continue;
       }
-      if (kind === KIND_LEAF) {
-        this.at = at;
-        this.leaf(mem[s + SLOT_REF] ?? 0);
-        at = this.at;
-      } else if (kind === KIND_LAZY && mem[s + SLOT_HASH] === -1 && mem[s + SLOT_REF] !== NIL) {
-        // The unbuilt `{"c":v}` of a plain `k[][c]` or `k[]c` name
-        // (params.ts KIND_LAZY), the element `a[]x=1&a[]x=1…` makes per
-        // piece: written here, without lazyHash's call and template.
+      // A value: a leaf, or the one of the unbuilt `{"c":v}` of a plain
+      // `k[][c]` or `k[]c` name (params.ts KIND_LAZY), the element
+      // `a[]x=1&a[]x=1…` makes per piece, written here after its `{"c":`
+      // (without lazyHash's call and template).
+      let plainLazy = false;
+      if (kind === KIND_LAZY && mem[s + SLOT_HASH] === -1 && mem[s + SLOT_REF] !== NIL) {
         if (depth + 1 > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
-        this.at = this.openPlainKey(s, at);
-        this.leaf(mem[s + SLOT_REF] ?? 0);
-        at = this.at;
-        out[at++] = CLOSE_BRACE;
+        plainLazy = true;
+        out[at++] = OPEN_BRACE;
+        out[at++] = QUOTE;
+        const keyEnd = mem[s + SLOT_KEY_END] ?? 0;
+        for (let i = mem[s + SLOT_KEY_START] ?? 0; i < keyEnd; i++) out[at++] = input[i] ?? 0;
+        out[at++] = QUOTE;
+        out[at++] = COLON;
+      }
+      if (kind === KIND_LEAF || plainLazy) {
+        const leaf = mem[s + SLOT_REF] ?? 0;
+        const valueEnd = leafRanges[leaf + LEAF_END] ?? 0;
+        const valueStart = leafRanges[leaf + LEAF_START] ?? 0;
+        if (leafRanges[leaf + LEAF_CLASSES] === 0 && valueEnd - valueStart <= 48) {
+          // A short value whose bytes are its JSON text (the common one, and
+          // one per piece of the flat hostile shapes): copied here, without
+          // leaf()'s call.
+          out[at++] = QUOTE;
+          for (let i = valueStart; i < valueEnd; i++) out[at++] = input[i] ?? 0;
+          out[at++] = QUOTE;
+        } else {
+          this.at = at;
+          this.leaf(leaf);
+          at = this.at;
+        }
+        if (plainLazy) out[at++] = CLOSE_BRACE;
       } else if (kind === KIND_LAZY) {
         this.at = at;
         this.lazyHash(s, depth);

@@ -505,7 +505,15 @@ export function addTemplate(levels: number, keys: Int32Array): number {
  * hash has only that key).
  */
 export function pushLazy(array: number, template: number, base: number, keyStart: number, keyEnd: number, v: Leaf): void {
-  const s = allocate();
+  // allocate(), written out: one per piece of `a[]x=1&a[]x=1…`, where the
+  // JIT did not inline the call.
+  const s = tree.top;
+  tree.top = s + RECORD;
+  if (s + RECORD > tree.mem.length) {
+    const bigger = new Int32Array(tree.mem.length * 2);
+    bigger.set(tree.mem);
+    tree.mem = bigger;
+  }
   const mem = tree.mem;
   mem[s + SLOT_KIND] = KIND_LAZY;
   mem[s + SLOT_REF] = v;
@@ -589,7 +597,14 @@ function lazyFirstKey(s: number): void {
 
 /** Whether the hash the KIND_LAZY slot s stands for has the key [start, end) (its only key). */
 export function lazyHasKey(s: number, start: number, end: number): boolean {
-  lazyFirstKey(s);
+  const mem = tree.mem;
+  if (mem[s + SLOT_HASH] === -1) {
+    // No hash levels (`{"c":v}`, one per piece of `a[]x=1&a[]x=1…`): its key is the slot's.
+    lazyKeyStart = mem[s + SLOT_KEY_START] ?? 0;
+    lazyKeyEnd = mem[s + SLOT_KEY_END] ?? 0;
+  } else {
+    lazyFirstKey(s);
+  }
   const length = end - start;
   if (lazyKeyEnd - lazyKeyStart !== length) return false;
   const bytes = tree.keyBytes;
@@ -631,4 +646,4 @@ function chargeKey(c: number, start: number, end: number): void {
 
 // Exported after their declarations: TypeScript's CommonJS output would make every
 // use of an `export const` inside this module a property load on `exports`.
-export { NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, LEAF_START, LEAF_END, LEAF_CLASSES, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, SLOT_PLAIN, FIRST, SIZE, tree };
+export { RECORD, NIL, KIND_NIL, KIND_LEAF, KIND_HASH, KIND_ARRAY, KIND_LAZY, LEAF_START, LEAF_END, LEAF_CLASSES, leafRanges, SLOT_KIND, SLOT_REF, SLOT_KEY_START, SLOT_KEY_END, SLOT_NEXT, SLOT_HASH, SLOT_BASE, SLOT_PLAIN, FIRST, SIZE, tree };

@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, materializeWithKey, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, RECORD, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, materializeWithKey, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -84,7 +84,6 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
     let keyClasses = 0;
     let valueClasses = 0;
     let brackets = 0;
-    let firstBracket = -1;
     let end = start;
     for (; end < length; end++) {
       const classes = CHAR_CLASS[input[end] ?? 0] ?? 0;
@@ -96,7 +95,8 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
       } else if (classes === EQUALS_SIGN) {
         equals = end;
       } else if (classes === BRACKET) {
-        if (brackets++ === 0) firstBracket = end;
+        if (brackets < BRACKETS_NOTED) bracketAt[brackets] = end;
+        brackets++;
       } else {
         keyClasses |= classes;
       }
@@ -105,7 +105,7 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
       const keyEnd = equals < 0 ? end : equals;
       const value = equals < 0 ? NIL : addValue(equals + 1, end, valueClasses);
       if (brackets > 0) keyClasses |= BRACKET;
-      normalizeName(root, raw, input, start, keyEnd, keyClasses, value, firstBracket, brackets);
+      normalizeName(root, raw, input, start, keyEnd, keyClasses, value, brackets > 0 ? (bracketAt[0] ?? -1) : -1, brackets);
     }
     // Every separator ends a piece, so this counts them all.
     if (end === length) break;
@@ -119,6 +119,16 @@ function parsePairs(raw: string, input: Buffer, root: number): void {
     while (start < length && input[start] === SPACE) start++;
   }
 }
+
+/** How many "[c]" levels normalizeHashPath takes (a name with more goes through normalizeParams). */
+const HASH_PATH_MAX_LEVELS = 16;
+/**
+ * Where the first BRACKETS_NOTED brackets of the piece's name are (the scan
+ * notes them as it counts them): normalizeCommonName and normalizeHashPath
+ * read a name's shape from them rather than scanning the name again.
+ */
+const BRACKETS_NOTED = 2 * HASH_PATH_MAX_LEVELS;
+const bracketAt = new Int32Array(BRACKETS_NOTED);
 
 function leafKind(v: Leaf): number {
   return v === NIL ? KIND_NIL : KIND_LEAF;
@@ -151,7 +161,12 @@ function normalizeName(root: number, raw: string, input: Buffer, start: number, 
 
 /** normalizeName for a name no shortcut took: unescaped, replayed or normalized (and recorded for a replay). */
 function normalizeNested(root: number, raw: string, input: Buffer, start: number, end: number, classes: number, v: Leaf, replay: number): void {
-  const nameEnd = classes & NEEDS_UNESCAPE ? unescapeName(raw, input, start, end) : end;
+  let nameEnd = end;
+  if (classes & NEEDS_UNESCAPE) {
+    nameEnd = unescapeName(raw, input, start, end);
+    // An escaped name that unescapes to plain ASCII (`%61<i>`): its keys are copied to the JSON as they are.
+    if (unescapedPlain && (classes & NEEDS_JSON_ESCAPE) === 0) tree.plainKeys = 1;
+  }
   if ((classes & BRACKET) === 0 && !(classes & NEEDS_UNESCAPE && escapedBracket) && nameEnd > start) {
     // No bracket, raw or escaped (`%61<i>`, "a\nb"): `[^\[\]]+` takes the
     // whole name, newlines too, as k with after == '': assign it, as for a
@@ -231,6 +246,15 @@ function replayed(replay: number, input: Buffer, start: number, nameEnd: number,
     arrayPush(replayRef, leafKind(v), v);
   } else {
     replayArrayBranch(start, nameEnd, v, classes);
+    if (replayPushTo >= 0) {
+      // The walk into the last hash only appended to an array: see replayArrayBranch.
+      replayKind = REPLAY_PUSH;
+      replayRef = replayPushTo;
+      replayPushTo = -1;
+      replayStart = start;
+      replayEnd = nameEnd;
+      return true;
+    }
   }
   replayKind = replay;
   replayStart = start;
@@ -305,7 +329,7 @@ function normalizeCommonName(root: number, input: Buffer, start: number, open: n
       setKey(hashAt(root, start, open), open + 1, end - 1, leafKind(v), v);
       return true;
     }
-    return normalizeHashPath(root, input, start, open, end, v);
+    return normalizeHashPath(root, input, start, open, brackets, end, v);
   }
   if (end - open === 2) {
     arrayPush(arrayAt(root, start, open), leafKind(v), v);
@@ -352,39 +376,38 @@ function normalizeCommonName(root: number, input: Buffer, start: number, open: n
   return true;
 }
 
-/** How many "[c]" levels normalizeHashPath takes (a name with more goes through normalizeParams). */
-const HASH_PATH_MAX_LEVELS = 16;
-/** The keys of those levels: [pathKeys[2i], pathKeys[2i + 1]). */
-const pathKeys = new Int32Array(2 * HASH_PATH_MAX_LEVELS);
-
 /**
  * "k[c1][c2]…[cn]" (k and every c non-empty, without brackets; no "\n", see
  * normalizeCommonName), else false with nothing done: normalize_params takes
  * the hash branch n times (`after` starts with "[" and a char that is not
  * "]", so it is never '', "[", "[]" nor matched by the array regexes) and
  * then assigns cn (`after == ''`); the depth limit is far. So: hashAt for
- * k, c1 … c(n-1), then set cn. The name is checked whole before anything is
- * made, so a name of another shape leaves no trace.
+ * k, c1 … c(n-1), then set cn. The name's shape is checked whole, from where
+ * the scan found its brackets (bracketAt: "[", "]" pairs, each "[" right
+ * after the previous "]", the last "]" at the end; at most
+ * HASH_PATH_MAX_LEVELS pairs), before anything is made, so a name of
+ * another shape leaves no trace.
  */
-function normalizeHashPath(root: number, input: Buffer, start: number, open: number, end: number, v: Leaf): boolean {
-  let levels = 0;
-  for (let at = open; at < end; levels++) {
-    if (input[at] !== OPEN || levels === HASH_PATH_MAX_LEVELS) return false;
-    let keyEnd = at + 1;
-    while (keyEnd < end && (CHAR_CLASS[input[keyEnd] ?? 0] ?? 0) !== BRACKET) keyEnd++;
-    if (keyEnd === at + 1 || keyEnd === end || input[keyEnd] !== CLOSE) return false;
-    pathKeys[2 * levels] = at + 1;
-    pathKeys[2 * levels + 1] = keyEnd;
-    at = keyEnd + 1;
+function normalizeHashPath(root: number, input: Buffer, start: number, open: number, brackets: number, end: number, v: Leaf): boolean {
+  if ((brackets & 1) !== 0 || brackets > BRACKETS_NOTED) return false;
+  let next = open;
+  for (let i = 0; i < brackets; i += 2) {
+    const keyOpen = bracketAt[i] ?? 0;
+    const keyClose = bracketAt[i + 1] ?? 0;
+    if (keyOpen !== next || input[keyOpen] !== OPEN || input[keyClose] !== CLOSE || keyClose === keyOpen + 1) return false;
+    next = keyClose + 1;
   }
+  if (next !== end) return false;
   let params = hashAt(root, start, open);
-  for (let i = 0; i < levels - 1; i++) params = hashAt(params, pathKeys[2 * i] ?? 0, pathKeys[2 * i + 1] ?? 0);
-  setKey(params, pathKeys[2 * levels - 2] ?? 0, pathKeys[2 * levels - 1] ?? 0, leafKind(v), v);
+  for (let i = 0; i < brackets - 2; i += 2) params = hashAt(params, (bracketAt[i] ?? 0) + 1, bracketAt[i + 1] ?? 0);
+  setKey(params, (bracketAt[brackets - 2] ?? 0) + 1, bracketAt[brackets - 1] ?? 0, leafKind(v), v);
   return true;
 }
 
 /** Whether the name unescapeName last unescaped had an escaped bracket (%5B, %5D). */
 let escapedBracket = false;
+/** Whether it unescaped to ASCII with no escape (%XX) that JSON escapes (its raw bytes are the caller's to check). */
+let unescapedPlain = false;
 
 /**
  * A name, unescaped in place (unescaping only shrinks, so each byte is
@@ -398,6 +421,7 @@ function unescapeName(raw: string, input: Buffer, start: number, end: number): n
   escapedBracket = false;
   let at = start;
   let allBits = 0;
+  let escapedClasses = 0;
   // URI.decode_www_form_component's gsub: `+` → space, `%XX` → byte.
   for (let i = start; i < end; i++) {
     let c = input[i] ?? 0;
@@ -405,12 +429,14 @@ function unescapeName(raw: string, input: Buffer, start: number, end: number): n
       c = escapedByte(input, i + 1);
       i += 2;
       if (c === OPEN || c === CLOSE) escapedBracket = true;
+      escapedClasses |= CHAR_CLASS[c] ?? 0;
     } else if (c === PLUS) {
       c = SPACE;
     }
     allBits |= c;
     input[at++] = c;
   }
+  unescapedPlain = allBits < 0x80 && (escapedClasses & NEEDS_JSON_ESCAPE) === 0;
   if (allBits >= 0x80 && !isWellFormedUtf8(input, start, at)) {
     throw malformed(`parameter name ${excerpt(raw.slice(start, end))} is not valid UTF-8`);
   }
@@ -502,6 +528,7 @@ function normalizeParams(params: number, start: number, end: number, v: Leaf, de
     if (afterLength === 2 && hasEmptyBrackets(b, afterStart)) {
       const array = arrayAt(params, kStart, kEnd);
       arrayPush(array, leafKind(v), v);
+      leafPushArray = array;
       if (onlyHashes && recording) {
         recordKind = REPLAY_PUSH;
         recordRef = array;
@@ -679,6 +706,20 @@ function descendReplay(start: number): void {
   replayTemplate = -1;
 }
 
+/**
+ * The array normalizeParams last appended v to (`after == "[]"`), and the
+ * array a REPLAY_CHILD replay hands on to replayed() to replay as
+ * REPLAY_PUSH from now on, or -1. When the walk into the last hash
+ * (`a[][b][]=1` again and again) made nothing but that one element (the
+ * arena grew by its one record), everything it passed is as it was: the
+ * array branch's array has the same last hash, whose key path
+ * (params_hash_has_key?) is unchanged (an array's elements are not part of
+ * it), and the walk from there depends only on the name's bytes and those
+ * hashes. So the next piece with the same bytes appends to the same array.
+ */
+let leafPushArray = -1;
+let replayPushTo = -1;
+
 /** normalizeParams' array branch for the repeated name [start, nameEnd), replayed (REPLAY_CHILD). */
 function replayArrayBranch(start: number, nameEnd: number, v: Leaf, classes: number): void {
   const array = replayRef;
@@ -696,9 +737,11 @@ function replayArrayBranch(start: number, nameEnd: number, v: Leaf, classes: num
   if (lastHash >= 0 && !hasKeyPath(lastHash, childStart, childEnd)) {
     const top = tree.top;
     pushedTop = -1;
+    leafPushArray = -1;
     newlinesOf(start, nameEnd, classes);
     normalizeParams(lastHash, childStart, childEnd, v, replayDepth - 1, false);
     if (pushedTop === top) descendReplay(start);
+    else if (leafPushArray >= 0 && tree.top === top + RECORD && lastSlot(leafPushArray) === top) replayPushTo = leafPushArray;
     return;
   }
   if (replayChain >= 0 && v !== NIL) {
