@@ -17,6 +17,7 @@
  *
  *   npx node build/bench/kafka-cost.js HOST:PORT [lines=200000] [runs=3]
  *   KAFKA_BROKER_PID=$(cat STATE_DIR/pid) npx node build/bench/kafka-cost.js ...
+ *   KAFKA_COST_LIBRDKAFKA='{"linger.ms":100}' ...   # kafka.librdkafka for the runs
  *
  * Prints tables; never passes or fails.
  */
@@ -71,7 +72,7 @@ const CLOCK_TICKS = 100;
 
 async function measure(mode: Mode, brokers: string, lines: number): Promise<Result> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scratchd-kafka-cost-'));
-  const config: KafkaConfig = { brokers, topic: 'bench.kafka-cost.{flavor}', key: null, queue: 20_000, queueMaxBytes: 64 * 1024 ** 2, downAfterMs: 5_000, whenFull: 'block', spool: { path: dir, maxBytes: 1024 ** 3, drainRatePerSec: 20_000 }, thread: mode === 'thread', librdkafka: {} };
+  const config: KafkaConfig = { brokers, topic: 'bench.kafka-cost.{flavor}', key: null, queue: 20_000, queueMaxBytes: 64 * 1024 ** 2, downAfterMs: 5_000, whenFull: 'block', spool: { path: dir, maxBytes: 1024 ** 3, drainRatePerSec: 20_000 }, thread: mode === 'thread', librdkafka: JSON.parse(process.env.KAFKA_COST_LIBRDKAFKA ?? '{}') as KafkaConfig['librdkafka'] };
   const flavor = new Flavor('a', 0, 'UTC', ['a.example']);
   const backend: Pick<Backend, 'start' | 'push' | 'close' | 'counters'> | null = mode === 'none' ? null : mode === 'thread' ? new KafkaThread(config, [flavor], 0) : new KafkaBackend(config, [flavor], 0);
   const values = JSON.stringify({ uid: 'u'.repeat(20), page: `/some/page/${'p'.repeat(200)}`, ref: `https://www.example.com/${'r'.repeat(100)}` });
