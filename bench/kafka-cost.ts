@@ -9,7 +9,7 @@
  *
  * Then the Kafka thread's whole cost per line, split by thread: every thread
  * of the process by its name (/proc/self/task/<tid>/schedstat, time on CPU in
- * ns; the HTTP thread is `node`, the Kafka thread `scratchd-kafka`,
+ * ns; the HTTP thread is `MainThread`, the Kafka thread `scratchd-kafka`,
  * librdkafka's `rdk:*`, V8's GC and compiler helpers `V8Worker`), and the
  * broker's whole JVM (/proc/<pid>/stat, utime+stime) when its pid is given.
  * The harness alone (mode none) is subtracted thread by thread. Medians of
