@@ -65,20 +65,32 @@ class PartitionFifo<T> {
     this.live++;
   }
 
-  /** The message with `id`, removed, and its bytes; undefined if it is not here (already taken). */
-  take(id: number): { item: T; bytes: number; inOrder: boolean } | undefined {
+  /** Where the message with `id` is (an index for item()/bytesAt()/remove()); -1 if it is not here (already taken). */
+  indexOf(id: number): number {
     const at = this.ids[this.head] === id ? this.head : this.find(id);
-    if (at < 0) return undefined;
-    const item = this.items[at];
-    if (item === undefined) return undefined;
-    const inOrder = at === this.head;
-    const bytes = this.sizes[at]!;
+    return at < 0 || this.items[at] === undefined ? -1 : at;
+  }
+
+  /** Whether `at` is the oldest message (a report in produce order). */
+  isHead(at: number): boolean {
+    return at === this.head;
+  }
+
+  item(at: number): T {
+    return this.items[at]!;
+  }
+
+  bytesAt(at: number): number {
+    return this.sizes[at]!;
+  }
+
+  /** Takes the message at `at` (from indexOf()) out. */
+  remove(at: number): void {
     this.items[at] = undefined;
     this.live--;
     while (this.head < this.items.length && this.items[this.head] === undefined) this.head++;
     if (this.live === 0) this.clear();
     else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.items.length) this.compact();
-    return { item, bytes, inOrder };
   }
 
   /** Every message still here, oldest first; empties the FIFO. */
@@ -131,7 +143,8 @@ export class InFlight<T> {
   reordered = 0;
   /** Lines and bytes in flight, for bounds and /stats. */
   readonly held = new Budget();
-  private readonly fifos = new Map<string, PartitionFifo<T>>();
+  /** By topic, then partition: no key string built per message (it is the hot path, docs/kafka.md "Threads"). */
+  private readonly fifos = new Map<string, PartitionFifo<T>[]>();
   /** Set by takeAll(): reports for lines it took are expected from then on. */
   private tookAll = false;
 
@@ -155,11 +168,15 @@ export class InFlight<T> {
 
   /** A message produced to an explicit partition with `id` (from nextId()) as its opaque. */
   addRouted(message: T, topic: string, partition: number, id: number): void {
-    const key = `${topic}\u0000${partition}`;
-    let fifo = this.fifos.get(key);
+    let partitions = this.fifos.get(topic);
+    if (partitions === undefined) {
+      partitions = [];
+      this.fifos.set(topic, partitions);
+    }
+    let fifo = partitions[partition];
     if (fifo === undefined) {
       fifo = new PartitionFifo<T>();
-      this.fifos.set(key, fifo);
+      partitions[partition] = fifo;
     }
     const bytes = this.sizeOf(message);
     fifo.push(message, id, bytes);
@@ -169,26 +186,32 @@ export class InFlight<T> {
   /** The message a delivery report is about, removed; undefined if unknown (already taken at close). */
   take(report: Reported): T | undefined {
     const opaque = report.opaque;
-    const taken = typeof opaque === 'number' ? this.fifos.get(`${report.topic}\u0000${report.partition}`)?.take(opaque) : undefined;
-    if (taken === undefined) {
+    const fifo = typeof opaque === 'number' ? this.fifos.get(report.topic)?.[report.partition] : undefined;
+    const at = fifo === undefined ? -1 : fifo.indexOf(opaque as number);
+    if (at < 0) {
       // Expected only for lines takeAll() gave up on at a stop; otherwise librdkafka reported a line twice or one never produced.
       if (!this.tookAll) this.mismatches++;
       return undefined;
     }
-    this.held.release(1, taken.bytes);
-    if (!taken.inOrder) this.reordered++;
-    if (!this.matches(taken.item, report)) this.mismatches++;
-    return taken.item;
+    const item = fifo!.item(at);
+    this.held.release(1, fifo!.bytesAt(at));
+    if (!fifo!.isHead(at)) this.reordered++;
+    fifo!.remove(at);
+    if (!this.matches(item, report)) this.mismatches++;
+    return item;
   }
 
   /** Everything still in flight, oldest first per partition; the tracker is empty afterwards. */
   takeAll(): T[] {
     this.tookAll = true;
     const all: T[] = [];
-    for (const fifo of this.fifos.values()) {
-      for (const { item, bytes } of fifo.drain()) {
-        all.push(item);
-        this.held.release(1, bytes);
+    for (const partitions of this.fifos.values()) {
+      for (const fifo of partitions) {
+        if (fifo === undefined) continue;
+        for (const { item, bytes } of fifo.drain()) {
+          all.push(item);
+          this.held.release(1, bytes);
+        }
       }
     }
     this.fifos.clear();

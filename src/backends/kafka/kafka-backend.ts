@@ -68,6 +68,8 @@ interface InFlight {
   timeMs: number;
   key: string | null;
   record: string;
+  /** The record's length in UTF-8 bytes (what Kafka gets and reports as its size), known from the batch: not counted again per line. */
+  bytes: number;
   maybeDelivered: boolean;
   seq: string;
   /** Set for spool entries being drained. */
@@ -92,7 +94,8 @@ interface DrainBatch {
 
 interface FlavorRoute {
   topic: string;
-  flavorHeader: KafkaTypes.MessageHeader;
+  /** The `flavor` header (its value as bytes: the binding takes them as they are) and the shared `seq` header. */
+  headers: KafkaTypes.MessageHeader[];
   /** From metadata, once every partition has a leader; 0 until then (lines wait: routesKnown). */
   partitions: number;
   sticky: StickyPartition;
@@ -123,16 +126,18 @@ export class KafkaBackend implements Backend {
   private readonly spool: Spool;
   private readonly routes: FlavorRoute[];
   private readonly byName: Map<string, Flavor>;
-  /** Lines waiting to be produced (the next turn, or until Kafka and the topics are known), and their records' length. */
+  /** Lines waiting to be produced (the next turn, or until Kafka and the topics are known), and their records' bytes. */
   private memory: InFlight[] = [];
-  private memoryChars = 0;
+  private memoryBytes = 0;
   /** This process's part of every `seq` header (restore orders by it). */
   private readonly boot = Date.now().toString(36);
   private nextSeq = 0;
+  /** The `seq` header of the message being produced (produce() sets it; every route's headers hold this object). */
+  private readonly seqHeader = { seq: '' };
   private flushScheduled = false;
   private readonly inFlight = new InFlightTracker<InFlight>(
-    (message, report) => reportFits(Buffer.byteLength(message.record), report),
-    (message) => Buffer.byteLength(message.record),
+    (message, report) => reportFits(message.bytes, report),
+    (message) => message.bytes,
   );
   /** Notified when a delivery report or the end of a drain may have met what close()/drain() wait for. */
   private readonly progress = new Signal();
@@ -178,7 +183,7 @@ export class KafkaBackend implements Backend {
   ) {
     const Kafka = kafkaClient();
     this.errorCodes = Kafka.CODES.ERRORS;
-    this.routes = flavors.map((f) => ({ topic: config.topic.replaceAll('{flavor}', f.name), flavorHeader: { flavor: f.name }, partitions: 0, sticky: new StickyPartition() }));
+    this.routes = flavors.map((f) => ({ topic: config.topic.replaceAll('{flavor}', f.name), headers: [{ flavor: Buffer.from(f.name) }, this.seqHeader], partitions: 0, sticky: new StickyPartition() }));
     this.byName = new Map(flavors.map((f) => [f.name, f]));
     this.sizeLimit = new MessageSizeLimit(config, Math.max(...flavors.map((f) => f.name.length)));
     this.spool = new Spool(
@@ -250,11 +255,15 @@ export class KafkaBackend implements Backend {
   }
 
   push(line: Line): boolean {
-    return this.pushRecord(line.flavor, line.timeMs, line.record, 0);
+    return this.pushRecord(line.flavor, line.timeMs, line.record, Buffer.byteLength(line.record), false);
   }
 
-  /** push() by parts; `liveBytes` > 0: count the line in settledLines/settledBytes once it is safe (Kafka thread). */
-  pushRecord(flavor: Flavor, timeMs: number, record: string, liveBytes: number): boolean {
+  /**
+   * push() by parts, with the record's UTF-8 length. `live`: count the line in
+   * settledLines/settledBytes once it is safe (the Kafka thread's lines).
+   */
+  pushRecord(flavor: Flavor, timeMs: number, record: string, bytes: number, live: boolean): boolean {
+    const liveBytes = live ? bytes : 0;
     const refused = this.spoolClosed ? 'shutdown' : this.sizeLimit.fits(record, flavor.name) ? null : 'too_large';
     if (refused !== null) {
       this.counters.dropped[refused]++;
@@ -270,17 +279,18 @@ export class KafkaBackend implements Backend {
       timeMs,
       key: this.config.key === null ? null : keyFromRecord(record, this.config.key),
       record,
+      bytes,
       maybeDelivered: false,
       seq: `${this.boot}-${this.nextSeq++}`,
       batch: null,
       liveBytes,
     };
-    // Memory is counted in UTF-16 units (what a string holds), in flight in UTF-8 bytes: both under kafka.queueMaxBytes.
-    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.memoryChars + this.inFlight.held.bytes >= this.config.queueMaxBytes) {
+    // Memory and in flight are both counted in record bytes (UTF-8), together under kafka.queueMaxBytes.
+    if (this.state === 'down' || this.closing || this.memory.length + this.inFlight.size >= this.config.queue || this.memoryBytes + this.inFlight.held.bytes >= this.config.queueMaxBytes) {
       return this.toSpool(message);
     }
     this.memory.push(message);
-    this.memoryChars += record.length;
+    this.memoryBytes += bytes;
     this.counters.queued++;
     if (!this.flushScheduled && this.state === 'up' && this.routesKnown) {
       this.flushScheduled = true;
@@ -394,13 +404,14 @@ export class KafkaBackend implements Backend {
   /** Hands one message to librdkafka; false when it refused (queue full, not connected). */
   private produce(message: InFlight): boolean {
     const route = this.routes[message.flavor.index]!;
-    const headers = [route.flavorHeader, { seq: message.seq }];
     // Only at a stop can a line meet a topic not known yet (routesKnown): it goes to the spool.
     if (route.partitions === 0) return false;
     const partition = partitionFor(message.key, route.partitions, route.sticky);
     const id = this.inFlight.nextId();
+    // The binding copies headers (and the payload) during the call: one headers array per route, its seq set per message.
+    this.seqHeader.seq = message.seq;
     try {
-      this.producer.produce(route.topic, partition, Buffer.from(message.record), message.key, message.timeMs, id, headers);
+      this.producer.produce(route.topic, partition, Buffer.from(message.record), message.key, message.timeMs, id, route.headers);
     } catch (err) {
       const code = (err as KafkaTypes.LibrdKafkaError).code;
       if (code !== this.errorCodes.ERR__QUEUE_FULL) log.every('produce', 10_000, `produce failed: ${(err as Error).message}`);
@@ -627,12 +638,12 @@ export class KafkaBackend implements Backend {
 
   private sendSpooled(entry: SpoolEntry, batch: DrainBatch): void {
     const flavor = this.byName.get(entry.flavor)!;
-    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };
     // Spooled under a larger message.max.bytes: it would come back at every drain; its batch's commit lets it go.
     if (!this.sizeLimit.fits(entry.record, flavor.name)) {
       this.tooLarge(entry.record, flavor);
       return;
     }
+    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, bytes: Buffer.byteLength(entry.record), maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };
     this.counters.queued++;
     if (this.state === 'up' && !this.closing && this.produce(message)) {
       batch.remaining++;
@@ -646,7 +657,7 @@ export class KafkaBackend implements Backend {
   private takeMemory(): InFlight[] {
     const messages = this.memory;
     this.memory = [];
-    this.memoryChars = 0;
+    this.memoryBytes = 0;
     return messages;
   }
 

@@ -14,18 +14,23 @@
 export class OffsetWatch {
   /** Successful reports whose offset was not after one already reported in their partition. */
   repeats = 0;
-  private readonly last = new Map<string, number>();
+  /** By topic, then partition (no key string built per report: the hot path). */
+  private readonly last = new Map<string, number[]>();
 
   /** Whether a successful report's offset is after every one reported before in its partition; false counts a repeat. */
   advanced(topic: string, partition: number, offset: number): boolean {
     if (offset < 0) return true; // not given (acks=0)
-    const key = `${topic}\u0000${partition}`;
-    const last = this.last.get(key);
+    let partitions = this.last.get(topic);
+    if (partitions === undefined) {
+      partitions = [];
+      this.last.set(topic, partitions);
+    }
+    const last = partitions[partition];
     if (last !== undefined && offset <= last) {
       this.repeats++;
       return false;
     }
-    this.last.set(key, offset);
+    partitions[partition] = offset;
     return true;
   }
 }

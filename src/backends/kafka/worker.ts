@@ -49,7 +49,7 @@ port.on('message', (message: ToWorker) => {
       if (backend === null) break;
       readBatch(message.buffer, message.length, (index, timeMs, record, bytes) => {
         received++;
-        backend.pushRecord(flavors[index]!, timeMs, record, bytes);
+        backend.pushRecord(flavors[index]!, timeMs, record, bytes, true);
       });
       break;
     case 'start':
