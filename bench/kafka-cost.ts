@@ -31,6 +31,7 @@ import { KafkaThread } from '../src/backends/kafka/thread';
 import type { KafkaConfig } from '../src/backends/kafka/types';
 import { Flavor } from '../src/flavor';
 import { makeLine } from '../src/line';
+import { threadCpuNs } from './procs';
 
 type Mode = 'inline' | 'thread' | 'none';
 interface Result {
@@ -41,25 +42,6 @@ interface Result {
   /** CPU µs per line by thread group (threadGroup), and `broker` when KAFKA_BROKER_PID is set. */
   threads: Record<string, number>;
 }
-
-/** CPU ns so far of every thread of this process, summed by group name. */
-function threadTimes(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of fs.readdirSync('/proc/self/task')) {
-    try {
-      const comm = fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-      const ns = Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      const group = threadGroup(comm);
-      out.set(group, (out.get(group) ?? 0) + ns);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return out;
-}
-
-/** librdkafka's threads in one group (rdk:main, rdk:broker<n>, …: one per broker connection). */
-const threadGroup = (comm: string): string => (comm.startsWith('rdk:') ? 'rdk:*' : comm);
 
 /** The broker process's CPU ns so far (all its threads), or NaN without its pid. */
 function brokerTime(pid: string | undefined): number {
@@ -79,7 +61,7 @@ async function measure(mode: Mode, brokers: string, lines: number): Promise<Resu
   await backend?.start();
   await new Promise((r) => setTimeout(r, 3_000)); // connected, partition counts known
   const before = process.threadCpuUsage();
-  const threadsBefore = threadTimes();
+  const threadsBefore = threadCpuNs('self');
   const brokerBefore = brokerTime(process.env.KAFKA_BROKER_PID);
   const started = Date.now();
   let sent = 0;
@@ -95,7 +77,7 @@ async function measure(mode: Mode, brokers: string, lines: number): Promise<Resu
   while (backend !== null && backend.counters.written < lines && Date.now() - started < 120_000) await new Promise((r) => setTimeout(r, 20));
   const cpu = process.threadCpuUsage(before);
   const threads: Record<string, number> = {};
-  for (const [group, ns] of threadTimes()) threads[group] = (ns - (threadsBefore.get(group) ?? 0)) / 1000 / lines;
+  for (const [group, ns] of threadCpuNs('self')) threads[group] = (ns - (threadsBefore.get(group) ?? 0)) / 1000 / lines;
   const broker = (brokerTime(process.env.KAFKA_BROKER_PID) - brokerBefore) / 1000 / lines;
   if (Number.isFinite(broker)) threads.broker = broker;
   const written = backend?.counters.written ?? lines;

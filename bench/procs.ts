@@ -112,6 +112,45 @@ export function cpuSeconds(pids: readonly number[]): number {
   return t.user + t.sys;
 }
 
+/** librdkafka's threads in one group (rdk:main, rdk:broker<n>, …: one per broker connection). */
+const threadGroup = (comm: string): string => (comm.startsWith('rdk:') ? 'rdk:*' : comm);
+
+/**
+ * CPU ns so far of every thread of a process (`self`: this one), summed by
+ * thread name (librdkafka's together): /proc/<pid>/task/<tid>/schedstat, time
+ * on CPU in ns. Threads that ended are not counted.
+ */
+export function threadCpuNs(pid: number | 'self'): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const ns = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      const group = threadGroup(comm);
+      out.set(group, (out.get(group) ?? 0) + ns);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** CPU µs per unit of work by thread group between two threadCpuNs() readings (groups under 0.01 µs left out). */
+export function threadCpuUsPer(before: Map<string, number>, after: Map<string, number>, units: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [group, ns] of after) {
+    const us = (ns - (before.get(group) ?? 0)) / 1000 / units;
+    if (us >= 0.01) out[group] = us;
+  }
+  return out;
+}
+
 export interface Memory {
   rssBytes: number;
   peakRssBytes: number;

@@ -33,7 +33,7 @@ import type { MicroResult } from './micro';
 import { microTable } from './micro';
 import { burstTable, runBursts, type BurstRow } from './burst';
 import { benchOptions, type BenchOptions } from './options';
-import { cpuTimes, machineBusyPercent, machineCpuSeconds, pinSelf, runPinned, sleep, type Memory } from './procs';
+import { cpuTimes, machineBusyPercent, machineCpuSeconds, pinSelf, runPinned, sleep, threadCpuNs, threadCpuUsPer, type Memory } from './procs';
 import { profileTable, readCpuProfile, summarizeCpuProfile, type ProfileRow } from './profile';
 import { ensureDebianTools, ensureOha, machineInfo, type MachineInfo } from './setup';
 import {
@@ -75,6 +75,8 @@ interface ClosedRun {
   serverSysSeconds: number;
   /** CPU of other processes during the run, % of one core: above DISTURBED_PERCENT the run does not count. */
   othersCpuPercent: number;
+  /** scratchd: CPU µs per request by thread (procs.ts threadCpuNs), and the Kafka broker's (`broker`) when it runs. */
+  threadsUsPerRequest?: Record<string, number>;
 }
 
 interface OpenRun {
@@ -176,12 +178,14 @@ async function main(): Promise<number> {
 
   ensureDebianTools(log);
   let kafkaConfig: Record<string, unknown> | undefined;
+  let brokerPid: number | null = null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scratchd-bench-'));
   let kafkaStop: (() => Promise<void>) | undefined;
   try {
     if (options.kafka) {
       const kafka = await startKafka(dir, options.loadCpu, log);
       kafkaConfig = kafka.scratchdConfig;
+      brokerPid = kafka.brokerPid;
       kafkaStop = () => kafka.stop();
     }
     // This process only waits while the load runs; keep it off the server core.
@@ -193,7 +197,7 @@ async function main(): Promise<number> {
     if (busy > 5) log(`bench: WARNING: the machine was ${busy.toFixed(0)}% busy before starting: other processes run; the numbers will be noisy`);
     log(`bench: work dir ${dir}`);
 
-    if (options.only === 'all' || options.only === 'load') await loadPhases(options, results, dir, oha, kafkaConfig);
+    if (options.only === 'all' || options.only === 'load') await loadPhases(options, results, dir, oha, kafkaConfig, brokerPid);
     if (options.only === 'soak') {
       const urlsFile = path.join(dir, 'beacons.urls');
       writeOhaUrls(urlsFile, makeBeacons(options.beacons));
@@ -230,6 +234,7 @@ async function loadPhases(
   dir: string,
   oha: { path: string | null; why: string },
   kafkaConfig: Record<string, unknown> | undefined,
+  brokerPid: number | null,
 ): Promise<void> {
   const beacons = makeBeacons(options.beacons);
   const wrkScript = path.join(dir, 'beacons.lua');
@@ -249,6 +254,16 @@ async function loadPhases(
     throw err;
   }
   const servers: [ScratchdUnderTest, ServerUnderTest] = [scratchd, nginx];
+  // scratchd's threads, and the broker (it shares the load core with wrk and, with BENCH_KAFKA_CORE, the Kafka threads).
+  const threadsOf = (server: ServerUnderTest): Map<string, number> => {
+    if (server.name !== 'scratchd') return new Map();
+    const threads = threadCpuNs(server.pids()[0]!);
+    if (brokerPid !== null) {
+      const broker = cpuTimes([brokerPid]);
+      threads.set('broker', (broker.user + broker.sys) * 1e9);
+    }
+    return threads;
+  };
   const counted: Record<Name, { ok: number; slack: number }> = { scratchd: { ok: 0, slack: 0 }, nginx: { ok: 0, slack: 0 } };
   const countWrk = (name: Name, w: WrkResult) => {
     counted[name].ok += w.requests - w.non2xx;
@@ -270,10 +285,13 @@ async function loadPhases(
             await sleep(500);
             const cpu0 = cpuTimes(server.pids());
             let cpu1 = cpu0;
+            const threads0 = threadsOf(server);
+            let threads1 = threads0;
             const { result: wrk, othersCpuPercent } = await watchOthers(
               async () => {
                 const w = await runWrk(options.loadCpu, wrkScript, server.port, connections, options.seconds);
                 cpu1 = cpuTimes(server.pids());
+                threads1 = threadsOf(server);
                 return w;
               },
               (w) => w.generatorCpuSeconds + cpu1.user + cpu1.sys - cpu0.user - cpu0.sys,
@@ -287,7 +305,8 @@ async function loadPhases(
                 (wrk.non2xx + wrk.socketErrors > 0 ? `, ${wrk.non2xx} non-2xx, ${wrk.socketErrors} socket errors` : '') +
                 (othersCpuPercent > DISTURBED_PERCENT ? `; DISTURBED: other processes used ${fmt(othersCpuPercent)}% of a core` : ''),
             );
-            return { server: server.name, round, wrk, serverCpuSeconds, serverSysSeconds, othersCpuPercent };
+            const threadsUsPerRequest = server.name === 'scratchd' ? threadCpuUsPer(threads0, threads1, wrk.requests) : undefined;
+            return { server: server.name, round, wrk, serverCpuSeconds, serverSysSeconds, othersCpuPercent, threadsUsPerRequest };
           });
           results.closed.push(...attempts);
         }
@@ -545,6 +564,13 @@ function mainTable(r: Results): string {
     rows.push(pair(`  CPU s / 100k req, ${c} conns`, (n) => med(closed(n, c), (x) => (1e5 * x.serverCpuSeconds) / x.wrk.requests), 2));
     rows.push(pair(`    of which kernel (sys)`, (n) => med(closed(n, c), (x) => (1e5 * x.serverSysSeconds) / x.wrk.requests), 2));
     rows.push(pair(`  wrk CPU %, ${c} conns`, (n) => med(closed(n, c), (x) => (100 * x.wrk.generatorCpuSeconds) / x.wrk.seconds), 0, false));
+    // Where scratchd's CPU goes, thread by thread (and the broker's, with Kafka): which core is the limit.
+    const threadRuns = closed('scratchd', c).filter((x) => x.threadsUsPerRequest !== undefined);
+    const groups = [...new Set(threadRuns.flatMap((x) => Object.keys(x.threadsUsPerRequest!)))].sort();
+    for (const group of groups) {
+      const us = median(threadRuns.map((x) => x.threadsUsPerRequest![group] ?? 0));
+      if (us >= 0.1) rows.push([`    µs CPU / req, ${group}`, fmt(us, 2), '', '']);
+    }
   }
   if (r.openLoopSkipped !== undefined) {
     rows.push([`open loop: SKIPPED: ${r.openLoopSkipped}`]);

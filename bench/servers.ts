@@ -75,6 +75,8 @@ export const FLAVORS = [
 export interface KafkaHook {
   /** Merged into the generated scratchd config. */
   readonly scratchdConfig: Record<string, unknown>;
+  /** The broker's JVM, whose CPU the bench shows beside scratchd's threads (it shares the load core). */
+  readonly brokerPid: number | null;
   stop(): Promise<void>;
 }
 
@@ -92,11 +94,21 @@ export function startKafka(dir: string, cpu: number, log: (m: string) => void): 
   return Promise.resolve({
     // BENCH_KAFKA_THREAD=0: kafka.thread off (the client on the HTTP thread), to compare.
     scratchdConfig: { kafka: { brokers, spool: { path: path.join(dir, 'spool') }, thread: process.env.BENCH_KAFKA_THREAD !== '0' } },
+    brokerPid: brokerPid(env.KAFKA_STATE_DIR),
     stop: () => {
       spawnSync('bash', [broker, 'stop'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
       return Promise.resolve();
     },
   });
+}
+
+function brokerPid(stateDir: string): number | null {
+  try {
+    const pid = Number(fs.readFileSync(path.join(stateDir, 'pid'), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
