@@ -58,6 +58,22 @@ async function until(condition: () => boolean, what: string, timeoutMs = 30_000)
   }
 }
 
+/** How many copies of each `seq` the topics hold. */
+async function copiesBySeq(brokers: string, topics: readonly string[]): Promise<Map<string, number>> {
+  const copies = new Map<string, number>();
+  for (const topic of topics) for (const m of await consumeAll(brokers, topic)) copies.set(m.headers.seq!, (copies.get(m.headers.seq!) ?? 0) + 1);
+  return copies;
+}
+
+/** Every spooled line reached Kafka, and every second copy is counted in some run's possible_duplicates. */
+function assertAllThereDuplicatesCounted(seqs: readonly string[], copies: Map<string, number>, runs: readonly KafkaBackend[]): void {
+  const missing = seqs.filter((s) => !copies.has(s));
+  assert.deepEqual(missing.slice(0, 5), [], `${missing.length} lines never reached Kafka`);
+  const duplicates = [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
+  const counted = runs.reduce((sum, run) => sum + run.details().possible_duplicates!, 0);
+  assert.ok(duplicates <= counted, `${duplicates} copies in Kafka twice, ${counted} counted as possible duplicates`);
+}
+
 describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
   test('the deadline comes with a drain batch in flight: nothing lost, nothing dropped, every duplicate counted', async () => {
     const brokers = sharedBroker();
@@ -80,15 +96,8 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     await second.close(Date.now() + 10_000);
     assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
 
-    const copies = new Map<string, number>();
-    for (const flavor of flavors) {
-      for (const m of await consumeAll(brokers, topic.replace('{flavor}', flavor.name))) copies.set(m.headers.seq!, (copies.get(m.headers.seq!) ?? 0) + 1);
-    }
-    const missing = seqs.filter((s) => !copies.has(s));
-    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} lines never reached Kafka`);
-    const duplicates = [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
-    const counted = first.details().possible_duplicates! + second.details().possible_duplicates!;
-    assert.ok(duplicates <= counted, `${duplicates} copies in Kafka twice, ${counted} counted as possible duplicates`);
+    const copies = await copiesBySeq(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)));
+    assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
   });
 
   test('a drained line whose delivery failed, then a stop before the rest of its batch is confirmed: after the restart it arrives once', async () => {
@@ -134,14 +143,9 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     await second.close(Date.now() + 10_000);
     assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
 
-    const copies = new Map<string, number>();
-    for (const name of [one, two]) for (const m of await consumeAll(brokers, name)) copies.set(m.headers.seq!, (copies.get(m.headers.seq!) ?? 0) + 1);
+    const copies = await copiesBySeq(brokers, [one, two]);
     assert.equal(copies.get('old-0'), 1, 'the line that failed arrives once: its re-spooled copy, not its segment\'s too');
-    const missing = seqs.filter((s) => !copies.has(s));
-    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} lines never reached Kafka`);
-    const duplicates = [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
-    const counted = first.details().possible_duplicates! + second.details().possible_duplicates!;
-    assert.ok(duplicates <= counted, `${duplicates} copies in Kafka twice, ${counted} counted as possible duplicates`);
+    assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
   });
 
   test('the deadline comes with a drain batch in flight and the spool too full to take the batch back: the batch stays in its segment, nothing is lost', async () => {
@@ -164,9 +168,8 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
     await second.close(Date.now() + 10_000);
 
-    const seen = new Set<string>();
-    for (const flavor of flavors) for (const m of await consumeAll(brokers, topic.replace('{flavor}', flavor.name))) seen.add(m.headers.seq!);
-    const missing = seqs.filter((s) => !seen.has(s));
+    const copies = await copiesBySeq(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)));
+    const missing = seqs.filter((s) => !copies.has(s));
     assert.deepEqual(missing.slice(0, 5), [], `${missing.length} lines never reached Kafka`);
   });
 });
