@@ -26,7 +26,7 @@ const config = (maxBytes: number): KafkaConfig => ({
 test('every record fits() accepts is taken by librdkafka, whatever its seq (here the seq of a process past its millionth line)', kafkaAvailable, async () => {
   const Kafka = kafkaClient();
   const producer = new Kafka.Producer({ 'bootstrap.servers': sharedBroker(), 'message.max.bytes': 2_000 });
-  await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(new Error(err.message)) : resolve())));
   try {
     const limit = new MessageSizeLimit(config(2_000), 1);
     // kafka-backend.ts: `${boot}-${nextSeq}`, boot = Date.now().toString(36) (8 characters).
