@@ -88,8 +88,6 @@ interface DrainBatch {
   remaining: number;
   /** Entries handed on so far (produced, re-spooled or dropped), in order: close() hands on the rest. */
   next: number;
-  /** dropped.spool_full when it was taken: more at the stop, and close() leaves it uncommitted. */
-  spoolFullBefore: number;
 }
 
 interface FlavorRoute {
@@ -330,33 +328,48 @@ export class KafkaBackend implements Backend {
     }
     // Never sent: Kafka was not reached since the start (or is down). Said, so that a stop that spools is not silent.
     if (unsent > 0) log.warn(`${unsent} lines never sent (Kafka ${this.state === 'starting' ? 'not reached since the start' : this.state}): spooled for the next start`);
-    // A drain batch cut short: the entries not yet produced go to the spool
-    // (closing: sendSpooled spools them), like those unconfirmed below, so
-    // that the batch can be committed with the spool's close. Left
-    // uncommitted, it would be drained again at the next start, and with it
-    // every entry of it already in Kafka (delivered, or in flight and sent
-    // by the disconnect's flush), as uncounted duplicates, and a failed one
-    // twice: its segment's copy and its re-spooled one.
+    // A drain batch cut short (docs/kafka.md, "A stop during a drain"). If
+    // the spool has room for what is left of it (the entries not yet
+    // produced, and the unconfirmed ones, marked maybe-delivered), they go
+    // back to the spool and the batch is committed with the spool's close:
+    // the next start drains only those. Otherwise the batch stays in its
+    // segment, nothing of it re-spooled (and nothing dropped), and the next
+    // start drains all of it again: every entry handed on before the stop
+    // may then reach Kafka twice, and is counted so (possible_duplicates).
     const drain = this.drainBatch;
+    const unconfirmed = this.inFlight.takeAll();
+    let handBack = false;
     if (drain !== null) {
+      const rest = drain.spool.entries.slice(drain.next);
+      handBack = this.spool.hasRoomFor([...rest, ...unconfirmed.map((m) => this.spoolEntry(m, true))]);
+    }
+    const fullBefore = this.counters.dropped.spool_full;
+    if (drain !== null && handBack) {
       while (drain.next < drain.spool.entries.length) this.sendSpooled(drain.spool.entries[drain.next++]!, drain);
     }
-    const unconfirmed = this.inFlight.takeAll();
+    let spooled = 0;
     for (const m of unconfirmed) {
       this.counters.queued--;
+      // Left in the segment with its batch (drained entries only): read again at the next start.
+      if (m.batch !== null && m.batch === drain && !handBack) continue;
       this.toSpool(m, true);
+      spooled++;
     }
-    if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: spooled (may be in Kafka too)`);
+    if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: ${spooled} spooled, ${unconfirmed.length - spooled} left in the spool segment they were drained from (may be in Kafka too)`);
     this.spoolClosed = true;
+    // A line refused since the decision (the spool's memory bound while its
+    // disk fails): the batch stays uncommitted, its entries safe in their segment.
+    const commit = drain !== null && handBack && this.counters.dropped.spool_full === fullBefore ? drain.spool : null;
     // Not started (a start that failed, e.g. on the spool lock): nothing was spooled, and the lock is not ours.
-    // A full spool refused some line since the batch was taken (maybe one of
-    // it): the batch stays uncommitted, its entries safe in their segment.
-    const commit = drain !== null && this.counters.dropped.spool_full === drain.spoolFullBefore ? drain.spool : null;
     const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000), commit) : 0;
     if (lost > 0) {
       this.counters.dropped.shutdown += lost;
       this.counters.queued -= lost;
       log.error(`${lost} lines could not be written to the spool`);
+    }
+    if (drain !== null && (commit === null || lost > 0)) {
+      this.possibleDuplicates += drain.next;
+      log.warn(`a spool drain batch cut short by the stop stays in its segment: its ${drain.next} entries handed on so far may reach Kafka twice (possible_duplicates)`);
     }
     // A connect or metadata call still running finishes first (each has its own
     // timeout, ≤ 5 s): on the Kafka thread, the thread ends after close(), and
@@ -497,16 +510,15 @@ export class KafkaBackend implements Backend {
     log.every('offset-repeat', 10_000, `delivery report for ${report.topic} [${report.partition}] at offset ${report.offset}, an offset reported before (seq ${message.seq}): Kafka may hold an earlier message there instead of this line`);
   }
 
-  /** A line librdkafka would refuse at every try (message-size.ts): counted and logged, never spooled. */
-  private tooLarge(record: string, flavor: Flavor): void {
-    this.counters.dropped.too_large++;
-    log.every('too-large', 10_000, this.sizeLimit.refusal(record, flavor.name));
+  /** A line's spool entry; `maybeDelivered` added to what the message knew. */
+  private spoolEntry(m: InFlight, maybeDelivered: boolean): SpoolEntry {
+    return { timeMs: m.timeMs, flavor: m.flavor.name, key: m.key, maybeDelivered: m.maybeDelivered || maybeDelivered, seq: m.seq, record: m.record };
   }
 
   /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
   private toSpool(m: InFlight, maybeDelivered = false): boolean {
     this.settle(m);
-    const entry: SpoolEntry = { timeMs: m.timeMs, flavor: m.flavor.name, key: m.key, maybeDelivered: m.maybeDelivered || maybeDelivered, seq: m.seq, record: m.record };
+    const entry = this.spoolEntry(m, maybeDelivered);
     if (this.spool.append(entry)) {
       this.counters.queued++;
       return true;
@@ -610,17 +622,17 @@ export class KafkaBackend implements Backend {
         const batch = await this.spool.take(DRAIN_BATCH);
         // A take that close() overtook hands out nothing: batch is null then.
         if (batch === null) break;
-        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0, spoolFullBefore: this.counters.dropped.spool_full };
+        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0 };
         this.drainBatch = drain;
-        // `next` is shared with close(), which hands on what is left of the batch at the stop.
-        while (drain.next < batch.entries.length) {
+        // `next` is shared with close(): once closing, close() decides what becomes of the rest.
+        while (drain.next < batch.entries.length && !this.closing) {
           this.sendSpooled(batch.entries[drain.next++]!, drain);
           if (drain.next % DRAIN_SLICE === 0) await new Promise((r) => setImmediate(r));
         }
         await this.until(() => drain.remaining === 0, () => this.closeDeadline);
         await this.spool.headSettled();
-        // Closing with entries unconfirmed: close() re-spools them and commits the batch with the spool's close.
-        if (drain.remaining > 0 || this.spoolClosed) break;
+        // Closing with entries unsent or unconfirmed: close() decides what becomes of the batch.
+        if (drain.remaining > 0 || this.spoolClosed || drain.next < batch.entries.length) break;
         await this.spool.commit(batch);
         this.drainBatch = null;
         const minMs = (batch.entries.length * 1000) / this.config.spool.drainRatePerSec;
@@ -639,8 +651,9 @@ export class KafkaBackend implements Backend {
   private sendSpooled(entry: SpoolEntry, batch: DrainBatch): void {
     const flavor = this.byName.get(entry.flavor)!;
     // Spooled under a larger message.max.bytes: it would come back at every drain; its batch's commit lets it go.
-    if (!this.sizeLimit.fits(entry.record, flavor.name)) {
-      this.tooLarge(entry.record, flavor);
+    if (!this.sizeLimit.fits(entry.record, flavor.name, entry.key)) {
+      this.counters.dropped.too_large++;
+      log.every('too-large', 10_000, this.sizeLimit.refusal(entry.record, flavor.name, entry.key));
       return;
     }
     const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, bytes: Buffer.byteLength(entry.record), maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };

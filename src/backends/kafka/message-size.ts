@@ -17,8 +17,16 @@ import type { KafkaConfig } from './types';
 
 /** librdkafka's default message.max.bytes. */
 const LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000;
-/** Header bytes besides the flavor name: the names "flavor" and "seq", a seq ("<boot>-<n>", ≤ 30), the varints of Kafka's record format. */
-const HEADER_BYTES = 64;
+/**
+ * What librdkafka adds to payload and key before comparing with
+ * message.max.bytes (rd_kafka_msg_new0: rd_kafka_msg_max_wire_size), besides
+ * the flavor name: the record's framing at its largest
+ * (RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD, 36) and the two headers serialized —
+ * "flavor" (6) and "seq" (3) with a length varint each (≤ 2 bytes), the value
+ * varints (≤ 2 each) and the seq itself, at most 33 characters
+ * (`<boot ≤ 16>-<n ≤ 16>`, spool.ts checks it): 36 + 9 + 8 + 33 = 86.
+ */
+const OVERHEAD_BYTES = 86;
 
 export class MessageSizeLimit {
   /** Kafka's limit for payload + key + headers. */
@@ -29,22 +37,22 @@ export class MessageSizeLimit {
   constructor(private readonly config: KafkaConfig, longestFlavorName: number) {
     const setting = Number(producerSettings(config)['message.max.bytes'] ?? LIBRDKAFKA_MESSAGE_MAX_BYTES);
     this.maxBytes = Number.isFinite(setting) && setting > 0 ? setting : LIBRDKAFKA_MESSAGE_MAX_BYTES;
-    this.alwaysFitsChars = Math.floor((this.maxBytes - HEADER_BYTES - 3 * longestFlavorName) / 6);
+    this.alwaysFitsChars = Math.floor((this.maxBytes - OVERHEAD_BYTES - 3 * longestFlavorName) / 6);
   }
 
   /** Whether librdkafka takes this record as a message of a flavor (its name is in the headers). */
-  fits(record: string, flavorName: string): boolean {
-    return record.length <= this.alwaysFitsChars || this.bytesOf(record, flavorName) <= this.maxBytes;
+  /** `key`: the message's key when known (a spooled entry's, from the config of its time), else read from the record. */
+  fits(record: string, flavorName: string, key?: string | null): boolean {
+    return record.length <= this.alwaysFitsChars || this.bytesOf(record, flavorName, key) <= this.maxBytes;
   }
 
-  /** The message's bytes as librdkafka counts them against maxBytes (the headers' estimated). */
-  bytesOf(record: string, flavorName: string): number {
-    const key = this.config.key === null ? null : keyFromRecord(record, this.config.key);
-    return Buffer.byteLength(record) + (key === null ? 0 : Buffer.byteLength(key)) + Buffer.byteLength(flavorName) + HEADER_BYTES;
+  /** The message's bytes as librdkafka counts them against maxBytes, at most (the seq at its longest). */
+  bytesOf(record: string, flavorName: string, key = this.config.key === null ? null : keyFromRecord(record, this.config.key)): number {
+    return Buffer.byteLength(record) + (key === null ? 0 : Buffer.byteLength(key)) + Buffer.byteLength(flavorName) + OVERHEAD_BYTES;
   }
 
   /** The log line for a record fits() refused (sizes and the flavor's name only: no request data). */
-  refusal(record: string, flavorName: string): string {
-    return `a line of ${this.bytesOf(record, flavorName)} bytes (flavor ${flavorName}) is larger than kafka.librdkafka["message.max.bytes"] (${this.maxBytes}): not sent to Kafka, counted as too_large`;
+  refusal(record: string, flavorName: string, key?: string | null): string {
+    return `a line of ${this.bytesOf(record, flavorName, key)} bytes (flavor ${flavorName}) is larger than kafka.librdkafka["message.max.bytes"] (${this.maxBytes}): not sent to Kafka, counted as too_large`;
   }
 }

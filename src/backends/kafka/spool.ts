@@ -163,6 +163,13 @@ export class Spool {
     await this.head?.writer.settled();
   }
 
+  /** Whether append() has room for all these entries under maxBytes (its memory bound, while the disk fails, aside). */
+  hasRoomFor(entries: readonly SpoolEntry[]): boolean {
+    let size = 0;
+    for (const entry of entries) size += Buffer.byteLength(formatEntry(entry)) + 1;
+    return this.bytes + size <= this.maxBytes;
+  }
+
   /** Appends one entry; false (nothing written) when the spool is full (maxBytes on disk, or its memory while the disk fails). */
   append(entry: SpoolEntry): boolean {
     // After close() a new head would never be written nor sealed: refused, so the caller counts it.

@@ -148,7 +148,7 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
   });
 
-  test('the deadline comes with a drain batch in flight and the spool too full to take the batch back: the batch stays in its segment, nothing is lost', async () => {
+  test('the deadline comes with a drain batch in flight and the spool too full to take the batch back: the batch stays in its segment, nothing lost or dropped, every duplicate counted', async () => {
     const brokers = sharedBroker();
     const topic = `spool-full-${process.pid}-${Date.now()}-{flavor}`;
     await createTopics(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)), 3);
@@ -161,7 +161,8 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     await first.start();
     await until(() => first.details().in_flight! > 0, 'a drain batch in flight');
     await first.close(Date.now());
-    assert.ok(first.counters.dropped.spool_full > 0, 'the spool refused some of the batch (the case under test)');
+    assert.equal(first.counters.dropped.spool_full, 0, 'nothing of the batch offered to a spool without room for it');
+    assert.ok(first.details().possible_duplicates! > 0, 'the batch was left in its segment (the case under test), what it handed on counted');
 
     const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
     await second.start();
@@ -169,12 +170,6 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     await second.close(Date.now() + 10_000);
 
     const copies = await copiesBySeq(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)));
-    const missing = seqs.filter((s) => !copies.has(s));
-    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} lines never reached Kafka`);
-    // review-2: the promise is also "nothing duplicated silently", and lines counted as dropped must be lost.
-    const delivered = [...copies.values()].reduce((sum, n) => sum + n, 0);
-    const duplicates = delivered - copies.size;
-    const counted = first.details().possible_duplicates! + second.details().possible_duplicates!;
-    assert.ok(duplicates <= counted, `${duplicates} copies in Kafka twice, ${counted} counted as possible duplicates (spool_full at the stop: ${first.counters.dropped.spool_full})`);
+    assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
   });
 });

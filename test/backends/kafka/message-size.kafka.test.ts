@@ -1,5 +1,5 @@
 /**
- * review-2: MessageSizeLimit.fits() against librdkafka itself. A record
+ * MessageSizeLimit.fits() against librdkafka itself. A record
  * fits() accepts must be one librdkafka's produce() takes, or the line goes
  * to the spool and comes back (and fails again) at every drain.
  */

@@ -26,8 +26,8 @@ test("librdkafka's default (1,000,000 bytes) unless kafka.librdkafka sets messag
 test('a record fits by its UTF-8 bytes, the key and the headers counted', () => {
   const limit = new MessageSizeLimit(config(2_000), 1);
   const fixed = Buffer.byteLength(record('{"p":""}'));
-  // What is left for the value: 2,000 − record − flavor name − headers (64).
-  const room = 2_000 - fixed - 1 - 64;
+  // What is left for the value: 2,000 − record − flavor name − framing and headers (86).
+  const room = 2_000 - fixed - 1 - 86;
   assert.equal(limit.fits(record(`{"p":"${'x'.repeat(room)}"}`), 'a'), true);
   assert.equal(limit.fits(record(`{"p":"${'x'.repeat(room + 1)}"}`), 'a'), false);
   // 2 bytes a character: fewer characters than the limit, too many bytes.
