@@ -16,22 +16,13 @@ import type { KafkaConfig } from '../../../src/backends/kafka/types';
 import { logger } from '../../../src/log';
 import { kafkaCall, kafkaClient } from '../../../src/backends/kafka/client';
 import { consumeAll, createTopics, kafkaAvailable, sharedBroker } from '../../support/kafka';
+import { kafkaTestConfig } from '../../support/kafka-config';
 import { tempDir } from '../../support/scratchd';
 
 const flavors = [new Flavor('one', 0, 'UTC', ['one.example']), new Flavor('two', 1, 'Europe/Athens', ['two.example'])];
 
-const config = (brokers: string, topic: string, spool: string, librdkafka: KafkaConfig['librdkafka'] = {}, spoolMaxBytes = 1024 ** 3): KafkaConfig => ({
-  brokers,
-  topic,
-  key: null,
-  queue: 20_000,
-  queueMaxBytes: 64 * 1024 ** 2,
-  downAfterMs: 5_000,
-  whenFull: 'block',
-  spool: { path: spool, maxBytes: spoolMaxBytes, drainRatePerSec: 1_000_000 },
-  thread: false,
-  librdkafka,
-});
+const config = (brokers: string, topic: string, spool: string, librdkafka: KafkaConfig['librdkafka'] = {}, spoolMaxBytes = 1024 ** 3): KafkaConfig =>
+  kafkaTestConfig({ brokers, topic, queue: 20_000, queueMaxBytes: 64 * 1024 ** 2, downAfterMs: 5_000, spool: { path: spool, maxBytes: spoolMaxBytes, drainRatePerSec: 1_000_000 }, librdkafka });
 
 /** A spool folder holding `count` lines, as a previous process would have left it; `first`, if given, is the record of line 0 (flavor two). */
 async function spoolOf(dir: string, count: number, first?: string): Promise<string[]> {

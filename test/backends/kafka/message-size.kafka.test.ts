@@ -7,28 +7,15 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { kafkaClient } from '../../../src/backends/kafka/client';
 import { MessageSizeLimit } from '../../../src/backends/kafka/message-size';
-import type { KafkaConfig } from '../../../src/backends/kafka/types';
 import { kafkaAvailable, sharedBroker } from '../../support/kafka';
-
-const config = (maxBytes: number): KafkaConfig => ({
-  brokers: '127.0.0.1:9',
-  topic: 't.{flavor}',
-  key: null,
-  queue: 1000,
-  queueMaxBytes: 1 << 20,
-  whenFull: 'block',
-  downAfterMs: 1000,
-  spool: { path: '/nonexistent', maxBytes: 1 << 20, drainRatePerSec: 1000 },
-  thread: false,
-  librdkafka: { 'message.max.bytes': maxBytes },
-});
+import { kafkaTestConfig } from '../../support/kafka-config';
 
 test('every record fits() accepts is taken by librdkafka, whatever its seq (here the seq of a process past its millionth line)', kafkaAvailable, async () => {
   const Kafka = kafkaClient();
   const producer = new Kafka.Producer({ 'bootstrap.servers': sharedBroker(), 'message.max.bytes': 2_000 });
   await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(new Error(err.message)) : resolve())));
   try {
-    const limit = new MessageSizeLimit(config(2_000), 1);
+    const limit = new MessageSizeLimit(kafkaTestConfig({ librdkafka: { 'message.max.bytes': 2_000 } }), 1);
     // kafka-backend.ts: `${boot}-${nextSeq}`, boot = Date.now().toString(36) (8 characters).
     const seq = `${Date.now().toString(36)}-${1_234_567}`;
     const refused: number[] = [];

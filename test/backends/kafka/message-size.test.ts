@@ -1,20 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { MessageSizeLimit } from '../../../src/backends/kafka/message-size';
-import type { KafkaConfig } from '../../../src/backends/kafka/types';
+import { kafkaTestConfig } from '../../support/kafka-config';
 
-const config = (maxBytes: number | undefined, key: string | null = null): KafkaConfig => ({
-  brokers: '127.0.0.1:9',
-  topic: 't.{flavor}',
-  key,
-  queue: 1000,
-  queueMaxBytes: 1 << 20,
-  whenFull: 'block',
-  downAfterMs: 1000,
-  spool: { path: '/nonexistent', maxBytes: 1 << 20, drainRatePerSec: 1000 },
-  thread: false,
-  librdkafka: maxBytes === undefined ? {} : { 'message.max.bytes': maxBytes },
-});
+const config = (maxBytes: number | undefined, key: string | null = null) => kafkaTestConfig({ key, librdkafka: maxBytes === undefined ? {} : { 'message.max.bytes': maxBytes } });
 const record = (values: string) => `{"flavor":"a","time":"2026-11-30T20:00:00.000+00:00","values":${values}}`;
 
 test("librdkafka's default (1,000,000 bytes) unless kafka.librdkafka sets message.max.bytes", () => {
