@@ -24,8 +24,9 @@
  *   `possible_duplicates` when delivered again.
  * - close(): flush memory and librdkafka until the deadline; whatever is
  *   still undelivered goes to the spool (marked possibly-delivered), the rest
- *   of a drain batch cut short too, and that batch is committed with the
- *   spool's close (fsynced).
+ *   of a drain batch cut short too when the spool has room for it, and that
+ *   batch is committed with the spool's close (fsynced); without the room
+ *   the batch stays whole in its segment, its possible duplicates counted.
  */
 import type * as KafkaTypes from '@confluentinc/kafka-javascript';
 import type { Flavor } from '../../flavor';
@@ -328,7 +329,7 @@ export class KafkaBackend implements Backend {
     }
     // Never sent: Kafka was not reached since the start (or is down). Said, so that a stop that spools is not silent.
     if (unsent > 0) log.warn(`${unsent} lines never sent (Kafka ${this.state === 'starting' ? 'not reached since the start' : this.state}): spooled for the next start`);
-    // A drain batch cut short (docs/kafka.md, "A stop during a drain"). If
+    // A drain batch cut short (docs/kafka.md, "Nothing lost: the spool"). If
     // the spool has room for what is left of it (the entries not yet
     // produced, and the unconfirmed ones, marked maybe-delivered), they go
     // back to the spool and the batch is committed with the spool's close:
