@@ -129,6 +129,7 @@ class JsonWriter {
       if (kind === KIND_LAZY && mem[s + SLOT_HASH] === -1 && mem[s + SLOT_REF] !== NIL) {
         if (depth + 1 > JSON_MAX_NESTING) throw malformed(`JSON nesting deeper than ${JSON_MAX_NESTING}`);
         plainLazy = true;
+        // openPlainKey() written out: its call cost a[]x=1 ~5% (medians of 3 alternating runs).
         out[at++] = OPEN_BRACE;
         out[at++] = QUOTE;
         const keyEnd = mem[s + SLOT_KEY_END] ?? 0;
