@@ -266,7 +266,7 @@ export class KafkaBackend implements Backend {
     const refused = this.spoolClosed ? 'shutdown' : this.sizeLimit.fits(record, flavor.name) ? null : 'too_large';
     if (refused !== null) {
       this.counters.dropped[refused]++;
-      if (refused === 'too_large') log.every('too-large', 10_000, this.sizeLimit.refusal(record, flavor.name));
+      if (refused === 'too_large') this.sizeLimit.logRefusal(record, flavor.name);
       if (liveBytes > 0) {
         this.settledLines++;
         this.settledBytes += liveBytes;
@@ -654,7 +654,7 @@ export class KafkaBackend implements Backend {
     // Spooled under a larger message.max.bytes: it would come back at every drain; its batch's commit lets it go.
     if (!this.sizeLimit.fits(entry.record, flavor.name, entry.key)) {
       this.counters.dropped.too_large++;
-      log.every('too-large', 10_000, this.sizeLimit.refusal(entry.record, flavor.name, entry.key));
+      this.sizeLimit.logRefusal(entry.record, flavor.name, entry.key);
       return;
     }
     const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, bytes: Buffer.byteLength(entry.record), maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };

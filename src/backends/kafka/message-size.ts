@@ -11,10 +11,12 @@
  * longest record is ~6 bytes per body byte, ~400 KB at http.maxBodyBytes
  * 64 KiB); only a record that might not fit is measured in UTF-8 bytes.
  */
+import { logger } from '../../log';
 import { keyFromRecord } from './message-key';
 import { producerSettings } from './settings';
 import type { KafkaConfig } from './types';
 
+const log = logger('kafka');
 /** librdkafka's default message.max.bytes. */
 const LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000;
 /**
@@ -51,8 +53,8 @@ export class MessageSizeLimit {
     return Buffer.byteLength(record) + (key === null ? 0 : Buffer.byteLength(key)) + Buffer.byteLength(flavorName) + OVERHEAD_BYTES;
   }
 
-  /** The log line for a record fits() refused (sizes and the flavor's name only: no request data). */
-  refusal(record: string, flavorName: string, key?: string | null): string {
-    return `a line of ${this.bytesOf(record, flavorName, key)} bytes (flavor ${flavorName}) is larger than kafka.librdkafka["message.max.bytes"] (${this.maxBytes}): not sent to Kafka, counted as too_large`;
+  /** Logs (at most every 10 s) a record fits() refused: its size and the flavor's name only, no request data. */
+  logRefusal(record: string, flavorName: string, key?: string | null): void {
+    log.every('too-large', 10_000, `a line of ${this.bytesOf(record, flavorName, key)} bytes (flavor ${flavorName}) is larger than kafka.librdkafka["message.max.bytes"] (${this.maxBytes}): not sent to Kafka, counted as too_large`);
   }
 }

@@ -119,7 +119,7 @@ export class KafkaThread implements Backend {
     // Refused here, before the answer, rather than by the worker after it (message-size.ts).
     if (!this.sizeLimit.fits(line.record, line.flavor.name)) {
       this.drop('too_large', 1);
-      log.every('too-large', 10_000, this.sizeLimit.refusal(line.record, line.flavor.name));
+      this.sizeLimit.logRefusal(line.record, line.flavor.name);
       return false;
     }
     if (this.spoolMightOverflow(line.record.length)) {
