@@ -77,7 +77,12 @@ export function pinThreads(pid: number, name: RegExp, cpu: number): string[] {
       continue; // the thread ended meanwhile
     }
     if (!name.test(comm)) continue;
-    execFileSync('taskset', ['-cp', String(cpu), tid], { stdio: 'ignore' });
+    try {
+      execFileSync('taskset', ['-cp', String(cpu), tid], { stdio: 'ignore' });
+    } catch (err) {
+      if (fs.existsSync(`/proc/${pid}/task/${tid}`)) throw err;
+      continue; // the thread ended between reading its name and pinning it
+    }
     pinned.push(comm);
   }
   return pinned;
