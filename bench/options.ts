@@ -22,6 +22,8 @@
  *   BENCH_KAFKA_CORE=1       with BENCH_KAFKA=1: the Kafka thread and librdkafka's threads are pinned to the
  *                            load core, the HTTP thread alone on the server core (a machine with a core to
  *                            spare for them); default: the whole process on the server core
+ *   BENCH_KAFKA_BROKER_CPU=1 with BENCH_KAFKA=1: the cores the broker's JVM is pinned to, a taskset list
+ *                            (default: the load core; "0,1": left to the scheduler on both cores)
  *   BENCH_SERVER_CPU=0, BENCH_LOAD_CPU=1   the cores the servers and the load generators are pinned to
  *   BENCH_BEACONS=4096       distinct beacons generated (deterministic, seeded)
  */
@@ -41,6 +43,8 @@ export interface BenchOptions {
   readonly kafka: boolean;
   /** BENCH_KAFKA_CORE: the Kafka threads on the load core. */
   readonly kafkaOwnCore: boolean;
+  /** BENCH_KAFKA_BROKER_CPU: the broker's cores (a taskset list). */
+  readonly brokerCpus: string;
   readonly serverCpu: number;
   readonly loadCpu: number;
   readonly beacons: number;
@@ -78,8 +82,18 @@ export function benchOptions(env: NodeJS.ProcessEnv): { options: BenchOptions; p
     }
     return values;
   };
+  const cpuList = (name: string, fallback: string): string => {
+    const v = env[name];
+    if (v === undefined || v === '') return fallback;
+    if (!/^\d+(,\d+)*$/.test(v)) {
+      problems.push(`${name}=${v}: expected core numbers separated by commas`);
+      return fallback;
+    }
+    return v;
+  };
 
   const quick = flag('BENCH_QUICK');
+  const loadCpu = num('BENCH_LOAD_CPU', 1, 0);
   const only = env.BENCH_ONLY ?? 'all';
   const onlies = ['all', 'load', 'micro', 'soak', 'burst', 'workers'] as const;
   const onlyValue = onlies.find((o) => o === only);
@@ -99,7 +113,8 @@ export function benchOptions(env: NodeJS.ProcessEnv): { options: BenchOptions; p
     kafka: flag('BENCH_KAFKA'),
     kafkaOwnCore: flag('BENCH_KAFKA_CORE'),
     serverCpu: num('BENCH_SERVER_CPU', 0, 0),
-    loadCpu: num('BENCH_LOAD_CPU', 1, 0),
+    loadCpu,
+    brokerCpus: cpuList('BENCH_KAFKA_BROKER_CPU', String(loadCpu)),
     beacons: num('BENCH_BEACONS', 4096, 1),
     microRoundMs: quick ? 50 : 200,
     microRounds: quick ? 3 : 7,

@@ -183,7 +183,7 @@ async function main(): Promise<number> {
   let kafkaStop: (() => Promise<void>) | undefined;
   try {
     if (options.kafka) {
-      const kafka = await startKafka(dir, options.loadCpu, log);
+      const kafka = await startKafka(dir, options.brokerCpus, log);
       kafkaConfig = kafka.scratchdConfig;
       brokerPid = kafka.brokerPid;
       kafkaStop = () => kafka.stop();
@@ -622,7 +622,8 @@ function mainTable(r: Results): string {
     ),
     `machine: ${machineLine(r.machine)}`,
     `pinning: servers on core ${o.serverCpu}, load generators on core ${o.loadCpu} (nginx: 1 worker; CPU and RSS are master + worker)` +
-      (o.kafka && o.kafkaOwnCore ? `; scratchd's Kafka thread and librdkafka's threads on core ${o.loadCpu} (BENCH_KAFKA_CORE=1), their CPU counted in scratchd's` : ''),
+      (o.kafka && o.kafkaOwnCore ? `; scratchd's Kafka thread and librdkafka's threads on core ${o.loadCpu} (BENCH_KAFKA_CORE=1), their CPU counted in scratchd's` : '') +
+      (o.kafka ? `; the Kafka broker on core(s) ${o.brokerCpus} (BENCH_KAFKA_BROKER_CPU)` : ''),
     `disturbed: a run during which other processes used more than ${DISTURBED_PERCENT}% of a core (user+system time in /proc/stat beyond the server's, the generator's and the bench's)`,
     'reading: server CPU % well under 100 = that server was not the limit in the row (compare CPU s / 100k req); wrk/oha CPU % near 100 = the generator was',
     'correctness:',

@@ -65,9 +65,11 @@ export const FLAVORS = [
 /**
  * "With Kafka too" (BENCH_KAFKA=1): a real single-node broker
  * (test/kafka/broker.sh) in its own state dir under the bench's temp dir (so
- * a broker other work is using is never touched), pinned to the load core:
- * in production Kafka runs on other machines, so it must not take the
- * server core from scratchd. Java and Maven come from
+ * a broker other work is using is never touched), pinned by default to the
+ * load core: in production Kafka runs on other machines, so it must not take
+ * the server core from scratchd. Pinned there it takes CPU from the load
+ * generator instead; BENCH_KAFKA_BROKER_CPU=0,1 leaves it to the scheduler,
+ * to take whichever core has time left (docs/performance.md compares both). Java and Maven come from
  * `scripts/debian-deps.sh bench`. scratchd then writes every line to both
  * its files and Kafka; nginx stays as it is (it has no Kafka), so the ratio
  * shows what the second backend costs.
@@ -80,13 +82,13 @@ export interface KafkaHook {
   stop(): Promise<void>;
 }
 
-export function startKafka(dir: string, cpu: number, log: (m: string) => void): Promise<KafkaHook> {
+export function startKafka(dir: string, cpus: string, log: (m: string) => void): Promise<KafkaHook> {
   const deps = spawnSync('bash', [path.join(repoRoot, 'scripts', 'debian-deps.sh'), 'bench'], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (deps.status !== 0) return Promise.reject(new Error('BENCH_KAFKA=1: the Kafka broker needs the packages named above'));
   const env = { ...process.env, KAFKA_STATE_DIR: path.join(dir, 'kafka') };
   const broker = path.join(repoRoot, 'test', 'kafka', 'broker.sh');
   log('bench: starting a Kafka broker (test/kafka/broker.sh start; the first time it fetches the jars with Maven)');
-  const started = spawnSync('taskset', ['-c', String(cpu), 'bash', broker, 'start'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const started = spawnSync('taskset', ['-c', cpus, 'bash', broker, 'start'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const brokers = (started.stdout ?? '').trim().split('\n').pop() ?? '';
   if (started.status !== 0 || !/^[\w.-]+:\d+$/.test(brokers)) {
     return Promise.reject(new Error(`BENCH_KAFKA=1: ${broker} start failed (exit ${started.status}): ${started.stdout ?? ''}`));
