@@ -27,6 +27,9 @@
  *   of a drain batch cut short too when the spool has room for it, and that
  *   batch is committed with the spool's close (fsynced); without the room
  *   the batch stays whole in its segment, its possible duplicates counted.
+ * - A drained line that the full spool will not take back (its delivery
+ *   failed) is not dropped: its batch stays uncommitted in its segment, is
+ *   read again by a later drain, its possible duplicates counted (keepInSegment).
  */
 import type * as KafkaTypes from '@confluentinc/kafka-javascript';
 import type { Flavor } from '../../flavor';
@@ -89,6 +92,11 @@ interface DrainBatch {
   remaining: number;
   /** Entries handed on so far (produced, re-spooled or dropped), in order: close() hands on the rest. */
   next: number;
+  /**
+   * An entry that could not be sent was refused by the (full) spool: it is
+   * still in its segment only, so the batch is not committed (keepInSegment).
+   */
+  unspooled: boolean;
 }
 
 interface FlavorRoute {
@@ -344,7 +352,6 @@ export class KafkaBackend implements Backend {
       const rest = drain.spool.entries.slice(drain.next);
       handBack = this.spool.hasRoomFor([...rest, ...unconfirmed.map((m) => this.spoolEntry(m, true))]);
     }
-    const fullBefore = this.counters.dropped.spool_full;
     if (drain !== null && handBack) {
       while (drain.next < drain.spool.entries.length) this.sendSpooled(drain.spool.entries[drain.next++]!, drain);
     }
@@ -358,9 +365,10 @@ export class KafkaBackend implements Backend {
     }
     if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: ${spooled} spooled, ${unconfirmed.length - spooled} left in the spool segment they were drained from (may be in Kafka too)`);
     this.spoolClosed = true;
-    // A line refused since the decision (the spool's memory bound while its
-    // disk fails): the batch stays uncommitted, its entries safe in their segment.
-    const commit = drain !== null && handBack && this.counters.dropped.spool_full === fullBefore ? drain.spool : null;
+    // An entry of the batch refused by the spool, before the stop or since the
+    // decision (its memory bound while its disk fails): the batch stays
+    // uncommitted, its entries safe in their segment.
+    const commit = drain !== null && handBack && !drain.unspooled ? drain.spool : null;
     // Not started (a start that failed, e.g. on the spool lock): nothing was spooled, and the lock is not ours.
     const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000), commit) : 0;
     if (lost > 0) {
@@ -368,10 +376,7 @@ export class KafkaBackend implements Backend {
       this.counters.queued -= lost;
       log.error(`${lost} lines could not be written to the spool`);
     }
-    if (drain !== null && (commit === null || lost > 0)) {
-      this.possibleDuplicates += drain.next;
-      log.warn(`a spool drain batch cut short by the stop stays in its segment: its ${drain.next} entries handed on so far may reach Kafka twice (possible_duplicates)`);
-    }
+    if (drain !== null && (commit === null || lost > 0)) this.keepInSegment(drain, 'cut short by the stop');
     // A connect or metadata call still running finishes first (each has its own
     // timeout, ≤ 5 s): on the Kafka thread, the thread ends after close(), and
     // a binding callback arriving after that would find no JavaScript to run.
@@ -516,7 +521,21 @@ export class KafkaBackend implements Backend {
     return { timeMs: m.timeMs, flavor: m.flavor.name, key: m.key, maybeDelivered: m.maybeDelivered || maybeDelivered, seq: m.seq, record: m.record };
   }
 
-  /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
+  /**
+   * A drain batch left uncommitted in its segment (docs/kafka.md, "Nothing
+   * lost: the spool"): it is read and sent again (by a later drain, or the
+   * next start), so every entry handed on so far may reach Kafka twice.
+   */
+  private keepInSegment(drain: DrainBatch, why: string): void {
+    this.possibleDuplicates += drain.next;
+    log.every(`kept:${why}`, 10_000, `a spool drain batch ${why} stays in its segment: its ${drain.next} entries handed on so far may reach Kafka twice (possible_duplicates)`);
+  }
+
+  /**
+   * Into the spool; `maybeDelivered` marks a line Kafka may hold already
+   * (added to what the message knew). A drained line the spool refuses is
+   * not dropped: it is still in its segment, and its batch is not committed.
+   */
   private toSpool(m: InFlight, maybeDelivered = false): boolean {
     this.settle(m);
     const entry = this.spoolEntry(m, maybeDelivered);
@@ -524,8 +543,12 @@ export class KafkaBackend implements Backend {
       this.counters.queued++;
       return true;
     }
-    this.counters.dropped.spool_full++;
     this.refusedEntryBytes = Buffer.byteLength(formatEntry(entry)) + 1;
+    if (m.batch !== null) {
+      m.batch.unspooled = true;
+      return false;
+    }
+    this.counters.dropped.spool_full++;
     log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
     return false;
   }
@@ -623,15 +646,24 @@ export class KafkaBackend implements Backend {
         const batch = await this.spool.take(DRAIN_BATCH);
         // A take that close() overtook hands out nothing: batch is null then.
         if (batch === null) break;
-        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0 };
+        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0, unspooled: false };
         this.drainBatch = drain;
         // `next` is shared with close(): once closing, close() decides what becomes of the rest.
-        while (drain.next < batch.entries.length && !this.closing) {
+        // Once an entry is refused by the spool the batch is sent again later: the rest waits for that.
+        while (drain.next < batch.entries.length && !this.closing && !drain.unspooled) {
           this.sendSpooled(batch.entries[drain.next++]!, drain);
           if (drain.next % DRAIN_SLICE === 0) await new Promise((r) => setImmediate(r));
         }
         await this.until(() => drain.remaining === 0, () => this.closeDeadline);
         await this.spool.headSettled();
+        if (drain.unspooled && !this.closing) {
+          // A line neither delivered nor taken back by the full spool: the
+          // batch stays in its segment, read and sent again by a later drain.
+          this.spool.rewind(batch);
+          this.drainBatch = null;
+          this.keepInSegment(drain, 'with a line the full spool could not take back');
+          break;
+        }
         // Closing with entries unsent or unconfirmed: close() decides what becomes of the batch.
         if (drain.remaining > 0 || this.spoolClosed || drain.next < batch.entries.length) break;
         await this.spool.commit(batch);

@@ -20,7 +20,8 @@
  *   reader never sees half a write. `commit` advances the cursor after the
  *   caller has delivered or re-spooled every entry of the batch; a fully
  *   drained segment is deleted. A take whose read fails (EIO) throws and
- *   hands out nothing: the next take starts again at the last commit.
+ *   hands out nothing: the next take starts again at the last commit, as
+ *   after `rewind` (a batch the caller could not settle).
  * - Crash safety: a torn or garbled entry (a crash mid-write) fails
  *   validation and is skipped and counted as `corrupt`. Entries handed out
  *   but not committed before a crash are read again at the next start:
@@ -235,6 +236,18 @@ export class Spool {
     this.bytes = Math.max(0, this.bytes - drained);
     if (reading.offset >= reading.size && reading.leftover === '') await this.finishSegment();
     else await this.writeCursor(reading.seq, reading.offset);
+  }
+
+  /**
+   * The caller could not deliver nor re-spool every entry of `batch` (the
+   * spool was full): nothing of it is committed, and the next take() reads
+   * it again from the last commit.
+   */
+  rewind(batch: SpoolBatch): void {
+    const reading = this.reading;
+    if (this.closed || reading === null || reading.seq !== batch.segment) return;
+    reading.leftover = '';
+    this.readPosition = reading.offset;
   }
 
   /**

@@ -65,6 +65,25 @@ function assertAllThereDuplicatesCounted(seqs: readonly string[], copies: Map<st
   assert.ok(duplicates <= counted, `${duplicates} copies in Kafka twice, ${counted} counted as possible duplicates`);
 }
 
+/** Deletes a topic and makes it again with the broker's defaults (no max.message.bytes of its own). */
+async function recreateTopic(brokers: string, topic: string): Promise<void> {
+  const admin = kafkaClient().AdminClient.create({ 'bootstrap.servers': brokers });
+  try {
+    await kafkaCall<void>((cb) => admin.deleteTopic(topic, 10_000, (err) => cb(err, undefined)));
+  } finally {
+    admin.disconnect();
+  }
+  for (let tries = 0; ; tries++) {
+    try {
+      await createTopics(brokers, [topic], 1);
+      return;
+    } catch (err) {
+      if (tries > 20) throw err; // the deletion may still be under way
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
   test('the deadline comes with a drain batch in flight: nothing lost, nothing dropped, every duplicate counted', async () => {
     const brokers = sharedBroker();
@@ -112,21 +131,7 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     assert.equal(first.counters.droppedTotal, 0, JSON.stringify(first.counters.dropped));
 
     // Topic two takes it now.
-    const admin = kafkaClient().AdminClient.create({ 'bootstrap.servers': brokers });
-    try {
-      await kafkaCall<void>((cb) => admin.deleteTopic(two, 10_000, (err) => cb(err, undefined)));
-    } finally {
-      admin.disconnect();
-    }
-    for (let tries = 0; ; tries++) {
-      try {
-        await createTopics(brokers, [two], 1);
-        break;
-      } catch (err) {
-        if (tries > 20) throw err; // the deletion may still be under way
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
+    await recreateTopic(brokers, two);
 
     const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
     await second.start();
@@ -161,6 +166,43 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     await second.close(Date.now() + 10_000);
 
     const copies = await copiesBySeq(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)));
+    assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
+  });
+
+  test('a drained line whose delivery failed, the spool too full to take it back: not dropped, its batch not committed; it arrives later, every duplicate counted', async () => {
+    const brokers = sharedBroker();
+    const topic = `spool-fail-full-${process.pid}-${Date.now()}-{flavor}`;
+    const [one, two] = flavors.map((f) => topic.replace('{flavor}', f.name)) as [string, string];
+    await createTopics(brokers, [one], 3);
+    // Topic two refuses the first line (too large for it): a definite failure.
+    await createTopics(brokers, [two], 1, { 'max.message.bytes': '2000' });
+    const big = `{"flavor":"two","time":"t","values":{"blob":"${randomBytes(3000).toString('base64')}"}}`;
+    const dir = path.join(tempDir(), 'spool');
+    // One drain batch.
+    const seqs = await spoolOf(dir, 3_000, big);
+    const size = fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+
+    // No room for one more entry: the failed line cannot go back to the spool.
+    const first = new KafkaBackend(config(brokers, topic, dir, {}, size), flavors, 0);
+    await first.start();
+    try {
+      await until(() => first.counters.errors > 0 && first.details().in_flight === 0 && (first.counters.dropped.spool_full > 0 || first.details().possible_duplicates! > 0), 'the failed delivery settled');
+      assert.equal(first.counters.dropped.spool_full, 0, 'the line is still in its segment: not a drop');
+      assert.ok(first.details().possible_duplicates! > 0, 'the batch stays in its segment, what it delivered counted');
+    } finally {
+      await first.close(Date.now() + 10_000);
+    }
+    assert.equal(first.counters.droppedTotal, 0, JSON.stringify(first.counters.dropped));
+
+    await recreateTopic(brokers, two);
+    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
+    await second.start();
+    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
+    await second.close(Date.now() + 10_000);
+    assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
+
+    const copies = await copiesBySeq(brokers, [one, two]);
+    assert.ok(copies.has('old-0'), 'the line that failed arrives');
     assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
   });
 });
