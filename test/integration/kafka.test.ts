@@ -77,7 +77,7 @@ describe('kafka backend with a healthy broker', kafkaAvailable, () => {
     assert.match(metrics, /^scratchd_backend_written_total\{backend="kafka"\} 300$/m);
     assert.equal((await app.stats()).backends.kafka!.delivery_report_mismatches, 0);
     assert.equal((await app.stats()).backends.kafka!.delivery_offset_repeats, 0);
-    for (const name of ['spool_bytes', 'in_flight', 'possible_duplicates', 'librdkafka_msg_cnt']) assert.match(metrics, new RegExp(`^scratchd_backend_${name}\\{backend="kafka"\\} \\d+$`, 'm'));
+    for (const name of ['spool_bytes', 'in_flight', 'possible_duplicates', 'spool_corrupt', 'spool_truncated', 'librdkafka_msg_cnt']) assert.match(metrics, new RegExp(`^scratchd_backend_${name}\\{backend="kafka"\\} \\d+$`, 'm'));
     assert.equal(await app.stop(), 0, app.stderr());
     for (const flavor of NAMES) {
       const lines = fileLines(app, flavor);

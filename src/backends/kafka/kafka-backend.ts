@@ -404,6 +404,7 @@ export class KafkaBackend implements Backend {
       drained: this.drained,
       possible_duplicates: this.possibleDuplicates + this.spool.replayedAfterCrash,
       spool_corrupt: this.spool.corrupt,
+      spool_truncated: this.spool.truncated,
       ...this.stats,
     };
   }

@@ -73,6 +73,8 @@ export class Spool {
   corrupt = 0;
   /** Entries read again after an unclean stop: Kafka may hold them already. */
   replayedAfterCrash = 0;
+  /** Segments found shorter than their cursor or than what was being read from them: cut by something else (cutShort). */
+  truncated = 0;
 
   private readonly sealed: number[] = [];
   private head: { seq: number; writer: FileWriter; lines: number } | null = null;
@@ -111,6 +113,7 @@ export class Spool {
       const size = (await fs.promises.stat(this.segmentPath(seq))).size;
       const offset = (await this.readCursor(seq)) ?? 0;
       if (offset >= size) {
+        if (offset > size) this.cutShort(seq, `is ${size} bytes, shorter than its cursor (${offset})`);
         await this.removeSegment(seq);
         continue;
       }
@@ -209,7 +212,12 @@ export class Spool {
       if (this.closed) return null;
       if (this.reading === null) {
         if (this.sealed.length === 0) {
-          if (this.head === null || this.head.lines === 0) return null;
+          if (this.head === null || this.head.lines === 0) {
+            // Nothing left on disk to drain. Bytes still counted were in a
+            // segment cut below its cursor (openOldest): not there any more.
+            this.bytes = 0;
+            return null;
+          }
           await this.sealHead();
           continue;
         }
@@ -317,6 +325,7 @@ export class Spool {
     if (cursor === null) await this.writeCursor(seq, 0);
     const fd = await openFd(file, 'r');
     const size = (await fstat(fd)).size;
+    if (cursor !== null && cursor > size) this.cutShort(seq, `is ${size} bytes, shorter than its cursor (${cursor})`);
     const offset = Math.min(cursor ?? 0, size);
     this.reading = { seq, fd, offset, size, leftover: '', dirty: this.uncleanStop && cursor !== null };
     this.readPosition = offset;
@@ -349,7 +358,14 @@ export class Spool {
         const length = Math.min(READ_CHUNK, reading.size - this.readPosition);
         const buffer = Buffer.allocUnsafe(length);
         const n = await this.ops.read(reading.fd, buffer, 0, length, this.readPosition);
-        if (n === 0) break;
+        if (n === 0) {
+          // The file ends before the size it had: what was read is all there
+          // is (a last entry torn by the cut is counted corrupt below).
+          this.cutShort(reading.seq, `ends at or before byte ${this.readPosition}, short of the ${reading.size} it had when its reading began`);
+          this.bytes = Math.max(0, this.bytes - (reading.size - this.readPosition));
+          reading.size = this.readPosition;
+          continue;
+        }
         this.readPosition += n;
         pending += buffer.toString('latin1', 0, n);
       }
@@ -379,6 +395,17 @@ export class Spool {
       reading.offset = endOffset;
     }
     return { entries, segment: reading.seq, endOffset };
+  }
+
+  /**
+   * A segment shorter than it was, cut by something else (a person, a tool):
+   * its entries past the cut are gone. Logged (once per segment: it is not
+   * read again past that) and counted; the drain goes on with what is left
+   * and then the next segment (docs/kafka.md, "Nothing lost: the spool").
+   */
+  private cutShort(seq: number, how: string): void {
+    this.truncated++;
+    this.log.error(`spool: ${this.segmentPath(seq)} ${how}: cut by something else, the entries past that are lost; going on with the next segment`);
   }
 
   private async finishSegment(): Promise<void> {
