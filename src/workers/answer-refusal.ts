@@ -6,7 +6,8 @@
  * too large for Kafka"). Each backend says which lines those are
  * (BackendDescriptor.refusalBeforeAnswer); the thread answers them 503 and
  * still forwards them, so that the owner pushes them to every backend and
- * counts the refusal as one thread does.
+ * counts the refusal as one thread does (the owner asks the same test of a
+ * line no backend took: answered 503, it is not counted in workers.not_taken).
  *
  * Decided once at start-up: null (no test on the path) unless some line that
  * can arrive under the http limits may be refused so.

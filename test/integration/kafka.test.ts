@@ -131,33 +131,37 @@ describe('kafka backend with a healthy broker', kafkaAvailable, () => {
     }
   });
 
-  test('workers: 2: a line larger than message.max.bytes gets the same 503 from either thread, counted once as too_large, kept by the file backend', async () => {
-    const brokers = sharedBroker();
-    const topic = uniqueTopic();
-    const app = await startScratchd({ config: { ...kafkaConfig(brokers, topic, { librdkafka: { 'linger.ms': 2, 'message.max.bytes': 2_000 } }), workers: 2 } });
-    const n = 40;
-    try {
-      await app.waitForLog(/^http: 2 workers serving$/);
-      await eventually(async () => ((await app.stats()).backends.kafka!.topics_waiting === 0 ? [1] : []), 1, 20_000);
-      // One connection each (agent: false): the kernel spreads them over both threads.
-      const bigs = await Promise.all(Array.from({ length: n }, (_, i) => request(app.port, HOSTS.alve, `/track?uid=big${i}&pad=${'x'.repeat(3_000)}`)));
-      const smalls = await Promise.all(Array.from({ length: n }, (_, i) => request(app.port, HOSTS.skroutz, `/track?uid=small${i}`)));
-      const stats = await app.stats();
-      const workers = (stats as unknown as { workers: { requests: number[] } }).workers;
-      assert.ok(workers.requests.length === 2 && workers.requests.every((r) => r > 0), `both threads answered: ${JSON.stringify(workers.requests)}`);
-      assert.deepEqual(bigs.map((r) => r.status), bigs.map(() => 503), 'kafka.whenFull "block": as with one thread, never a 200');
-      assert.ok(smalls.every((r) => r.status === 200));
-      const kafka = stats.backends.kafka!;
-      assert.equal(kafka.dropped_by_reason.too_large, n, JSON.stringify(kafka));
-      assert.equal(kafka.spooled, 0);
-      assert.equal(stats.requests.unavailable, n);
-      assert.equal(stats.requests.tracked, 2 * n, 'as with one thread: the file backend took every line');
-      await eventually(async () => ((await app.stats()).backends.kafka!.written === n ? [1] : []), 1, 20_000);
-    } finally {
-      assert.equal(await app.stop(), 0, app.stderr());
-    }
-    assert.equal(fileLines(app, 'alve').filter((l) => l.includes('"uid":"big')).length, n, 'every line also where the file backend keeps it');
-  });
+  for (const alone of [false, true]) {
+    test(`workers: 2${alone ? ', Kafka the only backend' : ''}: a line larger than message.max.bytes gets the same 503 from either thread, counted once as too_large${alone ? ', not as not_taken' : ', kept by the file backend'}`, async () => {
+      const brokers = sharedBroker();
+      const topic = uniqueTopic();
+      const app = await startScratchd({ config: { ...kafkaConfig(brokers, topic, { librdkafka: { 'linger.ms': 2, 'message.max.bytes': 2_000 } }), workers: 2, ...(alone ? { file: undefined } : {}) } });
+      const n = 40;
+      try {
+        await app.waitForLog(/^http: 2 workers serving$/);
+        await eventually(async () => ((await app.stats()).backends.kafka!.topics_waiting === 0 ? [1] : []), 1, 20_000);
+        // One connection each (agent: false): the kernel spreads them over both threads.
+        const bigs = await Promise.all(Array.from({ length: n }, (_, i) => request(app.port, HOSTS.alve, `/track?uid=big${i}&pad=${'x'.repeat(3_000)}`)));
+        const smalls = await Promise.all(Array.from({ length: n }, (_, i) => request(app.port, HOSTS.skroutz, `/track?uid=small${i}`)));
+        const stats = await app.stats();
+        const workers = (stats as unknown as { workers: { requests: number[]; not_taken: number } }).workers;
+        assert.ok(workers.requests.length === 2 && workers.requests.every((r) => r > 0), `both threads answered: ${JSON.stringify(workers.requests)}`);
+        assert.deepEqual(bigs.map((r) => r.status), bigs.map(() => 503), 'kafka.whenFull "block": as with one thread, never a 200');
+        assert.ok(smalls.every((r) => r.status === 200));
+        const kafka = stats.backends.kafka!;
+        assert.equal(kafka.dropped_by_reason.too_large, n, JSON.stringify(kafka));
+        assert.equal(kafka.spooled, 0);
+        assert.equal(stats.requests.unavailable, n);
+        // As with one thread: the file backend took every line; alone, Kafka only the small ones.
+        assert.equal(stats.requests.tracked, alone ? n : 2 * n);
+        assert.equal(workers.not_taken, 0, 'answered 503: not a line lost after a 200');
+        await eventually(async () => ((await app.stats()).backends.kafka!.written === n ? [1] : []), 1, 20_000);
+      } finally {
+        assert.equal(await app.stop(), 0, app.stderr());
+      }
+      if (!alone) assert.equal(fileLines(app, 'alve').filter((l) => l.includes('"uid":"big')).length, n, 'every line also where the file backend keeps it');
+    });
+  }
 
   test('a topic stamped with the broker\'s time (LogAppendTime): every delivery report still matches its line', async () => {
     const brokers = sharedBroker();
