@@ -50,6 +50,8 @@ export interface SpoolEntry {
 
 export interface SpoolBatch {
   readonly entries: SpoolEntry[];
+  /** Where each entry ends in its segment (rewind commits up to one of them). */
+  readonly ends: number[];
   readonly segment: number;
   readonly endOffset: number;
 }
@@ -247,14 +249,15 @@ export class Spool {
   }
 
   /**
-   * The caller could not deliver nor re-spool every entry of `batch` (the
-   * spool was full): nothing of it is committed, and the next take() reads
-   * it again from the last commit.
+   * The caller delivered or re-spooled only the first `settled` entries of
+   * `batch` (the spool was too full to take the next one back): those are
+   * committed, and the next take() reads the rest again.
    */
-  rewind(batch: SpoolBatch): void {
+  async rewind(batch: SpoolBatch, settled: number): Promise<void> {
     const reading = this.reading;
     if (this.closed || reading === null || reading.seq !== batch.segment) return;
     reading.leftover = '';
+    if (settled > 0) await this.commit({ ...batch, endOffset: batch.ends[settled - 1]! });
     this.readPosition = reading.offset;
   }
 
@@ -336,6 +339,7 @@ export class Spool {
 
   private async readEntries(reading: NonNullable<Spool['reading']>, max: number): Promise<SpoolBatch> {
     const entries: SpoolEntry[] = [];
+    const ends: number[] = [];
     // Entries start at the committed offset; `leftover` holds the text read
     // past it but not handed out yet, and readPosition is where reading goes on.
     let endOffset = reading.offset;
@@ -351,7 +355,10 @@ export class Spool {
           start = nl + 1;
           const entry = parseEntry(Buffer.from(bytes, 'latin1').toString('utf8'), this.knownFlavors);
           if (entry === null) corrupt++;
-          else entries.push(entry);
+          else {
+            entries.push(entry);
+            ends.push(endOffset);
+          }
         }
         pending = pending.slice(start);
         if (entries.length >= max || this.readPosition >= reading.size) break;
@@ -394,7 +401,7 @@ export class Spool {
       this.bytes = Math.max(0, this.bytes - (endOffset - reading.offset));
       reading.offset = endOffset;
     }
-    return { entries, segment: reading.seq, endOffset };
+    return { entries, ends, segment: reading.seq, endOffset };
   }
 
   /**
