@@ -64,6 +64,18 @@ async function topicValues(brokers: string, topic: string, flavor: FlavorName, a
 
 const sorted = (values: string[]) => [...values].sort();
 
+/** POSTs a JSON array of objects (one line each) on a connection of its own; resolves with the status. */
+function postJson(port: number, host: string, objects: object[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/track', method: 'POST', agent: false, headers: { Host: host, 'Content-Type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(objects));
+  });
+}
+
 describe('kafka backend with a healthy broker', kafkaAvailable, () => {
   test('every line arrives in its topic exactly as in the file, with key, headers and timestamp; restore rebuilds the files', async () => {
     const brokers = sharedBroker();
@@ -137,29 +149,33 @@ describe('kafka backend with a healthy broker', kafkaAvailable, () => {
       const topic = uniqueTopic();
       const app = await startScratchd({ config: { ...kafkaConfig(brokers, topic, { librdkafka: { 'linger.ms': 2, 'message.max.bytes': 2_000 } }), workers: 2, ...(alone ? { file: undefined } : {}) } });
       const n = 40;
+      const m = 20;
       try {
         await app.waitForLog(/^http: 2 workers serving$/);
         await eventually(async () => ((await app.stats()).backends.kafka!.topics_waiting === 0 ? [1] : []), 1, 20_000);
         // One connection each (agent: false): the kernel spreads them over both threads.
         const bigs = await Promise.all(Array.from({ length: n }, (_, i) => request(app.port, HOSTS.alve, `/track?uid=big${i}&pad=${'x'.repeat(3_000)}`)));
         const smalls = await Promise.all(Array.from({ length: n }, (_, i) => request(app.port, HOSTS.skroutz, `/track?uid=small${i}`)));
+        // A POST of a small line and a big one: 503 as with one thread (the small one is kept).
+        const posts = await Promise.all(Array.from({ length: m }, (_, i) => postJson(app.port, HOSTS.alve, [{ uid: `psmall${i}` }, { uid: `pbig${i}`, pad: 'x'.repeat(3_000) }])));
         const stats = await app.stats();
         const workers = (stats as unknown as { workers: { requests: number[]; not_taken: number } }).workers;
         assert.ok(workers.requests.length === 2 && workers.requests.every((r) => r > 0), `both threads answered: ${JSON.stringify(workers.requests)}`);
         assert.deepEqual(bigs.map((r) => r.status), bigs.map(() => 503), 'kafka.whenFull "block": as with one thread, never a 200');
         assert.ok(smalls.every((r) => r.status === 200));
+        assert.deepEqual(posts, posts.map(() => 503));
         const kafka = stats.backends.kafka!;
-        assert.equal(kafka.dropped_by_reason.too_large, n, JSON.stringify(kafka));
+        assert.equal(kafka.dropped_by_reason.too_large, n + m, JSON.stringify(kafka));
         assert.equal(kafka.spooled, 0);
-        assert.equal(stats.requests.unavailable, n);
+        assert.equal(stats.requests.unavailable, n + m);
         // As with one thread: the file backend took every line; alone, Kafka only the small ones.
-        assert.equal(stats.requests.tracked, alone ? n : 2 * n);
+        assert.equal(stats.requests.tracked, alone ? n + m : 2 * (n + m));
         assert.equal(workers.not_taken, 0, 'answered 503: not a line lost after a 200');
-        await eventually(async () => ((await app.stats()).backends.kafka!.written === n ? [1] : []), 1, 20_000);
+        await eventually(async () => ((await app.stats()).backends.kafka!.written === n + m ? [1] : []), 1, 20_000);
       } finally {
         assert.equal(await app.stop(), 0, app.stderr());
       }
-      if (!alone) assert.equal(fileLines(app, 'alve').filter((l) => l.includes('"uid":"big')).length, n, 'every line also where the file backend keeps it');
+      if (!alone) assert.equal(fileLines(app, 'alve').filter((l) => l.includes('big')).length, n + m, 'every line also where the file backend keeps it');
     });
   }
 
