@@ -663,17 +663,18 @@ export class KafkaBackend implements Backend {
         }
         await this.until(() => drain.remaining === 0, () => this.closeDeadline);
         await this.spool.headSettled();
-        if (drain.unspooled !== Infinity && !this.closing) {
+        if (drain.unspooled !== Infinity && drain.remaining === 0 && !this.spoolClosed) {
           // A line neither delivered nor taken back by the full spool: the
           // batch is committed up to it (which makes room in the spool), the
-          // rest stays in its segment, read and sent again by a later drain.
+          // rest stays in its segment, read and sent again by a later drain
+          // (or the next start: entries a stop left unsent are in that rest).
           await this.spool.rewind(batch, drain.unspooled);
           this.drainBatch = null;
           this.keepInSegment(drain, drain.unspooled, 'with a line the full spool could not take back');
           break;
         }
-        // Closing with entries unsent or unconfirmed: close() decides what becomes of the batch.
-        if (drain.remaining > 0 || this.spoolClosed || drain.next < batch.entries.length) break;
+        // Closing with entries unsent or unconfirmed (or one the spool refused): close() decides what becomes of the batch.
+        if (drain.remaining > 0 || this.spoolClosed || drain.next < batch.entries.length || drain.unspooled !== Infinity) break;
         await this.spool.commit(batch);
         this.drainBatch = null;
         const minMs = (batch.entries.length * 1000) / this.config.spool.drainRatePerSec;
