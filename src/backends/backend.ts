@@ -148,6 +148,18 @@ export interface BackendContext {
   readonly startWaitMs: number;
 }
 
+/** What refusalBeforeAnswer() may look at besides the backend's own config. */
+export interface AnswerContext {
+  readonly flavors: readonly FlavorConfig[];
+  /** No other backend is enabled: a line this one refuses is taken by none (a 503). */
+  readonly alone: boolean;
+  /** The longest record an HTTP thread can build under this config's http limits, in UTF-8 bytes. */
+  readonly longestRecordBytes: number;
+}
+
+/** A line's record and its flavor's name → whether push() would refuse it whatever the backend's state. */
+export type RefusalTest = (record: string, flavorName: string) => boolean;
+
 /**
  * A backend plug-in: everything the core knows about it. `C` is its config as
  * resolve() returns it. Registered in one line in backends/registry.ts.
@@ -169,4 +181,13 @@ export interface BackendDescriptor<C = unknown> {
   /** Where it writes, for check-config's summary ("/var/log/{flavor}.log", "kafka1:9092"). */
   summary(config: C): string;
   create(config: C, context: BackendContext): Backend;
+  /**
+   * With workers > 1 an HTTP thread answers a beacon before the owner pushes
+   * its line (workers/answer-refusal.ts): the test of the lines push() would
+   * refuse whatever its state (too large for it) when that refusal makes the
+   * answer a 503 (whenFull 'block', or `alone`), so that the thread answers
+   * as one thread would. Null when no line that can arrive is refused so.
+   * Asked once per HTTP thread at start-up; absent: never refuses so.
+   */
+  refusalBeforeAnswer?(config: C, context: AnswerContext): RefusalTest | null;
 }

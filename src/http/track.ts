@@ -30,8 +30,13 @@ import type { BeaconHandler, ClientAddress } from './server';
 
 /** Where an HTTP thread sends the beacons it answered (workers/forwarder.ts). */
 export interface LineForwarder {
-  /** `checkKey`: what the duplicate check compares (the query of a GET, the values of a POST line). */
-  forward(flavor: Flavor, timeMs: number, values: string, client: ClientAddress, checkKey: string): void;
+  /**
+   * `checkKey`: what the duplicate check compares (the query of a GET, the
+   * values of a POST line). False: a backend refuses the line whatever its
+   * state and the answer must be 503, as one thread would answer it
+   * (workers/answer-refusal.ts); the line is forwarded all the same.
+   */
+  forward(flavor: Flavor, timeMs: number, values: string, client: ClientAddress, checkKey: string): boolean;
 }
 
 /** What became of a forwarded line on the owner thread. */
@@ -88,7 +93,10 @@ export class TrackHandler implements BeaconHandler {
     }
     const timeMs = this.now();
     if (this.forwarder !== null) {
-      this.forwarder.forward(flavor, timeMs, values, client, query);
+      if (!this.forwarder.forward(flavor, timeMs, values, client, query)) {
+        this.requests.unavailable++;
+        return Answer.unavailable;
+      }
       this.requests.tracked++; // here: answered and forwarded (the owner counts what became of it)
       return Answer.gif;
     }
@@ -185,7 +193,7 @@ export class TrackHandler implements BeaconHandler {
     const linesBefore = r.tracked + r.duplicate + r.malicious;
     for (const values of lines) {
       if (this.forwarder !== null) {
-        this.forwarder.forward(flavor, timeMs, values, client, values);
+        if (!this.forwarder.forward(flavor, timeMs, values, client, values)) refused = true;
         continue;
       }
       if (this.checks !== null) {

@@ -15,11 +15,17 @@
  * has pushed the batch, and wakes `whenBelow`. SharedPressure stops this
  * thread's reading above IN_FLIGHT_MAX_* (`overCap`).
  *
+ * A line `refuses` finds (answer-refusal.ts: a backend refuses it whatever
+ * its state, and that makes the answer a 503) is forwarded all the same, for
+ * the owner to push and count as one thread would; forward() returns false
+ * so that the thread answers 503.
+ *
  * The lines of the batch not yet posted are in shared memory too
  * (THREAD.pending, a plain store per line): if the thread ends without
  * posting them (terminated while stuck), the owner counts them as lost.
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { RefusalTest } from '../backends/backend';
 import { duplicateKey } from '../checks';
 import type { ChecksConfig } from '../config/types';
 import type { Flavor } from '../flavor';
@@ -55,6 +61,8 @@ export class Forwarder implements LineForwarder {
     private readonly shared: Int32Array,
     worker: number,
     checks: ChecksConfig,
+    /** null (the common case): no line is refused before its answer. */
+    private readonly refuses: RefusalTest | null = null,
   ) {
     this.withClient = checks.duplicateWindowMs > 0 || checks.maxPerMinute > 0;
     this.withKey = checks.duplicateWindowMs > 0;
@@ -62,8 +70,9 @@ export class Forwarder implements LineForwarder {
     this.pendingAt = this.slot + THREAD.pending;
   }
 
-  forward(flavor: Flavor, timeMs: number, values: string, client: ClientAddress, checkKey: string): void {
+  forward(flavor: Flavor, timeMs: number, values: string, client: ClientAddress, checkKey: string): boolean {
     const record = buildRecord(flavor.recordHead, flavor.clock.stamp(timeMs), values);
+    const refused = this.refuses !== null && this.refuses(record, flavor.name);
     this.batchBytes += this.writer.append(
       flavor.index,
       timeMs,
@@ -77,6 +86,7 @@ export class Forwarder implements LineForwarder {
       this.scheduled = true;
       setTimeout(this.flushBound, FORWARD_MS);
     }
+    return !refused;
   }
 
   /** Hands the current batch to the owner (its buffer is transferred, not copied). */

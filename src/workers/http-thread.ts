@@ -33,6 +33,7 @@ import { PostDoor } from '../http/post';
 import { PublicServer } from '../http/server';
 import { TrackHandler } from '../http/track';
 import { ConnectionCounters, Outcomes, RequestCounters } from '../telemetry';
+import { answerRefusal } from './answer-refusal';
 import { Forwarder } from './forwarder';
 import {
   COUNTERS_LENGTH,
@@ -60,7 +61,7 @@ const EXIT_SOFTWARE = 70;
 const flavors = new FlavorTable(config.flavors, config.http.path);
 const requests = new RequestCounters();
 const connections = new ConnectionCounters();
-const forwarder = new Forwarder(port, shared, worker, config.checks);
+const forwarder = new Forwarder(port, shared, worker, config.checks, answerRefusal(config));
 const handler = new TrackHandler(flavors, [], null, requests, Date.now, forwarder);
 let pressure: SharedPressure | null = null;
 const server = new PublicServer(config.http, handler, requests, connections, [], flavors.paths, {
@@ -95,14 +96,15 @@ function injectFault(fault: string | undefined): void {
   const forward = forwarder.forward.bind(forwarder);
   let seen = 0;
   forwarder.forward = (...args) => {
-    forward(...args);
-    if (++seen !== after) return;
+    const answerable = forward(...args);
+    if (++seen !== after) return answerable;
     setImmediate(() => {
       if (match[1]!.startsWith('crash')) throw new Error(`SCRATCHD_TEST_HTTP_THREAD_FAULT: crash after ${after} lines`);
       // hang: for ever; pause: 1.5 × http.threadStallMs, then on as if nothing happened.
       const until = match[1] === 'hang' ? Infinity : Date.now() + 1.5 * config.http.threadStallMs;
       while (Date.now() < until);
     });
+    return answerable;
   };
 }
 

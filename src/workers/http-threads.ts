@@ -44,11 +44,12 @@ import { fork } from 'node:child_process';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { blockingRefusal, type Backend } from '../backends/backend';
+import { blockingRefusal, type Backend, type RefusalTest } from '../backends/backend';
 import type { Config } from '../config/types';
 import type { InFlight, Pressure } from '../http/backpressure';
 import type { TrackHandler } from '../http/track';
 import { readBatch } from '../io/line-batch';
+import { answerRefusal } from './answer-refusal';
 import { logger } from '../log';
 import { Outcomes, RequestCounters, type Outcome } from '../telemetry';
 import {
@@ -136,6 +137,8 @@ export class HttpThreads {
 
   /** The 'block' backends, whose refusing() the threads must follow. */
   private readonly refusers: readonly Backend[];
+  /** The lines the threads answered 503 and forwarded all the same (answer-refusal.ts): not counted as notTaken. */
+  private readonly answered503: RefusalTest | null;
   private refusalCheck: NodeJS.Timeout | null = null;
 
   constructor(
@@ -148,6 +151,7 @@ export class HttpThreads {
   ) {
     this.shared = new Int32Array(new SharedArrayBuffer(sharedBytes(config.workers)));
     this.refusers = backends.filter((b) => b.whenFull === 'block');
+    this.answered503 = answerRefusal(config);
     if (this.refusers.length > 0) handler.onBlockRefusal = () => this.checkRefusals();
     const shared = this.shared;
     this.linesInFlight = {
@@ -386,7 +390,9 @@ export class HttpThreads {
     const outcomes = this.outcomes;
     readBatch(buffer, length, (flavorIndex, timeMs, record, _bytes, client, key) => {
       const outcome = this.handler.takeForwarded(flavorIndex, timeMs, record, client, key);
-      if (outcome === 'not_taken') this.notTaken++;
+      if (outcome === 'not_taken') {
+        if (this.answered503 === null || !this.answered503(record, this.config.flavors[flavorIndex]!.name)) this.notTaken++;
+      }
       else outcomes[outcome]++;
     });
     const slot = threadSlot(thread.index);

@@ -64,6 +64,18 @@ async function topicValues(brokers: string, topic: string, flavor: FlavorName, a
 
 const sorted = (values: string[]) => [...values].sort();
 
+/** POSTs a JSON array of objects (one line each) on a connection of its own; resolves with the status. */
+function postJson(port: number, host: string, objects: object[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/track', method: 'POST', agent: false, headers: { Host: host, 'Content-Type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(objects));
+  });
+}
+
 describe('kafka backend with a healthy broker', kafkaAvailable, () => {
   test('every line arrives in its topic exactly as in the file, with key, headers and timestamp; restore rebuilds the files', async () => {
     const brokers = sharedBroker();
@@ -77,7 +89,7 @@ describe('kafka backend with a healthy broker', kafkaAvailable, () => {
     assert.match(metrics, /^scratchd_backend_written_total\{backend="kafka"\} 300$/m);
     assert.equal((await app.stats()).backends.kafka!.delivery_report_mismatches, 0);
     assert.equal((await app.stats()).backends.kafka!.delivery_offset_repeats, 0);
-    for (const name of ['spool_bytes', 'in_flight', 'possible_duplicates', 'librdkafka_msg_cnt']) assert.match(metrics, new RegExp(`^scratchd_backend_${name}\\{backend="kafka"\\} \\d+$`, 'm'));
+    for (const name of ['spool_bytes', 'in_flight', 'possible_duplicates', 'spool_corrupt', 'spool_truncated', 'librdkafka_msg_cnt']) assert.match(metrics, new RegExp(`^scratchd_backend_${name}\\{backend="kafka"\\} \\d+$`, 'm'));
     assert.equal(await app.stop(), 0, app.stderr());
     for (const flavor of NAMES) {
       const lines = fileLines(app, flavor);
@@ -115,8 +127,7 @@ describe('kafka backend with a healthy broker', kafkaAvailable, () => {
     try {
       await eventually(async () => ((await app.stats()).backends.kafka!.topics_waiting === 0 ? [1] : []), 1, 20_000);
       const big = await request(app.port, HOSTS.alve, `/track?uid=big&pad=${'x'.repeat(3_000)}`);
-      // With HTTP threads the beacon is answered before the owner pushes it (docs/kafka.md).
-      assert.equal(big.status, TEST_WORKERS === 1 ? 503 : 200, 'kafka.whenFull "block": a 200 would promise it reaches Kafka');
+      assert.equal(big.status, 503, 'kafka.whenFull "block": a 200 would promise it reaches Kafka');
       const { statuses } = await sendBeacons(app, 60, 's');
       assert.ok(statuses.every((s) => s === 200));
       await eventually(async () => ((await app.stats()).backends.kafka!.written === 60 ? [1] : []), 1, 20_000);
@@ -131,6 +142,42 @@ describe('kafka backend with a healthy broker', kafkaAvailable, () => {
       assert.equal(await app.stop(), 0, app.stderr());
     }
   });
+
+  for (const alone of [false, true]) {
+    test(`workers: 2${alone ? ', Kafka the only backend' : ''}: a line larger than message.max.bytes gets the same 503 from either thread, counted once as too_large${alone ? ', not as not_taken' : ', kept by the file backend'}`, async () => {
+      const brokers = sharedBroker();
+      const topic = uniqueTopic();
+      const app = await startScratchd({ config: { ...kafkaConfig(brokers, topic, { librdkafka: { 'linger.ms': 2, 'message.max.bytes': 2_000 } }), workers: 2, ...(alone ? { file: undefined } : {}) } });
+      const n = 40;
+      const m = 20;
+      try {
+        await app.waitForLog(/^http: 2 workers serving$/);
+        await eventually(async () => ((await app.stats()).backends.kafka!.topics_waiting === 0 ? [1] : []), 1, 20_000);
+        // One connection each (agent: false): the kernel spreads them over both threads.
+        const bigs = await Promise.all(Array.from({ length: n }, (_, i) => request(app.port, HOSTS.alve, `/track?uid=big${i}&pad=${'x'.repeat(3_000)}`)));
+        const smalls = await Promise.all(Array.from({ length: n }, (_, i) => request(app.port, HOSTS.skroutz, `/track?uid=small${i}`)));
+        // A POST of a small line and a big one: 503 as with one thread (the small one is kept).
+        const posts = await Promise.all(Array.from({ length: m }, (_, i) => postJson(app.port, HOSTS.alve, [{ uid: `psmall${i}` }, { uid: `pbig${i}`, pad: 'x'.repeat(3_000) }])));
+        const stats = await app.stats();
+        const workers = (stats as unknown as { workers: { requests: number[]; not_taken: number } }).workers;
+        assert.ok(workers.requests.length === 2 && workers.requests.every((r) => r > 0), `both threads answered: ${JSON.stringify(workers.requests)}`);
+        assert.deepEqual(bigs.map((r) => r.status), bigs.map(() => 503), 'kafka.whenFull "block": as with one thread, never a 200');
+        assert.ok(smalls.every((r) => r.status === 200));
+        assert.deepEqual(posts, posts.map(() => 503));
+        const kafka = stats.backends.kafka!;
+        assert.equal(kafka.dropped_by_reason.too_large, n + m, JSON.stringify(kafka));
+        assert.equal(kafka.spooled, 0);
+        assert.equal(stats.requests.unavailable, n + m);
+        // As with one thread: the file backend took every line; alone, Kafka only the small ones.
+        assert.equal(stats.requests.tracked, alone ? n + m : 2 * (n + m));
+        assert.equal(workers.not_taken, 0, 'answered 503: not a line lost after a 200');
+        await eventually(async () => ((await app.stats()).backends.kafka!.written === n + m ? [1] : []), 1, 20_000);
+      } finally {
+        assert.equal(await app.stop(), 0, app.stderr());
+      }
+      if (!alone) assert.equal(fileLines(app, 'alve').filter((l) => l.includes('big')).length, n + m, 'every line also where the file backend keeps it');
+    });
+  }
 
   test('a topic stamped with the broker\'s time (LogAppendTime): every delivery report still matches its line', async () => {
     const brokers = sharedBroker();

@@ -8,6 +8,7 @@ import { KafkaBackend } from './kafka-backend';
 import { KafkaThread } from './thread';
 import { kafkaClientLoaded } from './client';
 import { logger } from '../../log';
+import { MessageSizeLimit } from './message-size';
 import { kafkaDropReasons, kafkaSchema } from './options';
 import { librdkafkaProblem } from './settings';
 import type { KafkaConfig } from './types';
@@ -67,5 +68,14 @@ export const kafkaBackend: BackendDescriptor<KafkaConfig> = {
       return new KafkaBackend(config, flavors, startWaitMs);
     }
     return new KafkaThread(config, flavors, startWaitMs);
+  },
+  // A line too large for Kafka (message-size.ts), refused by push() whatever Kafka's state.
+  refusalBeforeAnswer(config, { flavors, alone, longestRecordBytes }) {
+    // Another backend takes the line and Kafka's refusal does not block: answered 200 all the same.
+    if (config.whenFull !== 'block' && !alone) return null;
+    const longestName = Math.max(...flavors.map((f) => f.name.length));
+    const limit = new MessageSizeLimit(config, longestName);
+    if (!limit.mayRefuse(longestRecordBytes, longestName)) return null;
+    return (record, flavorName) => !limit.fits(record, flavorName);
   },
 };

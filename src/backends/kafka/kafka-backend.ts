@@ -27,6 +27,10 @@
  *   of a drain batch cut short too when the spool has room for it, and that
  *   batch is committed with the spool's close (fsynced); without the room
  *   the batch stays whole in its segment, its possible duplicates counted.
+ * - A drained line that the full spool will not take back (its delivery
+ *   failed) is not dropped: its batch is committed only up to it, the rest
+ *   stays in its segment and is read again by a later drain, its possible
+ *   duplicates counted (keepInSegment).
  */
 import type * as KafkaTypes from '@confluentinc/kafka-javascript';
 import type { Flavor } from '../../flavor';
@@ -73,8 +77,9 @@ interface InFlight {
   bytes: number;
   maybeDelivered: boolean;
   seq: string;
-  /** Set for spool entries being drained. */
+  /** Set for spool entries being drained, with the entry's place in its batch. */
   batch: DrainBatch | null;
+  index: number;
   /**
    * Under the Kafka thread: the record's bytes while the HTTP thread still
    * counts the line as held (0 once settled: delivered, spooled or dropped;
@@ -89,6 +94,12 @@ interface DrainBatch {
   remaining: number;
   /** Entries handed on so far (produced, re-spooled or dropped), in order: close() hands on the rest. */
   next: number;
+  /**
+   * The first entry that could not be sent and that the (full) spool refused
+   * back (Infinity: none): it is still in its segment only, so the batch is
+   * committed only up to it (keepInSegment).
+   */
+  unspooled: number;
 }
 
 interface FlavorRoute {
@@ -282,6 +293,7 @@ export class KafkaBackend implements Backend {
       maybeDelivered: false,
       seq: `${this.boot}-${this.nextSeq++}`,
       batch: null,
+      index: -1,
       liveBytes,
     };
     // Memory and in flight are both counted in record bytes (UTF-8), together under kafka.queueMaxBytes.
@@ -344,9 +356,8 @@ export class KafkaBackend implements Backend {
       const rest = drain.spool.entries.slice(drain.next);
       handBack = this.spool.hasRoomFor([...rest, ...unconfirmed.map((m) => this.spoolEntry(m, true))]);
     }
-    const fullBefore = this.counters.dropped.spool_full;
     if (drain !== null && handBack) {
-      while (drain.next < drain.spool.entries.length) this.sendSpooled(drain.spool.entries[drain.next++]!, drain);
+      while (drain.next < drain.spool.entries.length) this.sendSpooled(drain, drain.next++);
     }
     let spooled = 0;
     for (const m of unconfirmed) {
@@ -358,9 +369,10 @@ export class KafkaBackend implements Backend {
     }
     if (unconfirmed.length > 0) log.warn(`${unconfirmed.length} lines unconfirmed at the deadline: ${spooled} spooled, ${unconfirmed.length - spooled} left in the spool segment they were drained from (may be in Kafka too)`);
     this.spoolClosed = true;
-    // A line refused since the decision (the spool's memory bound while its
-    // disk fails): the batch stays uncommitted, its entries safe in their segment.
-    const commit = drain !== null && handBack && this.counters.dropped.spool_full === fullBefore ? drain.spool : null;
+    // An entry of the batch refused by the spool, before the stop or since the
+    // decision (its memory bound while its disk fails): the batch stays
+    // uncommitted, its entries safe in their segment.
+    const commit = drain !== null && handBack && drain.unspooled === Infinity ? drain.spool : null;
     // Not started (a start that failed, e.g. on the spool lock): nothing was spooled, and the lock is not ours.
     const lost = this.spoolOpened ? await this.spool.close(Math.max(deadline, Date.now() + 2_000), commit) : 0;
     if (lost > 0) {
@@ -368,10 +380,7 @@ export class KafkaBackend implements Backend {
       this.counters.queued -= lost;
       log.error(`${lost} lines could not be written to the spool`);
     }
-    if (drain !== null && (commit === null || lost > 0)) {
-      this.possibleDuplicates += drain.next;
-      log.warn(`a spool drain batch cut short by the stop stays in its segment: its ${drain.next} entries handed on so far may reach Kafka twice (possible_duplicates)`);
-    }
+    if (drain !== null && (commit === null || lost > 0)) this.keepInSegment(drain, 0, 'cut short by the stop');
     // A connect or metadata call still running finishes first (each has its own
     // timeout, ≤ 5 s): on the Kafka thread, the thread ends after close(), and
     // a binding callback arriving after that would find no JavaScript to run.
@@ -399,6 +408,7 @@ export class KafkaBackend implements Backend {
       drained: this.drained,
       possible_duplicates: this.possibleDuplicates + this.spool.replayedAfterCrash,
       spool_corrupt: this.spool.corrupt,
+      spool_truncated: this.spool.truncated,
       ...this.stats,
     };
   }
@@ -516,7 +526,23 @@ export class KafkaBackend implements Backend {
     return { timeMs: m.timeMs, flavor: m.flavor.name, key: m.key, maybeDelivered: m.maybeDelivered || maybeDelivered, seq: m.seq, record: m.record };
   }
 
-  /** Into the spool; `maybeDelivered` marks a line Kafka may hold already (added to what the message knew). */
+  /**
+   * A drain batch left in its segment from entry `from` on, uncommitted
+   * (docs/kafka.md, "Nothing lost: the spool"): that part is read and sent
+   * again (by a later drain, or the next start), so every entry of it handed
+   * on so far may reach Kafka twice.
+   */
+  private keepInSegment(drain: DrainBatch, from: number, why: string): void {
+    const again = Math.max(0, drain.next - from);
+    this.possibleDuplicates += again;
+    log.every(`kept:${why}`, 10_000, `a spool drain batch ${why} stays in its segment${from > 0 ? ` from its entry ${from} on` : ''}: ${again} entries of it handed on so far may reach Kafka twice (possible_duplicates)`);
+  }
+
+  /**
+   * Into the spool; `maybeDelivered` marks a line Kafka may hold already
+   * (added to what the message knew). A drained line the spool refuses is
+   * not dropped: it is still in its segment, and its batch is not committed.
+   */
   private toSpool(m: InFlight, maybeDelivered = false): boolean {
     this.settle(m);
     const entry = this.spoolEntry(m, maybeDelivered);
@@ -524,8 +550,12 @@ export class KafkaBackend implements Backend {
       this.counters.queued++;
       return true;
     }
-    this.counters.dropped.spool_full++;
     this.refusedEntryBytes = Buffer.byteLength(formatEntry(entry)) + 1;
+    if (m.batch !== null) {
+      m.batch.unspooled = Math.min(m.batch.unspooled, m.index);
+      return false;
+    }
+    this.counters.dropped.spool_full++;
     log.every('spool-full', 10_000, `spool is full (kafka.spool.maxBytes=${this.config.spool.maxBytes}): dropping lines`);
     return false;
   }
@@ -623,17 +653,28 @@ export class KafkaBackend implements Backend {
         const batch = await this.spool.take(DRAIN_BATCH);
         // A take that close() overtook hands out nothing: batch is null then.
         if (batch === null) break;
-        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0 };
+        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0, unspooled: Infinity };
         this.drainBatch = drain;
         // `next` is shared with close(): once closing, close() decides what becomes of the rest.
-        while (drain.next < batch.entries.length && !this.closing) {
-          this.sendSpooled(batch.entries[drain.next++]!, drain);
+        // Once an entry is refused by the spool the batch is sent again later: the rest waits for that.
+        while (drain.next < batch.entries.length && !this.closing && drain.unspooled === Infinity) {
+          this.sendSpooled(drain, drain.next++);
           if (drain.next % DRAIN_SLICE === 0) await new Promise((r) => setImmediate(r));
         }
         await this.until(() => drain.remaining === 0, () => this.closeDeadline);
         await this.spool.headSettled();
-        // Closing with entries unsent or unconfirmed: close() decides what becomes of the batch.
-        if (drain.remaining > 0 || this.spoolClosed || drain.next < batch.entries.length) break;
+        if (drain.unspooled !== Infinity && drain.remaining === 0 && !this.spoolClosed) {
+          // A line neither delivered nor taken back by the full spool: the
+          // batch is committed up to it (which makes room in the spool), the
+          // rest stays in its segment, read and sent again by a later drain
+          // (or the next start: entries a stop left unsent are in that rest).
+          await this.spool.rewind(batch, drain.unspooled);
+          this.drainBatch = null;
+          this.keepInSegment(drain, drain.unspooled, 'with a line the full spool could not take back');
+          break;
+        }
+        // Closing with entries unsent or unconfirmed (or one the spool refused): close() decides what becomes of the batch.
+        if (drain.remaining > 0 || this.spoolClosed || drain.next < batch.entries.length || drain.unspooled !== Infinity) break;
         await this.spool.commit(batch);
         this.drainBatch = null;
         const minMs = (batch.entries.length * 1000) / this.config.spool.drainRatePerSec;
@@ -649,7 +690,9 @@ export class KafkaBackend implements Backend {
     }
   }
 
-  private sendSpooled(entry: SpoolEntry, batch: DrainBatch): void {
+  /** The batch's entry number `index`: produced, or back to the spool. */
+  private sendSpooled(batch: DrainBatch, index: number): void {
+    const entry = batch.spool.entries[index]!;
     const flavor = this.byName.get(entry.flavor)!;
     // Spooled under a larger message.max.bytes: it would come back at every drain; its batch's commit lets it go.
     if (!this.sizeLimit.fits(entry.record, flavor.name, entry.key)) {
@@ -657,7 +700,7 @@ export class KafkaBackend implements Backend {
       this.sizeLimit.logRefusal(entry.record, flavor.name, entry.key);
       return;
     }
-    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, bytes: Buffer.byteLength(entry.record), maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, liveBytes: 0 };
+    const message: InFlight = { flavor, timeMs: entry.timeMs, key: entry.key, record: entry.record, bytes: Buffer.byteLength(entry.record), maybeDelivered: entry.maybeDelivered, seq: entry.seq, batch, index, liveBytes: 0 };
     this.counters.queued++;
     if (this.state === 'up' && !this.closing && this.produce(message)) {
       batch.remaining++;

@@ -42,6 +42,15 @@ export class MessageSizeLimit {
     this.alwaysFitsChars = Math.floor((this.maxBytes - OVERHEAD_BYTES - 3 * longestFlavorName) / 6);
   }
 
+  /**
+   * Whether some record of at most `longestRecordBytes` UTF-8 bytes might not
+   * fit (the key, a value of the record, at most as long again): false lets a
+   * caller skip fits() altogether (workers/answer-refusal.ts).
+   */
+  mayRefuse(longestRecordBytes: number, longestFlavorName: number): boolean {
+    return (this.config.key === null ? 1 : 2) * longestRecordBytes + 3 * longestFlavorName + OVERHEAD_BYTES > this.maxBytes;
+  }
+
   /** Whether librdkafka takes this record as a message of a flavor (its name is in the headers). */
   /** `key`: the message's key when known (a spooled entry's, from the config of its time), else read from the record. */
   fits(record: string, flavorName: string, key?: string | null): boolean {

@@ -20,7 +20,8 @@
  *   reader never sees half a write. `commit` advances the cursor after the
  *   caller has delivered or re-spooled every entry of the batch; a fully
  *   drained segment is deleted. A take whose read fails (EIO) throws and
- *   hands out nothing: the next take starts again at the last commit.
+ *   hands out nothing: the next take starts again at the last commit, as
+ *   after `rewind` (a batch the caller could not settle).
  * - Crash safety: a torn or garbled entry (a crash mid-write) fails
  *   validation and is skipped and counted as `corrupt`. Entries handed out
  *   but not committed before a crash are read again at the next start:
@@ -49,6 +50,8 @@ export interface SpoolEntry {
 
 export interface SpoolBatch {
   readonly entries: SpoolEntry[];
+  /** Where each entry ends in its segment (rewind commits up to one of them). */
+  readonly ends: number[];
   readonly segment: number;
   readonly endOffset: number;
 }
@@ -72,6 +75,8 @@ export class Spool {
   corrupt = 0;
   /** Entries read again after an unclean stop: Kafka may hold them already. */
   replayedAfterCrash = 0;
+  /** Segments found shorter than their cursor or than what was being read from them: cut by something else (cutShort). */
+  truncated = 0;
 
   private readonly sealed: number[] = [];
   private head: { seq: number; writer: FileWriter; lines: number } | null = null;
@@ -110,6 +115,7 @@ export class Spool {
       const size = (await fs.promises.stat(this.segmentPath(seq))).size;
       const offset = (await this.readCursor(seq)) ?? 0;
       if (offset >= size) {
+        if (offset > size) this.cutShort(seq, `is ${size} bytes, shorter than its cursor (${offset})`);
         await this.removeSegment(seq);
         continue;
       }
@@ -208,7 +214,12 @@ export class Spool {
       if (this.closed) return null;
       if (this.reading === null) {
         if (this.sealed.length === 0) {
-          if (this.head === null || this.head.lines === 0) return null;
+          if (this.head === null || this.head.lines === 0) {
+            // Nothing left on disk to drain. Bytes still counted were in a
+            // segment cut below its cursor (openOldest): not there any more.
+            this.bytes = 0;
+            return null;
+          }
           await this.sealHead();
           continue;
         }
@@ -235,6 +246,19 @@ export class Spool {
     this.bytes = Math.max(0, this.bytes - drained);
     if (reading.offset >= reading.size && reading.leftover === '') await this.finishSegment();
     else await this.writeCursor(reading.seq, reading.offset);
+  }
+
+  /**
+   * The caller delivered or re-spooled only the first `settled` entries of
+   * `batch` (the spool was too full to take the next one back): those are
+   * committed, and the next take() reads the rest again.
+   */
+  async rewind(batch: SpoolBatch, settled: number): Promise<void> {
+    const reading = this.reading;
+    if (this.closed || reading === null || reading.seq !== batch.segment) return;
+    reading.leftover = '';
+    if (settled > 0) await this.commit({ ...batch, endOffset: batch.ends[settled - 1]! });
+    this.readPosition = reading.offset;
   }
 
   /**
@@ -304,6 +328,7 @@ export class Spool {
     if (cursor === null) await this.writeCursor(seq, 0);
     const fd = await openFd(file, 'r');
     const size = (await fstat(fd)).size;
+    if (cursor !== null && cursor > size) this.cutShort(seq, `is ${size} bytes, shorter than its cursor (${cursor})`);
     const offset = Math.min(cursor ?? 0, size);
     this.reading = { seq, fd, offset, size, leftover: '', dirty: this.uncleanStop && cursor !== null };
     this.readPosition = offset;
@@ -314,6 +339,7 @@ export class Spool {
 
   private async readEntries(reading: NonNullable<Spool['reading']>, max: number): Promise<SpoolBatch> {
     const entries: SpoolEntry[] = [];
+    const ends: number[] = [];
     // Entries start at the committed offset; `leftover` holds the text read
     // past it but not handed out yet, and readPosition is where reading goes on.
     let endOffset = reading.offset;
@@ -329,14 +355,24 @@ export class Spool {
           start = nl + 1;
           const entry = parseEntry(Buffer.from(bytes, 'latin1').toString('utf8'), this.knownFlavors);
           if (entry === null) corrupt++;
-          else entries.push(entry);
+          else {
+            entries.push(entry);
+            ends.push(endOffset);
+          }
         }
         pending = pending.slice(start);
         if (entries.length >= max || this.readPosition >= reading.size) break;
         const length = Math.min(READ_CHUNK, reading.size - this.readPosition);
         const buffer = Buffer.allocUnsafe(length);
         const n = await this.ops.read(reading.fd, buffer, 0, length, this.readPosition);
-        if (n === 0) break;
+        if (n === 0) {
+          // The file ends before the size it had: what was read is all there
+          // is (a last entry torn by the cut is counted corrupt below).
+          this.cutShort(reading.seq, `ends at or before byte ${this.readPosition}, short of the ${reading.size} it had when its reading began`);
+          this.bytes = Math.max(0, this.bytes - (reading.size - this.readPosition));
+          reading.size = this.readPosition;
+          continue;
+        }
         this.readPosition += n;
         pending += buffer.toString('latin1', 0, n);
       }
@@ -365,7 +401,18 @@ export class Spool {
       this.bytes = Math.max(0, this.bytes - (endOffset - reading.offset));
       reading.offset = endOffset;
     }
-    return { entries, segment: reading.seq, endOffset };
+    return { entries, ends, segment: reading.seq, endOffset };
+  }
+
+  /**
+   * A segment shorter than it was, cut by something else (a person, a tool):
+   * its entries past the cut are gone. Logged (once per segment: it is not
+   * read again past that) and counted; the drain goes on with what is left
+   * and then the next segment (docs/kafka.md, "Nothing lost: the spool").
+   */
+  private cutShort(seq: number, how: string): void {
+    this.truncated++;
+    this.log.error(`spool: ${this.segmentPath(seq)} ${how}: cut by something else, the entries past that are lost; going on with the next segment`);
   }
 
   private async finishSegment(): Promise<void> {

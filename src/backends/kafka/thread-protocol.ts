@@ -46,7 +46,7 @@ const DROPS_AT = 6;
  * snapshot, so the HTTP thread shows every one (at 0) before the first report.
  */
 export const DETAIL_KEYS: readonly string[] = [
-  'up', 'topics_waiting', 'in_flight', 'in_flight_bytes', 'delivery_report_mismatches', 'delivery_reports_reordered', 'delivery_offset_repeats', 'spooled', 'spool_bytes', 'drained', 'possible_duplicates', 'spool_corrupt',
+  'up', 'topics_waiting', 'in_flight', 'in_flight_bytes', 'delivery_report_mismatches', 'delivery_reports_reordered', 'delivery_offset_repeats', 'spooled', 'spool_bytes', 'drained', 'possible_duplicates', 'spool_corrupt', 'spool_truncated',
   'librdkafka_msg_cnt', 'librdkafka_msg_size', 'librdkafka_txmsgs', 'librdkafka_brokers_up', 'librdkafka_rtt_p99_us',
 ];
 const DETAILS_AT = DROPS_AT + DROP_KEYS.length;

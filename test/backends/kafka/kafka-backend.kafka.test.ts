@@ -24,16 +24,16 @@ const flavors = [new Flavor('one', 0, 'UTC', ['one.example']), new Flavor('two',
 const config = (brokers: string, topic: string, spool: string, librdkafka: KafkaConfig['librdkafka'] = {}, spoolMaxBytes = 1024 ** 3): KafkaConfig =>
   kafkaTestConfig({ brokers, topic, queue: 20_000, queueMaxBytes: 64 * 1024 ** 2, downAfterMs: 5_000, spool: { path: spool, maxBytes: spoolMaxBytes, drainRatePerSec: 1_000_000 }, librdkafka });
 
-/** A spool folder holding `count` lines, as a previous process would have left it; `first`, if given, is the record of line 0 (flavor two). */
-async function spoolOf(dir: string, count: number, first?: string): Promise<string[]> {
+/** A spool folder holding `count` lines, as a previous process would have left it; `first`, if given, is the record of line `at` (flavor two). */
+async function spoolOf(dir: string, count: number, first?: string, at = 0): Promise<string[]> {
   const spool = new Spool(dir, 1024 ** 3, new Set(flavors.map((f) => f.name)), { persisted: () => undefined, failed: () => undefined }, logger('test'));
   await spool.open();
   const seqs: string[] = [];
   const now = Date.now();
   for (let i = 0; i < count; i++) {
-    const flavor = first === undefined ? flavors[i % 2]!.name : i === 0 ? 'two' : 'one';
+    const flavor = first === undefined ? flavors[i % 2]!.name : i === at ? 'two' : 'one';
     const seq = `old-${i}`;
-    const record = i === 0 && first !== undefined ? first : `{"flavor":"${flavor}","time":"t","values":{"i":"${i}"}}`;
+    const record = i === at && first !== undefined ? first : `{"flavor":"${flavor}","time":"t","values":{"i":"${i}"}}`;
     assert.ok(spool.append({ timeMs: now, flavor, key: null, maybeDelivered: false, seq, record }));
     seqs.push(seq);
   }
@@ -63,6 +63,25 @@ function assertAllThereDuplicatesCounted(seqs: readonly string[], copies: Map<st
   const duplicates = [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
   const counted = runs.reduce((sum, run) => sum + run.details().possible_duplicates!, 0);
   assert.ok(duplicates <= counted, `${duplicates} copies in Kafka twice, ${counted} counted as possible duplicates`);
+}
+
+/** Deletes a topic and makes it again with the broker's defaults (no max.message.bytes of its own). */
+async function recreateTopic(brokers: string, topic: string): Promise<void> {
+  const admin = kafkaClient().AdminClient.create({ 'bootstrap.servers': brokers });
+  try {
+    await kafkaCall<void>((cb) => admin.deleteTopic(topic, 10_000, (err) => cb(err, undefined)));
+  } finally {
+    admin.disconnect();
+  }
+  for (let tries = 0; ; tries++) {
+    try {
+      await createTopics(brokers, [topic], 1);
+      return;
+    } catch (err) {
+      if (tries > 20) throw err; // the deletion may still be under way
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
@@ -112,21 +131,7 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     assert.equal(first.counters.droppedTotal, 0, JSON.stringify(first.counters.dropped));
 
     // Topic two takes it now.
-    const admin = kafkaClient().AdminClient.create({ 'bootstrap.servers': brokers });
-    try {
-      await kafkaCall<void>((cb) => admin.deleteTopic(two, 10_000, (err) => cb(err, undefined)));
-    } finally {
-      admin.disconnect();
-    }
-    for (let tries = 0; ; tries++) {
-      try {
-        await createTopics(brokers, [two], 1);
-        break;
-      } catch (err) {
-        if (tries > 20) throw err; // the deletion may still be under way
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
+    await recreateTopic(brokers, two);
 
     const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
     await second.start();
@@ -161,6 +166,79 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     await second.close(Date.now() + 10_000);
 
     const copies = await copiesBySeq(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)));
+    assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
+  });
+
+  test('a drained line whose delivery failed, the spool too full to take it back: not dropped, its batch not committed; it arrives later, every duplicate counted', async () => {
+    const brokers = sharedBroker();
+    const topic = `spool-fail-full-${process.pid}-${Date.now()}-{flavor}`;
+    const [one, two] = flavors.map((f) => topic.replace('{flavor}', f.name)) as [string, string];
+    await createTopics(brokers, [one], 3);
+    // Topic two refuses the first line (too large for it): a definite failure.
+    await createTopics(brokers, [two], 1, { 'max.message.bytes': '2000' });
+    const big = `{"flavor":"two","time":"t","values":{"blob":"${randomBytes(3000).toString('base64')}"}}`;
+    const dir = path.join(tempDir(), 'spool');
+    // One drain batch.
+    const seqs = await spoolOf(dir, 3_000, big);
+    const size = fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+
+    // No room for one more entry: the failed line cannot go back to the spool.
+    const first = new KafkaBackend(config(brokers, topic, dir, {}, size), flavors, 0);
+    await first.start();
+    try {
+      await until(() => first.counters.errors > 0 && first.details().in_flight === 0 && (first.counters.dropped.spool_full > 0 || first.details().possible_duplicates! > 0), 'the failed delivery settled');
+      assert.equal(first.counters.dropped.spool_full, 0, 'the line is still in its segment: not a drop');
+      assert.ok(first.details().possible_duplicates! > 0, 'the batch stays in its segment, what it delivered counted');
+    } finally {
+      await first.close(Date.now() + 10_000);
+    }
+    assert.equal(first.counters.droppedTotal, 0, JSON.stringify(first.counters.dropped));
+
+    await recreateTopic(brokers, two);
+    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
+    await second.start();
+    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
+    await second.close(Date.now() + 10_000);
+    assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
+
+    const copies = await copiesBySeq(brokers, [one, two]);
+    assert.ok(copies.has('old-0'), 'the line that failed arrives');
+    assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
+  });
+
+  test('the same with the failed line inside its batch: the batch is committed up to it, which makes room for it in the spool, and the drain goes on', async () => {
+    const brokers = sharedBroker();
+    const topic = `spool-fail-mid-${process.pid}-${Date.now()}-{flavor}`;
+    const [one, two] = flavors.map((f) => topic.replace('{flavor}', f.name)) as [string, string];
+    await createTopics(brokers, [one], 3);
+    await createTopics(brokers, [two], 1, { 'max.message.bytes': '2000' });
+    const big = `{"flavor":"two","time":"t","values":{"blob":"${randomBytes(3000).toString('base64')}"}}`;
+    const dir = path.join(tempDir(), 'spool');
+    const seqs = await spoolOf(dir, 3_000, big, 1_000);
+    const size = fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+
+    const first = new KafkaBackend(config(brokers, topic, dir, {}, size), flavors, 0);
+    await first.start();
+    try {
+      // Refused back at first (no room), then taken back once the entries before it are committed.
+      await until(() => first.spooled > 0 || first.counters.dropped.spool_full > 0, 'the failed line back in the spool');
+      assert.equal(first.counters.dropped.spool_full, 0, 'never a drop');
+      assert.ok(first.details().possible_duplicates! > 0, 'the rest of the batch, sent again, counted');
+      assert.ok(first.details().spool_bytes! < size, 'the entries before it were committed');
+    } finally {
+      await first.close(Date.now() + 10_000);
+    }
+    assert.equal(first.counters.droppedTotal, 0, JSON.stringify(first.counters.dropped));
+
+    await recreateTopic(brokers, two);
+    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
+    await second.start();
+    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
+    await second.close(Date.now() + 10_000);
+    assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
+
+    const copies = await copiesBySeq(brokers, [one, two]);
+    assert.ok(copies.has('old-1000'), 'the line that failed arrives');
     assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
   });
 });

@@ -136,6 +136,58 @@ describe('Spool faults', () => {
     assert.ok(b.spool.replayedAfterCrash >= 100, `replayed after the crash: ${b.spool.replayedAfterCrash}`);
     await b.spool.close(Date.now() + 1000);
   });
+
+  test('a segment cut by something else while it is read: the take hands out what is left, counts the cut and the torn entry, and the drain goes on with the next segment (no spin)', async () => {
+    const dir = tempDir();
+    const first = path.join(dir, 'segment-000000000001.spool');
+    let reads = 0;
+    const ops: FileOps = {
+      ...realFileOps,
+      read: async (...args) => {
+        // A take that spins reads the same place for ever: stop it here rather than hang.
+        if (++reads > 1_000) throw new Error('take() spins on the cut segment');
+        // The second chunk: something cuts the file in the middle of an entry past 1.5 MiB.
+        if (reads === 2) fs.truncateSync(first, 1.5 * 1024 * 1024 + 10);
+        return realFileOps.read(...args);
+      },
+    };
+    const { spool } = await openSpool(dir, ops);
+    const total = 40_000; // ~4 MB: several 1 MiB read chunks
+    for (let i = 0; i < total; i++) assert.ok(spool.append(entry(i)));
+    const head = await spool.take(100); // seals segment 1: the next entries go to segment 2
+    for (let i = total; i < total + 100; i++) assert.ok(spool.append(entry(i)));
+    await spool.commit(head!);
+    const rest = await spool.take(50_000);
+    assert.equal(rest!.entries[0]!.seq, 'k1x2-100');
+    const last = Number(rest!.entries.at(-1)!.seq.split('-')[1]);
+    assert.ok(last > 100 && last < total, `handed out up to the cut: ${last}`);
+    assert.deepEqual(rest!.entries.map((e) => e.seq), Array.from({ length: last - 99 }, (_, i) => `k1x2-${100 + i}`));
+    await spool.commit(rest!);
+    assert.deepEqual((await drainAll(spool)).map((e) => e.seq), Array.from({ length: 100 }, (_, i) => `k1x2-${total + i}`), 'segment 2 drains next');
+    assert.equal(spool.truncated, 1, 'the cut is counted');
+    assert.equal(spool.corrupt, 1, 'the entry torn by the cut is counted');
+    assert.equal(spool.bytes, 0);
+    assert.equal(await spool.take(100), null);
+    await spool.close(Date.now() + 1000);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.spool')), []);
+  });
+
+  test('a segment cut below its cursor between two starts: counted, skipped, and spool_bytes comes back to 0', async () => {
+    const dir = tempDir();
+    const a = await openSpool(dir, realFileOps);
+    for (let i = 0; i < 300; i++) a.spool.append(entry(i));
+    const batch = await a.spool.take(100);
+    await a.spool.commit(batch!);
+    await a.spool.close(Date.now() + 1000);
+    const b = await openSpool(dir, realFileOps);
+    assert.ok(b.spool.bytes > 0);
+    fs.truncateSync(path.join(dir, 'segment-000000000001.spool'), 10);
+    assert.equal(await b.spool.take(100), null);
+    assert.equal(b.spool.bytes, 0, 'what was counted of the cut segment is gone with it');
+    assert.ok(b.spool.isEmpty);
+    assert.equal(b.spool.truncated, 1);
+    await b.spool.close(Date.now() + 1000);
+  });
 });
 
 function linesOnDisk(dir: string): number {
