@@ -130,9 +130,12 @@ export class Scratchd implements StatsSource {
    * Not while stopping, nor while the server refuses beacons because a backend
    * is stuck, nor while a 'block' backend refuses lines (docs/buffering.md),
    * nor while an HTTP thread is stuck or dead and not yet replaced (its share
-   * of connections is not served meanwhile).
+   * of connections is not served meanwhile). With HTTP threads, the refusal
+   * flag they read is brought up to date first, so that a 200 here is never
+   * followed by a thread's 503 that only waited for the flag's next check.
    */
   ready(): boolean {
+    this.threads?.checkRefusals();
     return this.accepting && this.publicServer.pressure.ready && !blockingRefusal(this.backends) && (this.threads?.allServing ?? true);
   }
 
