@@ -4,7 +4,8 @@
  * the lines it answered to the owner thread (workers/), and the owner hands
  * lines to the Kafka thread (backends/kafka/thread.ts). Lines are appended to
  * one growing ArrayBuffer, which is transferred (not copied) in one
- * postMessage per event-loop turn, or sooner once it holds BATCH_BYTES.
+ * postMessage a few ms after its first line (each sender says how long), or
+ * sooner once it holds BATCH_BYTES.
  *
  * Why a byte batch and not one message per line: a postMessage costs
  * microseconds (structured clone, a wake-up of the other thread); appending a
