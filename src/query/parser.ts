@@ -25,7 +25,7 @@ import type { ScratchError } from '../errors';
 // without this).
 const { BRACKET, CHAR_CLASS, CLOSE, EQUALS_SIGN, NEEDS_JSON_ESCAPE, NEEDS_UNESCAPE, NEWLINE, OPEN, PERCENT, PERCENT_SIGN, PLUS, SEPARATOR, SPACE, checkEscape, escapedByte } = bytesModule;
 const { KEY_SPACE_LIMIT, PARAMS_LIMIT, PARAM_DEPTH_LIMIT, SHARED_BUFFER_BYTES, excerpt, malformed } = limitsModule;
-const { FIRST, RECORD, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, lastSlot, lazyHasKey, materialize, materializeWithKey, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
+const { FIRST, RECORD, SIZE, SLOT_KEY_START, SLOT_KEY_END, KIND_ARRAY, KIND_HASH, KIND_LAZY, KIND_LEAF, KIND_NIL, NIL, SLOT_HASH, SLOT_KIND, SLOT_REF, addKey, addOnlyContainer, addTemplate, addValue, arrayPush, findKey, hasKeyPath, isIndexed, keySlot, lastSlot, lazyHasKey, materialize, materializeWithKey, newContainer, pushLazy, resetTree, setKey, setSlot, tree } = paramsModule;
 const { isWellFormedUtf8 } = utf8Module;
 
 const sharedInput = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
@@ -364,9 +364,18 @@ function normalizeCommonName(root: number, input: Buffer, start: number, open: n
     lastKind = KIND_HASH;
   }
   const lastHash = lastKind === KIND_HASH ? (tree.mem[last + SLOT_REF] ?? 0) : -1;
-  if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
+  if (lastHash >= 0 && isIndexed(lastHash)) {
+    // The last hash lacks c (keySlot has just added it): c goes there.
+    const slot = keySlot(lastHash, childStart, childEnd);
+    if (tree.keyAdded) {
+      setSlot(slot, leafKind(v), v);
+      return true;
+    }
+  } else if (lastHash >= 0 && findKey(lastHash, childStart, childEnd) < 0) {
     addKey(lastHash, childStart, childEnd, leafKind(v), v);
-  } else if (childEnd - childStart <= KEY_SPACE_LIMIT) {
+    return true;
+  }
+  if (childEnd - childStart <= KEY_SPACE_LIMIT) {
     pushLazy(array, -1, 0, childStart, childEnd, v);
   } else {
     const child = newContainer();
@@ -790,7 +799,8 @@ function arrayOf(v: Leaf): number {
 function hashAt(params: number, kStart: number, kEnd: number): number {
   // A hash with no keys yet (one this name has just made): the key is new.
   if ((tree.mem[params + FIRST] ?? 0) < 0 && kEnd - kStart <= KEY_SPACE_LIMIT) return addOnlyContainer(params, kStart, kEnd, KIND_HASH);
-  const slot = findKey(params, kStart, kEnd);
+  // In an indexed hash keySlot adds a missing key as nil, which `||=` then treats as such.
+  const slot = isIndexed(params) ? keySlot(params, kStart, kEnd) : findKey(params, kStart, kEnd);
   if (slot < 0) {
     const hash = newContainer();
     addKey(params, kStart, kEnd, KIND_HASH, hash);
@@ -809,7 +819,8 @@ function hashAt(params: number, kStart: number, kEnd: number): number {
 /** `params[k] ||= []` followed by the `is_a?(Array)` check (ParameterTypeError). */
 function arrayAt(params: number, kStart: number, kEnd: number): number {
   if ((tree.mem[params + FIRST] ?? 0) < 0 && kEnd - kStart <= KEY_SPACE_LIMIT) return addOnlyContainer(params, kStart, kEnd, KIND_ARRAY);
-  const slot = findKey(params, kStart, kEnd);
+  // In an indexed hash keySlot adds a missing key as nil, which `||=` then treats as such.
+  const slot = isIndexed(params) ? keySlot(params, kStart, kEnd) : findKey(params, kStart, kEnd);
   if (slot < 0) {
     const array = newContainer();
     addKey(params, kStart, kEnd, KIND_ARRAY, array);

@@ -83,7 +83,28 @@ export function hostileShapes(bytes = MAX_QUERY_BYTES): HostileShape[] {
     { name: 'xH=1 after x<A-G> (8 short keys)', query: fill((i) => `x${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
     { name: 'x{40}H=1 after x{40}<A-G> (8 long keys)', query: fill((i) => `${'x'.repeat(40)}${'ABCDEFGH'[Math.min(i, 7)]}=1`) },
     { name: 'keys in one bucket (unseeded hash)', query: fill((i) => `${collidingKeys()[i] ?? `z${i}`}=1`) },
+    // The shortest pieces that each make something new: an 8 KB query holds
+    // ~2,700 distinct keys of 1–2 bytes, more than twice the pieces of
+    // `k<i>=v`, and the cost of a query is mostly its number of pieces.
+    { name: '<i in base 62> (shortest distinct keys)', query: fill(base62) },
+    { name: '<i in base 62>=', query: fill((i) => `${base62(i)}=`) },
+    { name: '<i in base 62>[]', query: fill((i) => `${base62(i)}[]`) },
+    { name: 'a[<i in base 62>]', query: fill((i) => `a[${base62(i)}]`) },
+    { name: 'a[]<i in base 62>', query: fill((i) => `a[]${base62(i)}`) },
+    { name: 'a[] (array pushes of nil)', query: same('a[]') },
   ];
+}
+
+const BASE_62_DIGITS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+/** i written in base 62 with letters and digits: the shortest distinct keys that need no escape. */
+function base62(i: number): string {
+  let digits = '';
+  do {
+    digits = `${BASE_62_DIGITS[i % 62] ?? ''}${digits}`;
+    i = Math.floor(i / 62);
+  } while (i > 0);
+  return digits;
 }
 
 let colliding: string[] | undefined;
