@@ -256,9 +256,13 @@ export class Spool {
   async rewind(batch: SpoolBatch, settled: number): Promise<void> {
     const reading = this.reading;
     if (this.closed || reading === null || reading.seq !== batch.segment) return;
+    const to = settled > 0 ? batch.ends[settled - 1]! : reading.offset;
+    // The read state is set back before the cursor's write, which can fail
+    // (a full disk): the next take then reads on from `to`, not from past
+    // what was read ahead (which would skip entries, or spin on an empty read).
     reading.leftover = '';
-    if (settled > 0) await this.commit({ ...batch, endOffset: batch.ends[settled - 1]! });
-    this.readPosition = reading.offset;
+    this.readPosition = to;
+    if (settled > 0) await this.commit({ ...batch, endOffset: to });
   }
 
   /**

@@ -137,6 +137,27 @@ describe('Spool faults', () => {
     await b.spool.close(Date.now() + 1000);
   });
 
+  test('a rewind whose cursor write fails (a full disk) skips nothing: the next take starts at the first entry not committed', async () => {
+    const dir = tempDir();
+    const { spool } = await openSpool(dir, realFileOps);
+    const total = 40_000; // ~4 MB: the take reads a 1 MiB chunk ahead of what it hands out
+    for (let i = 0; i < total; i++) assert.ok(spool.append(entry(i)));
+    const batch = await spool.take(100);
+    assert.equal(batch!.entries.length, 100);
+    // The cursor's temporary file cannot be written (a directory in its place: EISDIR, as ENOSPC would fail it).
+    const tmp = path.join(dir, 'segment-000000000001.cursor.tmp');
+    fs.mkdirSync(tmp);
+    await assert.rejects(spool.rewind(batch!, 50));
+    fs.rmdirSync(tmp);
+    // The drain tries again later: whether the 50 settled entries count as committed or not, none after them is skipped.
+    const again = await drainAll(spool);
+    const first = Number(again[0]!.seq.split('-')[1]);
+    assert.ok(first === 0 || first === 50, `the next take starts at entry ${first}`);
+    assert.deepEqual(again.map((e) => e.seq), Array.from({ length: total - first }, (_, i) => `k1x2-${first + i}`));
+    assert.equal(spool.corrupt, 0, 'nothing read from the middle of an entry');
+    await spool.close(Date.now() + 1000);
+  });
+
   test('a segment cut by something else while it is read: the take hands out what is left, counts the cut and the torn entry, and the drain goes on with the next segment (no spin)', async () => {
     const dir = tempDir();
     const first = path.join(dir, 'segment-000000000001.spool');
