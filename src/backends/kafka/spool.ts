@@ -115,7 +115,7 @@ export class Spool {
       const size = (await fs.promises.stat(this.segmentPath(seq))).size;
       const offset = (await this.readCursor(seq)) ?? 0;
       if (offset >= size) {
-        if (offset > size) this.cutShort(seq, `is ${size} bytes, shorter than its cursor (${offset})`);
+        this.checkCursor(seq, offset, size);
         await this.removeSegment(seq);
         continue;
       }
@@ -332,7 +332,7 @@ export class Spool {
     if (cursor === null) await this.writeCursor(seq, 0);
     const fd = await openFd(file, 'r');
     const size = (await fstat(fd)).size;
-    if (cursor !== null && cursor > size) this.cutShort(seq, `is ${size} bytes, shorter than its cursor (${cursor})`);
+    if (cursor !== null) this.checkCursor(seq, cursor, size);
     const offset = Math.min(cursor ?? 0, size);
     this.reading = { seq, fd, offset, size, leftover: '', dirty: this.uncleanStop && cursor !== null };
     this.readPosition = offset;
@@ -414,6 +414,11 @@ export class Spool {
    * read again past that) and counted; the drain goes on with what is left
    * and then the next segment (docs/kafka.md, "Nothing lost: the spool").
    */
+  /** A cursor past its segment's end: the segment was cut (cutShort). */
+  private checkCursor(seq: number, cursor: number, size: number): void {
+    if (cursor > size) this.cutShort(seq, `is ${size} bytes, shorter than its cursor (${cursor})`);
+  }
+
   private cutShort(seq: number, how: string): void {
     this.truncated++;
     this.log.error(`spool: ${this.segmentPath(seq)} ${how}: cut by something else, the entries past that are lost; going on with the next segment`);
