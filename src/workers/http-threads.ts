@@ -390,10 +390,8 @@ export class HttpThreads {
     const outcomes = this.outcomes;
     readBatch(buffer, length, (flavorIndex, timeMs, record, _bytes, client, key) => {
       const outcome = this.handler.takeForwarded(flavorIndex, timeMs, record, client, key);
-      if (outcome === 'not_taken') {
-        if (this.answered503 === null || !this.answered503(record, this.config.flavors[flavorIndex]!.name)) this.notTaken++;
-      }
-      else outcomes[outcome]++;
+      if (outcome !== 'not_taken') outcomes[outcome]++;
+      else if (this.answered503 === null || !this.answered503(record, this.config.flavors[flavorIndex]!.name)) this.notTaken++;
     });
     const slot = threadSlot(thread.index);
     Atomics.sub(this.shared, slot, lines);
