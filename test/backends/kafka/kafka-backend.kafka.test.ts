@@ -25,6 +25,31 @@ const config = (brokers: string, topic: string, spool: string, librdkafka: Kafka
   kafkaTestConfig({ brokers, topic, queue: 20_000, queueMaxBytes: 64 * 1024 ** 2, downAfterMs: 5_000, spool: { path: spool, maxBytes: spoolMaxBytes, drainRatePerSec: 1_000_000 }, librdkafka });
 
 /** A spool folder holding `count` lines, as a previous process would have left it; `first`, if given, is the record of line `at` (flavor two). */
+/**
+ * Topics `<name>-…-one` (3 partitions) and `-two`, which refuses `big` (too
+ * large for its max.message.bytes, and not compressible below it): a
+ * definite failure, reported at once. recreateTopic(two) lifts it.
+ */
+async function topicsRefusingBig(name: string): Promise<{ brokers: string; topic: string; one: string; two: string; big: string }> {
+  const brokers = sharedBroker();
+  const topic = `${name}-${process.pid}-${Date.now()}-{flavor}`;
+  const [one, two] = flavors.map((f) => topic.replace('{flavor}', f.name)) as [string, string];
+  await createTopics(brokers, [one], 3);
+  await createTopics(brokers, [two], 1, { 'max.message.bytes': '2000' });
+  const big = `{"flavor":"two","time":"t","values":{"blob":"${randomBytes(3000).toString('base64')}"}}`;
+  return { brokers, topic, one, two, big };
+}
+
+/** A backend started on the spool `dir`, closed once it drained it all; nothing of it dropped. */
+async function drainSpool(brokers: string, topic: string, dir: string): Promise<KafkaBackend> {
+  const backend = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
+  await backend.start();
+  await until(() => backend.details().spool_bytes === 0 && backend.details().in_flight === 0 && backend.details().drained! > 0, 'the spool drained', 60_000);
+  await backend.close(Date.now() + 10_000);
+  assert.equal(backend.counters.droppedTotal, 0, JSON.stringify(backend.counters.dropped));
+  return backend;
+}
+
 async function spoolOf(dir: string, count: number, first?: string, at = 0): Promise<string[]> {
   const spool = new Spool(dir, 1024 ** 3, new Set(flavors.map((f) => f.name)), { persisted: () => undefined, failed: () => undefined }, logger('test'));
   await spool.open();
@@ -100,24 +125,14 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     assert.equal(first.counters.droppedTotal, 0, `nothing dropped at the stop: ${JSON.stringify(first.counters.dropped)}`);
     assert.equal(first.counters.queued, 0);
 
-    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
-    await second.start();
-    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
-    await second.close(Date.now() + 10_000);
-    assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
+    const second = await drainSpool(brokers, topic, dir);
 
     const copies = await copiesBySeq(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)));
     assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
   });
 
   test('a drained line whose delivery failed, then a stop before the rest of its batch is confirmed: after the restart it arrives once', async () => {
-    const brokers = sharedBroker();
-    const topic = `spool-fail-${process.pid}-${Date.now()}-{flavor}`;
-    const [one, two] = flavors.map((f) => topic.replace('{flavor}', f.name)) as [string, string];
-    await createTopics(brokers, [one], 3);
-    // Topic two refuses the first line (too large for it, and not compressible below it): a definite failure, reported at once.
-    await createTopics(brokers, [two], 1, { 'max.message.bytes': '2000' });
-    const big = `{"flavor":"two","time":"t","values":{"blob":"${randomBytes(3000).toString('base64')}"}}`;
+    const { brokers, topic, one, two, big } = await topicsRefusingBig('spool-fail');
     const dir = path.join(tempDir(), 'spool');
     const seqs = await spoolOf(dir, 12_000, big);
 
@@ -133,11 +148,7 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     // Topic two takes it now.
     await recreateTopic(brokers, two);
 
-    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
-    await second.start();
-    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
-    await second.close(Date.now() + 10_000);
-    assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
+    const second = await drainSpool(brokers, topic, dir);
 
     const copies = await copiesBySeq(brokers, [one, two]);
     assert.equal(copies.get('old-0'), 1, 'the line that failed arrives once: its re-spooled copy, not its segment\'s too');
@@ -160,10 +171,7 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     assert.equal(first.counters.dropped.spool_full, 0, 'nothing of the batch offered to a spool without room for it');
     assert.ok(first.details().possible_duplicates! > 0, 'the batch was left in its segment (the case under test), what it handed on counted');
 
-    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
-    await second.start();
-    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
-    await second.close(Date.now() + 10_000);
+    const second = await drainSpool(brokers, topic, dir);
 
     const copies = await copiesBySeq(brokers, flavors.map((f) => topic.replace('{flavor}', f.name)));
     assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
@@ -177,12 +185,7 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
    * spool: the line arrives, and every duplicate is counted.
    */
   async function undeliverableInSpool(name: string, at: number, whileUp: (first: KafkaBackend, size: number) => Promise<void>): Promise<void> {
-    const brokers = sharedBroker();
-    const topic = `${name}-${process.pid}-${Date.now()}-{flavor}`;
-    const [one, two] = flavors.map((f) => topic.replace('{flavor}', f.name)) as [string, string];
-    await createTopics(brokers, [one], 3);
-    await createTopics(brokers, [two], 1, { 'max.message.bytes': '2000' });
-    const big = `{"flavor":"two","time":"t","values":{"blob":"${randomBytes(3000).toString('base64')}"}}`;
+    const { brokers, topic, one, two, big } = await topicsRefusingBig(name);
     const dir = path.join(tempDir(), 'spool');
     const seqs = await spoolOf(dir, 3_000, big, at);
     const size = fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
@@ -197,11 +200,7 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     assert.equal(first.counters.droppedTotal, 0, JSON.stringify(first.counters.dropped));
 
     await recreateTopic(brokers, two);
-    const second = new KafkaBackend(config(brokers, topic, dir), flavors, 10_000);
-    await second.start();
-    await until(() => second.details().spool_bytes === 0 && second.details().in_flight === 0 && second.details().drained! > 0, 'the spool drained', 60_000);
-    await second.close(Date.now() + 10_000);
-    assert.equal(second.counters.droppedTotal, 0, JSON.stringify(second.counters.dropped));
+    const second = await drainSpool(brokers, topic, dir);
 
     const copies = await copiesBySeq(brokers, [one, two]);
     assert.ok(copies.has(`old-${at}`), 'the line that failed arrives');
