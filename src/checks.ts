@@ -57,6 +57,16 @@ export class SanityChecks {
     }
     return 'ok';
   }
+
+  /**
+   * Forgets that judge() saw this query: its line was answered 503 (a
+   * backend refused it), so the client's retry is a new beacon, not a
+   * duplicate answered 200 and dropped. The rate count stays: a retry is
+   * one more request.
+   */
+  retract(flavorIndex: number, client: string, query: string): void {
+    if (this.windowMs > 0) this.store.delete(`d${flavorIndex} ${client} ${hash64(query)}`);
+  }
 }
 
 /** What the duplicate check keys a query by. */

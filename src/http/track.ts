@@ -8,7 +8,9 @@
  * but not persisted; HEAD → 200 headers, nothing recorded; else pushed to
  * every backend: tracked when some backend took the line, and 503
  * unavailable (Retry-After) when none did or a backend whose whenFull is
- * 'block' refused it (docs/buffering.md).
+ * 'block' refused it (docs/buffering.md); the duplicate check then forgets
+ * the line, so that the client's retry is saved rather than answered 200 as
+ * a duplicate of a line that never was.
  * Only the parser's own QUERY_MALFORMED becomes a 400: any other exception is
  * a bug and propagates (the server answers 500 and counts internal_error).
  *
@@ -108,6 +110,7 @@ export class TrackHandler implements BeaconHandler {
       }
     }
     if (!this.persist(flavor, makeLine(flavor, timeMs, values))) {
+      this.checks?.retract(flavor.index, client.address(), query);
       this.requests.unavailable++;
       return Answer.unavailable;
     }
@@ -204,7 +207,10 @@ export class TrackHandler implements BeaconHandler {
           continue;
         }
       }
-      if (!this.persist(flavor, makeLine(flavor, timeMs, values))) refused = true;
+      if (!this.persist(flavor, makeLine(flavor, timeMs, values))) {
+        this.checks?.retract(flavor.index, client.address(), values);
+        refused = true;
+      }
     }
     this.postLineOutcomes += r.tracked + r.duplicate + r.malicious - linesBefore;
     if (refused) {

@@ -12,7 +12,8 @@ import { FlavorTable } from '../../src/flavor';
 import type { Line } from '../../src/line';
 import { Answer } from '../../src/http/responses';
 import { PublicServer } from '../../src/http/server';
-import { TrackHandler } from '../../src/http/track';
+import { BodyType, PostOutcome, TrackHandler } from '../../src/http/track';
+import { SanityChecks } from '../../src/checks';
 import { ConnectionCounters, RequestCounters } from '../../src/telemetry';
 import { request } from '../support/http';
 import { FLAVORS } from '../support/scratchd';
@@ -75,6 +76,26 @@ describe('TrackHandler', () => {
       assert.equal(requests.tracked, c.tracked, c.name);
       assert.equal(requests.unavailable, c.answer === Answer.unavailable ? 1 : 0, c.name);
     }
+  });
+
+  test('a line answered 503 is not a duplicate: the retry of a refused GET or POST line is saved', () => {
+    const backend = Object.assign(new ListBackend('block'), { refuses: true });
+    const requests = new RequestCounters();
+    const checks = new SanityChecks({ duplicateWindowMs: 60_000, maxPerMinute: 0, maxKeys: 1000 });
+    const flavors = new FlavorTable(FLAVORS);
+    const handler = new TrackHandler(flavors, [backend], checks, requests);
+    const flavor = flavors.byHost('www.skroutz.gr')!;
+    assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), Answer.unavailable);
+    assert.equal(handler.post(flavor, 'q=1', BodyType.form, Buffer.from('b=2'), 10, client), PostOutcome.unavailable);
+    backend.refuses = false;
+    assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), Answer.gif);
+    assert.equal(handler.post(flavor, 'q=1', BodyType.form, Buffer.from('b=2'), 10, client), PostOutcome.accepted);
+    assert.deepEqual(backend.lines.map((l) => l.record.includes('"a":"1"') || l.record.includes('"b":"2"')), [true, true]);
+    assert.equal(requests.duplicate, 0);
+    // Once saved, the same beacon again is the duplicate the check is for.
+    assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), Answer.gif);
+    assert.equal(requests.duplicate, 1);
+    assert.equal(backend.lines.length, 2);
   });
 
   test('any other exception is not a malformed query: it propagates', () => {
