@@ -25,6 +25,16 @@ export interface Beacon {
   readonly query: string;
 }
 
+/**
+ * One realistic beacon's query, 319 bytes: 10 flat parameters (two
+ * %-encoded URLs, a title with +), two items[][...]. The unit of the
+ * hostile-input budget (bench/query.bench.ts, bench/hostile-requests.ts).
+ */
+export const REALISTIC_BEACON_QUERY =
+  'v=1&tid=SC-48213-1&cid=35009a79-1a05-49d7-b876-2b884d0f825b&t=pageview' +
+  '&dl=https%3A%2F%2Fwww.scrooge.co.uk%2Fproducts%2Fwinter-coat%3Fcolour%3Dnavy' +
+  '&dr=https%3A%2F%2Fwww.google.com%2F&dt=Winter+Coat+%7C+Scrooge&sr=1920x1080&ul=en-gb' +
+  '&ts=1700000000123&items[][id]=SKU-1234&items[][qty]=2&items[][id]=SKU-5678&items[][qty]=1';
 
 const PAGES: Record<string, readonly string[]> = {
   'www.skroutz.gr': ['/c/40/kinhta-thlefwna.html', '/s/30012345/Apple-iPhone-15-128GB.html', '/search?keyphrase=ακουστικά', '/c/25/laptop.html'],

@@ -15,8 +15,8 @@
  *   BENCH_PROFILE=1          also run scratchd under --cpu-prof at the first connection count
  *   BENCH_SOAK_SECONDS=600   also run the memory soak (off: 0)
  *   BENCH_SOAK_RATE=5000     the soak's fixed rate
- *   BENCH_ONLY=all           all | load | micro | soak | burst | workers (load: skip micro; micro, soak,
- *                            burst, workers: only that; soak without BENCH_SOAK_SECONDS soaks 600 s)
+ *   BENCH_ONLY=all           all | load | micro | soak | burst | workers | hostile (load: skip micro;
+ *                            the others: only that; soak without BENCH_SOAK_SECONDS soaks 600 s)
  *   BENCH_KAFKA=1            "with Kafka too": scratchd also writes to a real broker (servers.ts startKafka)
  *   BENCH_KAFKA_THREAD=0     with BENCH_KAFKA=1: kafka.thread off (Kafka on the HTTP thread), to compare
  *   BENCH_KAFKA_CORE=1       with BENCH_KAFKA=1: the Kafka thread and librdkafka's threads are pinned to the
@@ -39,7 +39,7 @@ export interface BenchOptions {
   readonly profile: boolean;
   readonly soakSeconds: number;
   readonly soakRate: number;
-  readonly only: 'all' | 'load' | 'micro' | 'soak' | 'burst' | 'workers';
+  readonly only: 'all' | 'load' | 'micro' | 'soak' | 'burst' | 'workers' | 'hostile';
   readonly kafka: boolean;
   /** BENCH_KAFKA_CORE: the Kafka threads on the load core. */
   readonly kafkaOwnCore: boolean;
@@ -95,7 +95,7 @@ export function benchOptions(env: NodeJS.ProcessEnv): { options: BenchOptions; p
   const quick = flag('BENCH_QUICK');
   const loadCpu = num('BENCH_LOAD_CPU', 1, 0);
   const only = env.BENCH_ONLY ?? 'all';
-  const onlies = ['all', 'load', 'micro', 'soak', 'burst', 'workers'] as const;
+  const onlies = ['all', 'load', 'micro', 'soak', 'burst', 'workers', 'hostile'] as const;
   const onlyValue = onlies.find((o) => o === only);
   if (onlyValue === undefined) problems.push(`BENCH_ONLY=${only}: expected ${onlies.join(', ')}`);
   const options: BenchOptions = {

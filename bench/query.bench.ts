@@ -16,13 +16,9 @@
  */
 import { queryToJson } from '../src/query';
 import { hostileShapes } from '../test/support/query-hostile';
+import { REALISTIC_BEACON_QUERY } from './beacons';
 
-/** A realistic beacon, 319 bytes: 10 flat parameters (two %-encoded URLs, a title with +), two items[][...]. */
-const BEACON =
-  'v=1&tid=SC-48213-1&cid=35009a79-1a05-49d7-b876-2b884d0f825b&t=pageview' +
-  '&dl=https%3A%2F%2Fwww.scrooge.co.uk%2Fproducts%2Fwinter-coat%3Fcolour%3Dnavy' +
-  '&dr=https%3A%2F%2Fwww.google.com%2F&dt=Winter+Coat+%7C+Scrooge&sr=1920x1080&ul=en-gb' +
-  '&ts=1700000000123&items[][id]=SKU-1234&items[][qty]=2&items[][id]=SKU-5678&items[][qty]=1';
+const BEACON = REALISTIC_BEACON_QUERY;
 
 const CASES: ReadonlyArray<[name: string, query: string]> = [
   ['realistic beacon', BEACON],

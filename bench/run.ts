@@ -32,6 +32,7 @@ import { runMeasured, runOha, runWrk, type OpenLoopResult, type WrkResult } from
 import type { MicroResult } from './micro';
 import { microTable } from './micro';
 import { burstTable, runBursts, type BurstRow } from './burst';
+import { hostileRequestsTable, runHostileRequests, type HostileRequestRun } from './hostile-requests';
 import { benchOptions, type BenchOptions } from './options';
 import { cpuTimes, machineBusyPercent, machineCpuSeconds, pinSelf, runPinned, sleep, threadCpuNs, threadCpuUsPer, type Memory } from './procs';
 import { profileTable, readCpuProfile, summarizeCpuProfile, type ProfileRow } from './profile';
@@ -116,6 +117,8 @@ interface Results {
   microOthersCpuPercent?: number;
   /** bench/workers.ts: workers 1 and 2 beside nginx with 1 and 2 workers. */
   workers?: WorkersResult;
+  /** bench/hostile-requests.ts: the worst queries as whole requests, beside the realistic beacon. */
+  hostileRequests?: HostileRequestRun[];
 }
 
 /** Before a measured run: wait (up to maxMs) until the machine is quiet, so that a retry has a chance. */
@@ -213,6 +216,13 @@ async function main(): Promise<number> {
       await waitQuiet(30_000);
       results.workers = await workersPhase(options, dir, wrkScript, { path: oha.path, urlsFile }, log);
       results.checks.push(...results.workers.checks);
+    }
+    if (options.only === 'all' || options.only === 'hostile') {
+      await waitQuiet(30_000);
+      results.hostileRequests = await runHostileRequests(options, log);
+      for (const run of results.hostileRequests) {
+        results.checks.push({ name: `hostile request ${run.name}: every answer 200`, ok: run.non2xx === 0, detail: `${run.non2xx} not 200` });
+      }
     }
     if (options.only === 'all' || options.only === 'micro') await microPhase(options, results);
 
@@ -528,6 +538,7 @@ function report(r: Results): string {
     parts.push(microTable(r.micro));
     if (others > DISTURBED_PERCENT) parts.push(`(DISTURBED: other processes used ${fmt(others)}% of a core while these ran)`);
   }
+  if (r.hostileRequests !== undefined) parts.push(hostileRequestsTable(r.hostileRequests));
   if (r.splitHead !== undefined) parts.push(r.splitHead);
   if (r.queryBench !== undefined) parts.push(`queryToJson by input shape (bench/query.bench.ts, best of 10 rounds)\n${r.queryBench}`);
   return `\n${parts.join('\n\n')}`;
