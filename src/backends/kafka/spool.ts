@@ -447,11 +447,22 @@ export class Spool {
     }
   }
 
-  private async writeCursor(seq: number, offset: number): Promise<void> {
+  /**
+   * Cursor writes run one at a time, in call order: two at once (close()
+   * during a commit's write) would share the .tmp file, so one rename would
+   * fail, and an older offset could land last.
+   */
+  private writeCursor(seq: number, offset: number): Promise<void> {
     const file = this.cursorPath(seq);
-    await fs.promises.writeFile(`${file}.tmp`, `${offset}\n`);
-    await fs.promises.rename(`${file}.tmp`, file);
+    const write = this.cursorWrite.then(async () => {
+      await fs.promises.writeFile(`${file}.tmp`, `${offset}\n`);
+      await fs.promises.rename(`${file}.tmp`, file);
+    });
+    this.cursorWrite = write.catch(() => undefined); // a failed write is its caller's; the next one still runs
+    return write;
   }
+
+  private cursorWrite: Promise<void> = Promise.resolve();
 
   private segmentPath(seq: number): string {
     return path.join(this.dir, `segment-${String(seq).padStart(12, '0')}.spool`);

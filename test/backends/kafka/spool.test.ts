@@ -105,6 +105,20 @@ describe('Spool', () => {
     await b.spool.close(Date.now() + 1000);
   });
 
+  test('a close() while a commit writes its cursor: both settle, and the next process resumes after the commit', async () => {
+    for (let round = 0; round < 20; round++) {
+      const dir = tempDir();
+      const a = await open(dir);
+      for (let i = 0; i < 50; i++) a.spool.append(entry(i));
+      const batch = await a.spool.take(20);
+      // Not awaited: close() runs while the commit's cursor write is under way.
+      await Promise.all([a.spool.commit(batch!), a.spool.close(Date.now() + 1000)]);
+      const b = await open(dir);
+      assert.deepEqual((await drainAll(b.spool)).map((e) => e.seq), Array.from({ length: 30 }, (_, i) => `k1x2-${20 + i}`), `round ${round}`);
+      await b.spool.close(Date.now() + 1000);
+    }
+  });
+
   test('a torn last entry and garbage are skipped and counted', async () => {
     const dir = tempDir();
     const a = await open(dir);
