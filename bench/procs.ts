@@ -146,6 +146,32 @@ export function threadCpuNs(pid: number | 'self'): Map<string, number> {
   return out;
 }
 
+/**
+ * How many times the threads of these processes were put on a CPU: the third
+ * field of /proc/<pid>/task/<tid>/schedstat, so mostly wake-ups from sleep
+ * (an event loop's epoll_wait returning), plus preemptions. Threads that
+ * ended are not counted.
+ */
+export function timesScheduled(pids: readonly number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        total += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[2]);
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+  }
+  return total;
+}
+
 /** CPU µs per unit of work by thread group between two threadCpuNs() readings (groups under 0.01 µs left out). */
 export function threadCpuUsPer(before: Map<string, number>, after: Map<string, number>, units: number): Record<string, number> {
   const out: Record<string, number> = {};
