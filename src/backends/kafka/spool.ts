@@ -336,10 +336,14 @@ export class Spool {
     const offset = Math.min(cursor ?? 0, size);
     this.reading = { seq, fd, offset, size, leftover: '', dirty: this.uncleanStop && cursor !== null };
     this.readPosition = offset;
+    this.corruptCountedTo = offset;
   }
 
   /** Where the next read() starts (ahead of `offset`, which is only the committed position). */
   private readPosition = 0;
+
+  /** The reading segment's bytes up to here have had their garbled entries counted: a rewind reads them again, uncounted. */
+  private corruptCountedTo = 0;
 
   private async readEntries(reading: NonNullable<Spool['reading']>, max: number): Promise<SpoolBatch> {
     const entries: SpoolEntry[] = [];
@@ -358,8 +362,9 @@ export class Spool {
           endOffset += bytes.length + 1;
           start = nl + 1;
           const entry = parseEntry(Buffer.from(bytes, 'latin1').toString('utf8'), this.knownFlavors);
-          if (entry === null) corrupt++;
-          else {
+          if (entry === null) {
+            if (endOffset > this.corruptCountedTo) corrupt++;
+          } else {
             entries.push(entry);
             ends.push(endOffset);
           }
@@ -391,10 +396,11 @@ export class Spool {
     if (this.readPosition >= reading.size && pending !== '' && entries.length < max) {
       // A last entry without its newline: torn by a crash.
       endOffset += pending.length;
-      corrupt++;
+      if (endOffset > this.corruptCountedTo) corrupt++;
       pending = '';
     }
     this.corrupt += corrupt;
+    this.corruptCountedTo = Math.max(this.corruptCountedTo, endOffset);
     reading.leftover = pending;
     if (reading.dirty) {
       this.replayedAfterCrash += entries.length;

@@ -137,6 +137,24 @@ describe('Spool', () => {
     await b.spool.close(Date.now() + 1000);
   });
 
+  test('a rewind over a garbled entry reads it again without counting it again', async () => {
+    const dir = tempDir();
+    const a = await open(dir);
+    for (let i = 0; i < 3; i++) a.spool.append(entry(i));
+    await a.spool.close(Date.now() + 1000);
+    const [segment] = fs.readdirSync(dir).filter((f) => f.endsWith('.spool'));
+    fs.appendFileSync(path.join(dir, segment!), 'garbage\n' + formatEntry(entry(3)) + '\n');
+    const b = await open(dir);
+    const first = await b.spool.take(100);
+    assert.deepEqual(first!.entries.map((e) => e.seq), ['k1x2-0', 'k1x2-1', 'k1x2-2', 'k1x2-3']);
+    assert.equal(b.spool.corrupt, 1);
+    // Only the first entry settled (the spool could not take the second back): the rest comes again.
+    await b.spool.rewind(first!, 1);
+    assert.deepEqual((await drainAll(b.spool)).map((e) => e.seq), ['k1x2-1', 'k1x2-2', 'k1x2-3']);
+    assert.equal(b.spool.corrupt, 1, 'the garbled entry is counted once');
+    await b.spool.close(Date.now() + 1000);
+  });
+
   test('append refuses beyond maxBytes', async () => {
     const dir = tempDir();
     const size = Buffer.byteLength(formatEntry(entry(1))) + 1;
