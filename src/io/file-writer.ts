@@ -60,6 +60,13 @@ export interface WriterOptions {
 /** This much waiting is written at once, whatever writeIntervalMs says. */
 const WRITE_NOW_BYTES = 64 * 1024;
 
+/**
+ * At close(), a call under way (a write, the last fsync, the close) is waited
+ * for at least this long, even past the deadline, and no longer once the
+ * deadline has passed: a hung NFS server must not hold the stop for ever.
+ */
+const CLOSE_CALL_GRACE_MS = 1000;
+
 /** The bytes being written: taken from the queue, kept until all reached a file. */
 interface Batch {
   readonly buffer: Buffer;
@@ -213,6 +220,7 @@ export class FileWriter {
       if (this.fd === null && !(await this.openWithRetry())) return false;
       try {
         const n = await this.ops.write(this.fd!, batch.buffer, batch.offset, batch.buffer.length - batch.offset);
+        if (this.finished) return false;
         this.wrote(batch, n);
         delay = 50;
         failing = false;
@@ -361,23 +369,58 @@ export class FileWriter {
   }
 
   private async finish(): Promise<number> {
-    // The running pump sees `closing`, stops pacing, and returns when done or out of time.
-    await this.pumping;
+    // The running pump sees `closing`, stops pacing, and returns when done or
+    // out of time. A call that never returns (a write to a hung NFS server)
+    // would hold the stop for ever: each wait here ends at the deadline (or
+    // CLOSE_CALL_GRACE_MS after it began, for a call already under way), and
+    // what is unwritten then is reported lost.
+    if (this.pumping !== null && !(await this.returnsInTime(this.pumping))) return this.giveUp();
     while (this.pendingLines > 0 && Date.now() < this.deadline) {
-      if (!(await this.writeBatch())) break;
+      let more = false;
+      if (!(await this.returnsInTime(this.writeBatch().then((ok) => (more = ok))))) return this.giveUp();
+      if (!more) break;
     }
     if (this.fd !== null) {
       const fd = this.fd;
-      if (this.dirty) await this.attempt('fsync', () => this.ops.fsync(fd));
-      await this.attempt('close', () => this.ops.close(fd));
+      // What was written is synced and closed even when the deadline has passed.
+      if (this.dirty && !(await this.returnsInTime(this.attempt('fsync', () => this.ops.fsync(fd))))) return this.giveUp();
+      if (!(await this.returnsInTime(this.attempt('close', () => this.ops.close(fd))))) return this.giveUp();
       this.fd = null;
     }
+    return this.giveUp();
+  }
+
+  /** True when `work` settles by the deadline or within CLOSE_CALL_GRACE_MS, whichever is later (close() may bring the deadline forward meanwhile). */
+  private returnsInTime(work: Promise<unknown>): Promise<boolean> {
+    const graceEnds = Date.now() + CLOSE_CALL_GRACE_MS;
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = (): void => {
+        const left = Math.max(this.deadline, graceEnds) - Date.now();
+        if (left <= 0) resolve(false);
+        else timer = setTimeout(check, Math.min(left, 100));
+      };
+      const settled = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      work.then(settled, settled);
+      check();
+    });
+  }
+
+  /** The end of close(): lines not written are released and counted lost; a hung call that returns late finds nothing left to write. */
+  private giveUp(): number {
+    this.finished = true;
     const lost = this.pendingLines;
     if (this.batch !== null) this.budget.release(this.batch.lines, this.batch.buffer.length - this.batch.offset);
     this.batch = null;
     this.pending.drain();
     return lost;
   }
+
+  /** Set by giveUp(): a write that returns after it is not accounted (its lines were counted lost). */
+  private finished = false;
 }
 
 function atLineStart(batch: Batch): boolean {

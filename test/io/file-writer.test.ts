@@ -287,6 +287,21 @@ describe('FileWriter', () => {
     assert.equal(events.lines, 0);
   });
 
+  test('close() gives up at the deadline on a write that never returns (a hung NFS server)', async () => {
+    const file = path.join(tempDir(), 'hung.log');
+    let writes = 0;
+    const hung: FileOps = { ...realFileOps, write: () => (writes++, new Promise<number>(() => undefined)) };
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, hung, events, log);
+    for (const line of records(25)) writer.append(line);
+    await until(() => writes > 0);
+    const started = Date.now();
+    assert.equal(await writer.close(Date.now() + 300), 25, 'every line is reported unwritten');
+    // The deadline, or the grace a call under way gets (1 s), whichever is later.
+    assert.ok(Date.now() - started < 3000, 'close ends although the write never returns');
+    assert.equal(events.lines, 0);
+  });
+
   test('maxBatchBytes counts UTF-8 bytes, not characters', async () => {
     const file = path.join(tempDir(), 'utf8.log');
     const { ops, calls } = instrumented();

@@ -99,7 +99,7 @@ export class FileBackend implements Backend {
     if (total > 0) {
       this.counters.dropped.shutdown += total;
       this.counters.queued -= total;
-      log.error(`stopped with ${total} lines unwritten (deadline passed while writes kept failing)`);
+      log.error(`stopped with ${total} lines unwritten (the deadline passed while writes kept failing or did not return)`);
     }
   }
 
