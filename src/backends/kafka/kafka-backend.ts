@@ -29,8 +29,9 @@
  *   the batch stays whole in its segment, its possible duplicates counted.
  * - A drained line that the full spool will not take back (its delivery
  *   failed) is not dropped: its batch is committed only up to it, the rest
- *   stays in its segment and is read again by a later drain, its possible
- *   duplicates counted (keepInSegment).
+ *   stays in its segment and is read again by a later drain, which skips
+ *   what the first pass delivered or re-spooled (SettledAhead); what a stop
+ *   leaves to be sent again is counted as possible duplicates (keepInSegment).
  */
 import type * as KafkaTypes from '@confluentinc/kafka-javascript';
 import type { Flavor } from '../../flavor';
@@ -100,6 +101,19 @@ interface DrainBatch {
    * committed only up to it (keepInSegment).
    */
   unspooled: number;
+  /** Every entry the full spool refused back (`unspooled` is the first): the ones a later pass must send again. */
+  refused: Set<number>;
+}
+
+/**
+ * The entries of a rewound drain batch that were delivered or re-spooled
+ * (settled) past the line the spool refused: still in their segment, so the
+ * next pass over it reads them again, and skips them instead of sending
+ * them to Kafka a second time (keepInSegment).
+ */
+interface SettledAhead {
+  segment: number;
+  seqs: Set<string>;
 }
 
 interface FlavorRoute {
@@ -166,6 +180,8 @@ export class KafkaBackend implements Backend {
   private draining = false;
   /** The drain batch taken and not yet committed: close() settles and commits it. */
   private drainBatch: DrainBatch | null = null;
+  /** Set by a rewind, used up by the next pass over the rest of the batch; what a stop leaves of it is counted in possible_duplicates. */
+  private settledAhead: SettledAhead | null = null;
   private closing = false;
   /** The size of the last entry the spool refused, until it has room for one as big (refusing()). */
   private refusedEntryBytes = 0;
@@ -381,6 +397,9 @@ export class KafkaBackend implements Backend {
       log.error(`${lost} lines could not be written to the spool`);
     }
     if (drain !== null && (commit === null || lost > 0)) this.keepInSegment(drain, 0, 'cut short by the stop');
+    // A rewound batch's settled entries not passed over again yet: the next start sends them again.
+    if (this.settledAhead !== null) this.possibleDuplicates += this.settledAhead.seqs.size;
+    this.settledAhead = null;
     // A connect or metadata call still running finishes first (each has its own
     // timeout, ≤ 5 s): on the Kafka thread, the thread ends after close(), and
     // a binding callback arriving after that would find no JavaScript to run.
@@ -530,10 +549,11 @@ export class KafkaBackend implements Backend {
    * A drain batch left in its segment from entry `from` on, uncommitted
    * (docs/kafka.md, "Nothing lost: the spool"): that part is read and sent
    * again (by a later drain, or the next start), so every entry of it handed
-   * on so far may reach Kafka twice.
+   * on so far may reach Kafka twice, but for the `skipped` ones a later pass
+   * of this process will know as settled (SettledAhead).
    */
-  private keepInSegment(drain: DrainBatch, from: number, why: string): void {
-    const again = Math.max(0, drain.next - from);
+  private keepInSegment(drain: DrainBatch, from: number, why: string, skipped = 0): void {
+    const again = Math.max(0, drain.next - from - skipped);
     this.possibleDuplicates += again;
     log.every(`kept:${why}`, 10_000, `a spool drain batch ${why} stays in its segment${from > 0 ? ` from its entry ${from} on` : ''}: ${again} entries of it handed on so far may reach Kafka twice (possible_duplicates)`);
   }
@@ -553,6 +573,7 @@ export class KafkaBackend implements Backend {
     this.refusedEntryBytes = Buffer.byteLength(formatEntry(entry)) + 1;
     if (m.batch !== null) {
       m.batch.unspooled = Math.min(m.batch.unspooled, m.index);
+      m.batch.refused.add(m.index);
       return false;
     }
     this.counters.dropped.spool_full++;
@@ -653,7 +674,7 @@ export class KafkaBackend implements Backend {
         const batch = await this.spool.take(DRAIN_BATCH);
         // A take that close() overtook hands out nothing: batch is null then.
         if (batch === null) break;
-        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0, unspooled: Infinity };
+        const drain: DrainBatch = { spool: batch, remaining: 0, next: 0, unspooled: Infinity, refused: new Set() };
         this.drainBatch = drain;
         // `next` is shared with close(): once closing, close() decides what becomes of the rest.
         // Once an entry is refused by the spool the batch is sent again later: the rest waits for that.
@@ -670,13 +691,17 @@ export class KafkaBackend implements Backend {
           // (or the next start: entries a stop left unsent are in that rest).
           await this.spool.rewind(batch, drain.unspooled);
           this.drainBatch = null;
-          this.keepInSegment(drain, drain.unspooled, 'with a line the full spool could not take back');
+          const seqs = new Set<string>();
+          for (let i = drain.unspooled + 1; i < drain.next; i++) if (!drain.refused.has(i)) seqs.add(batch.entries[i]!.seq);
+          this.settledAhead = { segment: batch.segment, seqs };
+          this.keepInSegment(drain, drain.unspooled, 'with a line the full spool could not take back', seqs.size);
           break;
         }
         // Closing with entries unsent or unconfirmed (or one the spool refused): close() decides what becomes of the batch.
         if (drain.remaining > 0 || this.spoolClosed || drain.next < batch.entries.length || drain.unspooled !== Infinity) break;
         await this.spool.commit(batch);
         this.drainBatch = null;
+        this.settledAhead = null;
         const minMs = (batch.entries.length * 1000) / this.config.spool.drainRatePerSec;
         const wait = minMs - (Date.now() - started);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -693,6 +718,8 @@ export class KafkaBackend implements Backend {
   /** The batch's entry number `index`: produced, or back to the spool. */
   private sendSpooled(batch: DrainBatch, index: number): void {
     const entry = batch.spool.entries[index]!;
+    // Delivered or re-spooled by an earlier pass over this batch (a rewind): already settled.
+    if (this.settledAhead !== null && this.settledAhead.segment === batch.spool.segment && this.settledAhead.seqs.delete(entry.seq)) return;
     const flavor = this.byName.get(entry.flavor)!;
     // Spooled under a larger message.max.bytes: it would come back at every drain; its batch's commit lets it go.
     if (!this.sizeLimit.fits(entry.record, flavor.name, entry.key)) {

@@ -182,9 +182,10 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
    * two refuses it: a definite failure), and a first backend on a spool of
    * exactly that size; `whileUp` judges the first backend before it closes.
    * Then the topic takes large lines again, and a second backend drains the
-   * spool: the line arrives, and every duplicate is counted.
+   * spool: the line arrives, and every duplicate is counted. Resolves with
+   * the copies of each line in Kafka, by seq.
    */
-  async function undeliverableInSpool(name: string, at: number, whileUp: (first: KafkaBackend, size: number) => Promise<void>): Promise<void> {
+  async function undeliverableInSpool(name: string, at: number, whileUp: (first: KafkaBackend, size: number) => Promise<void>): Promise<Map<string, number>> {
     const { brokers, topic, one, two, big } = await topicsRefusingBig(name);
     const dir = path.join(tempDir(), 'spool');
     const seqs = await spoolOf(dir, 3_000, big, at);
@@ -205,6 +206,7 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
     const copies = await copiesBySeq(brokers, [one, two]);
     assert.ok(copies.has(`old-${at}`), 'the line that failed arrives');
     assertAllThereDuplicatesCounted(seqs, copies, [first, second]);
+    return copies;
   }
 
   test('a drained line whose delivery failed, the spool too full to take it back: not dropped, its batch not committed; it arrives later, every duplicate counted', async () => {
@@ -214,6 +216,17 @@ describe('kafka backend: a stop during a spool drain', kafkaAvailable, () => {
       assert.equal(first.counters.dropped.spool_full, 0, 'the line is still in its segment: not a drop');
       assert.ok(first.details().possible_duplicates! > 0, 'the batch stays in its segment, what it delivered counted');
     });
+  });
+
+  test('the same, the drain passing over the batch again and again: a later pass sends only the failed line again, not what the first delivered', async () => {
+    const copies = await undeliverableInSpool('spool-fail-again', 0, async (first) => {
+      // One failed delivery a pass.
+      await until(() => first.counters.errors >= 3 && first.details().in_flight === 0, 'three passes over the batch', 60_000);
+    });
+    // The first pass delivered the other 2,999 lines; the stop counts them, and the second backend sends them again once.
+    // Sending them again at every pass would have made at least 3 × 2,999 copies.
+    const duplicates = [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
+    assert.ok(duplicates <= 2_999, `${duplicates} second copies in Kafka`);
   });
 
   test('the same with the failed line inside its batch: the batch is committed up to it, which makes room for it in the spool, and the drain goes on', async () => {
