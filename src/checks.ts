@@ -59,12 +59,18 @@ export class SanityChecks {
   }
 
   /**
-   * Forgets that judge() saw this query: its line was answered 503 (a
-   * backend refused it), so the client's retry is a new beacon, not a
-   * duplicate answered 200 and dropped. The rate count stays: a retry is
-   * one more request.
+   * Forgets that judge() saw this beacon: its line was answered 503 and no
+   * backend took it, so the client's retry is a new beacon, neither a
+   * duplicate nor one more toward the rate (either would answer it 200 and
+   * drop it). `nowMs` as given to judge().
    */
-  retract(flavorIndex: number, client: string, query: string): void {
+  retract(flavorIndex: number, client: string, query: string, nowMs: number): void {
+    if (this.maxPerMinute > 0) {
+      const key = `r${flavorIndex} ${client} ${Math.floor(nowMs / 60_000)}`;
+      const count = Number(this.store.get(key) ?? '0') - 1;
+      if (count > 0) this.store.set(key, String(count), 60_000 - (nowMs % 60_000));
+      else this.store.delete(key);
+    }
     if (this.windowMs > 0) this.store.delete(`d${flavorIndex} ${client} ${hash64(query)}`);
   }
 }

@@ -8,9 +8,10 @@
  * but not persisted; HEAD → 200 headers, nothing recorded; else pushed to
  * every backend: tracked when some backend took the line, and 503
  * unavailable (Retry-After) when none did or a backend whose whenFull is
- * 'block' refused it (docs/buffering.md); the duplicate check then forgets
- * the line, so that the client's retry is saved rather than answered 200 as
- * a duplicate of a line that never was.
+ * 'block' refused it (docs/buffering.md). A line no backend took is
+ * forgotten by the checks, so that the client's retry is saved rather than
+ * answered 200 as a duplicate of a line that never was (one some backend
+ * took stays seen: its retry is a duplicate, as with workers > 1).
  * Only the parser's own QUERY_MALFORMED becomes a 400: any other exception is
  * a bug and propagates (the server answers 500 and counts internal_error).
  *
@@ -109,8 +110,9 @@ export class TrackHandler implements BeaconHandler {
         return Answer.gif;
       }
     }
-    if (!this.persist(flavor, makeLine(flavor, timeMs, values))) {
-      this.checks?.retract(flavor.index, client.address(), query);
+    const persisted = this.persist(flavor, makeLine(flavor, timeMs, values));
+    if (persisted !== Persisted.promised) {
+      if (persisted === Persisted.nowhere) this.checks?.retract(flavor.index, client.address(), query, timeMs);
       this.requests.unavailable++;
       return Answer.unavailable;
     }
@@ -119,11 +121,12 @@ export class TrackHandler implements BeaconHandler {
 
   /**
    * Pushes a line to every backend, counting it tracked when some backend
-   * took it. True when the answer may promise it will be saved
+   * took it. `promised` when the answer may promise it will be saved
    * (docs/buffering.md): some backend took it and no backend whose whenFull
-   * is 'block' refused it.
+   * is 'block' refused it; `partly` when a 'block' backend refused it but
+   * another took it; `nowhere` when no backend took it.
    */
-  private persist(flavor: Flavor, line: Line): boolean {
+  private persist(flavor: Flavor, line: Line): Persisted {
     let taken = this.backends.length === 0;
     let refused = false;
     for (let i = 0; i < this.backends.length; i++) {
@@ -136,7 +139,7 @@ export class TrackHandler implements BeaconHandler {
       this.requests.tracked++;
     }
     if (refused && this.onBlockRefusal !== null) this.onBlockRefusal();
-    return taken && !refused;
+    return !taken ? Persisted.nowhere : refused ? Persisted.partly : Persisted.promised;
   }
 
   /**
@@ -207,8 +210,9 @@ export class TrackHandler implements BeaconHandler {
           continue;
         }
       }
-      if (!this.persist(flavor, makeLine(flavor, timeMs, values))) {
-        this.checks?.retract(flavor.index, client.address(), values);
+      const persisted = this.persist(flavor, makeLine(flavor, timeMs, values));
+      if (persisted !== Persisted.promised) {
+        if (persisted === Persisted.nowhere) this.checks?.retract(flavor.index, client.address(), values, timeMs);
         refused = true;
       }
     }
@@ -240,6 +244,10 @@ export function bodyTypeOf(contentType: string | undefined): BodyType {
   }
   return BodyType.unsupported;
 }
+
+/** What became of a line pushed to the backends (TrackHandler.persist). */
+const Persisted = { promised: 0, partly: 1, nowhere: 2 } as const;
+type Persisted = (typeof Persisted)[keyof typeof Persisted];
 
 /** unavailable: a backend could not take a line (503, as for GET; lines other backends took are kept). */
 export const PostOutcome = { accepted: 0, malformed: 1, tooMany: 2, unavailable: 3 } as const;

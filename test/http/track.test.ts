@@ -98,6 +98,34 @@ describe('TrackHandler', () => {
     assert.equal(backend.lines.length, 2);
   });
 
+  test('a line another backend took stays seen: its retry is a duplicate, not one more copy in that backend', () => {
+    const file = new ListBackend('drop_newest');
+    const kafka = Object.assign(new ListBackend('block'), { refuses: true }); // refusing for good (a line too large for it)
+    const requests = new RequestCounters();
+    const checks = new SanityChecks({ duplicateWindowMs: 60_000, maxPerMinute: 0, maxKeys: 1000 });
+    const handler = new TrackHandler(new FlavorTable(FLAVORS), [file, kafka], checks, requests);
+    for (let retry = 0; retry < 5; retry++) handler.track(false, 'a=1', 'www.skroutz.gr', client);
+    assert.equal(file.lines.length, 1);
+    assert.equal(requests.unavailable, 1);
+    assert.equal(requests.duplicate, 4);
+  });
+
+  test('a line no backend took does not count toward the rate: its retry is saved, not answered 200 as malicious', () => {
+    const backend = Object.assign(new ListBackend('block'), { refuses: true });
+    const requests = new RequestCounters();
+    const checks = new SanityChecks({ duplicateWindowMs: 0, maxPerMinute: 1, maxKeys: 1000 });
+    const handler = new TrackHandler(new FlavorTable(FLAVORS), [backend], checks, requests, () => 1_764_000_000_000);
+    assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), Answer.unavailable);
+    backend.refuses = false;
+    assert.equal(handler.track(false, 'a=1', 'www.skroutz.gr', client), Answer.gif);
+    assert.equal(backend.lines.length, 1);
+    assert.equal(requests.malicious, 0);
+    // The rate still holds for what was saved.
+    assert.equal(handler.track(false, 'a=2', 'www.skroutz.gr', client), Answer.gif);
+    assert.equal(requests.malicious, 1);
+    assert.equal(backend.lines.length, 1);
+  });
+
   test('any other exception is not a malformed query: it propagates', () => {
     const backend = new ListBackend();
     backend.failing = true;
