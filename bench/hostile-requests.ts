@@ -12,12 +12,14 @@
  * seconds over the run divided by the requests it answered. Closed loop,
  * because at saturation a request costs what it costs, not its share of the
  * event loop's idle wake-ups. Rounds rotate the order; medians of `runs`.
- * Every answer must be a 200 (the shapes fit the default request line).
+ * Every answer must be a 200, with no socket error (the shapes fit the
+ * default request line). The last column, CPU per byte of request head,
+ * says what a client buys per byte it sends; the budget is per request.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hostileShapes } from '../test/support/query-hostile';
-import { REALISTIC_BEACON_QUERY, writeWrkScript, type Beacon } from './beacons';
+import { REALISTIC_BEACON_QUERY, requestHead, writeWrkScript, type Beacon } from './beacons';
 import { runWrk } from './load';
 import type { BenchOptions } from './options';
 import { cpuTimes, sleep } from './procs';
@@ -31,9 +33,13 @@ const SHAPES = ['<i in base 62> (shortest distinct keys)', '<i in base 62>[]', '
 export interface HostileRequestRun {
   name: string;
   queryBytes: number;
+  /** The whole request head, browser-like headers included (beacons.ts requestHead). */
+  requestBytes: number;
+  requests: number;
   requestsPerSecond: number;
   cpuUsPerRequest: number;
-  non2xx: number;
+  /** Answers other than 200, and connect, read, write and timeout errors. */
+  failed: number;
 }
 
 export async function runHostileRequests(options: BenchOptions, log: (m: string) => void): Promise<HostileRequestRun[]> {
@@ -53,7 +59,8 @@ export async function runHostileRequests(options: BenchOptions, log: (m: string)
         const [name, query] = queries[(k + round) % queries.length]!;
         const runDir = path.join(dir, `run-${round}-${k}`);
         const script = path.join(dir, `run-${round}-${k}.lua`);
-        writeWrkScript(script, [{ host: 'www.skroutz.gr', query } satisfies Beacon]);
+        const beacon: Beacon = { host: 'www.skroutz.gr', query };
+        writeWrkScript(script, [beacon]);
         const scratchd = await startScratchd({ dir: runDir, cpu: options.serverCpu });
         try {
           await runWrk(options.loadCpu, script, scratchd.port, 10, 1); // warm-up: the JIT, the file opened
@@ -61,9 +68,17 @@ export async function runHostileRequests(options: BenchOptions, log: (m: string)
           const load = await runWrk(options.loadCpu, script, scratchd.port, 10, seconds);
           const after = cpuTimes(scratchd.pids());
           const cpuSeconds = after.user + after.sys - before.user - before.sys;
-          const run = { name, queryBytes: query.length, requestsPerSecond: load.requestsPerSecond, cpuUsPerRequest: (1e6 * cpuSeconds) / load.requests, non2xx: load.non2xx };
+          const run: HostileRequestRun = {
+            name,
+            queryBytes: query.length,
+            requestBytes: Buffer.byteLength(requestHead(beacon)),
+            requests: load.requests,
+            requestsPerSecond: load.requestsPerSecond,
+            cpuUsPerRequest: (1e6 * cpuSeconds) / load.requests,
+            failed: load.non2xx + load.socketErrors,
+          };
           runs.push(run);
-          log(`bench: hostile request ${name}: ${fmt(run.requestsPerSecond)} req/s, ${fmt(run.cpuUsPerRequest, 1)} µs CPU / request, non-2xx ${run.non2xx}`);
+          log(`bench: hostile request ${name}: ${fmt(run.requestsPerSecond)} req/s, ${fmt(run.cpuUsPerRequest, 1)} µs CPU / request, failed ${run.failed}`);
         } finally {
           await scratchd.stop();
           fs.rmSync(runDir, { recursive: true, force: true });
@@ -83,11 +98,12 @@ export function hostileRequestsTable(runs: readonly HostileRequestRun[]): string
   const beacon = cpu('realistic beacon');
   const rows: Row[] = names.map((name) => {
     const of = runs.filter((r) => r.name === name);
-    return [name, fmt(of[0]!.queryBytes), fmt(median(of.map((r) => r.requestsPerSecond))), fmt(cpu(name), 1), `${fmt(cpu(name) / beacon, 1)}×`];
+    const bytes = of[0]!.requestBytes;
+    return [name, fmt(of[0]!.queryBytes), fmt(bytes), fmt(median(of.map((r) => r.requestsPerSecond))), fmt(cpu(name), 1), `${fmt(cpu(name) / beacon, 1)}×`, fmt((1000 * cpu(name)) / bytes, 1)];
   });
   return renderTable(
     `Hostile queries, whole requests: scratchd's CPU per request (files on tmpfs, wrk 10 connections, closed loop, medians of ${runs.length / names.length})`,
-    ['query', 'bytes', 'requests/s', 'CPU µs/request', '× beacon'],
+    ['query', 'query bytes', 'request bytes', 'requests/s', 'CPU µs/request', '× beacon', 'CPU ns/byte'],
     rows,
   );
 }
