@@ -37,6 +37,7 @@
 import type { Logger } from '../log';
 import { Budget, BoundedQueue } from './bounded-queue';
 import { sameId, type FileId, type FileOps } from './file-ops';
+import { returnsInTime } from './deadline';
 
 const REOPEN_ERRORS = new Set(['EBADF', 'ESTALE', 'EIO', 'ENXIO', 'ENOENT']);
 const NEWLINE = 10;
@@ -59,13 +60,6 @@ export interface WriterOptions {
 
 /** This much waiting is written at once, whatever writeIntervalMs says. */
 const WRITE_NOW_BYTES = 64 * 1024;
-
-/**
- * At close(), a call under way (a write, the last fsync, the close) is waited
- * for at least this long, even past the deadline, and no longer once the
- * deadline has passed: a hung NFS server must not hold the stop for ever.
- */
-const CLOSE_CALL_GRACE_MS = 1000;
 
 /** The bytes being written: taken from the queue, kept until all reached a file. */
 interface Batch {
@@ -372,7 +366,7 @@ export class FileWriter {
     // The running pump sees `closing`, stops pacing, and returns when done or
     // out of time. A call that never returns (a write to a hung NFS server)
     // would hold the stop for ever: each wait here ends at the deadline (or
-    // CLOSE_CALL_GRACE_MS after it began, for a call already under way), and
+    // STOP_CALL_GRACE_MS after it began, for a call already under way), and
     // what is unwritten then is reported lost.
     if (this.pumping !== null && !(await this.returnsInTime(this.pumping))) return this.giveUp();
     while (this.pendingLines > 0 && Date.now() < this.deadline) {
@@ -390,23 +384,9 @@ export class FileWriter {
     return this.giveUp();
   }
 
-  /** True when `work` settles by the deadline or within CLOSE_CALL_GRACE_MS, whichever is later (close() may bring the deadline forward meanwhile). */
+  /** True when `work` settles by the deadline, or within STOP_CALL_GRACE_MS if that is later (io/deadline.ts). */
   private returnsInTime(work: Promise<unknown>): Promise<boolean> {
-    const graceEnds = Date.now() + CLOSE_CALL_GRACE_MS;
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const check = (): void => {
-        const left = Math.max(this.deadline, graceEnds) - Date.now();
-        if (left <= 0) resolve(false);
-        else timer = setTimeout(check, Math.min(left, 100));
-      };
-      const settled = (): void => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      work.then(settled, settled);
-      check();
-    });
+    return returnsInTime(work, () => this.deadline);
   }
 
   /** The end of close(): lines not written are released and counted lost; a hung call that returns late finds nothing left to write. */

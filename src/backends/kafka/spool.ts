@@ -34,6 +34,7 @@ import { ScratchError } from '../../errors';
 import type { Logger } from '../../log';
 import { Budget } from '../../io/bounded-queue';
 import { realFileOps, type FileOps } from '../../io/file-ops';
+import { returnsInTime } from '../../io/deadline';
 import { FileWriter } from '../../io/file-writer';
 import { isRecordOf, recordHead } from '../../record';
 
@@ -277,14 +278,22 @@ export class Spool {
     if (this.head !== null) lost += await this.head.writer.close(deadline);
     // Brings the seal's own (longer) deadline forward to ours.
     if (this.sealing !== null) lost += await this.sealing.writer.close(deadline);
-    // Hands out nothing now; waited for so that its reads end before the fd is closed.
-    await this.taking?.catch(() => null);
+    // Hands out nothing now; waited for so that its reads end before the fd is
+    // closed. A read, cursor write or close that never returns (a hung NFS
+    // server) is given up at the deadline (io/deadline.ts): the cursor then
+    // stays where it was, and the next start reads that part again.
+    const inTime = (work: Promise<unknown>): Promise<boolean> => returnsInTime(work, () => deadline);
+    if (this.taking !== null && !(await inTime(this.taking))) return lost;
     if (this.reading !== null) {
       const reading = this.reading;
       this.reading = null;
       if (batch !== null && lost === 0 && batch.segment === reading.seq) reading.offset = Math.max(reading.offset, batch.endOffset);
-      await this.writeCursor(reading.seq, reading.offset);
-      await closeFd(reading.fd);
+      const cursor = this.writeCursor(reading.seq, reading.offset);
+      if (!(await inTime(cursor))) return lost;
+      await cursor; // settled: a failed write rejects here, as before
+      const closing = closeFd(reading.fd);
+      if (!(await inTime(closing))) return lost;
+      await closing;
     }
     // Only our own lock: a successor may have taken over a stale one.
     const owner = await fs.promises.readFile(this.lockPath, 'utf8').catch(() => '');
