@@ -27,14 +27,18 @@ export function settlesBy(work: Promise<unknown>, by: () => number): Promise<boo
 }
 
 /**
- * At a stop, a call under way is waited for at least this long, even past
- * the deadline (a write or fsync on a healthy but busy disk), and no longer
- * once the deadline has passed.
+ * At a stop, calls are waited for past the deadline while they keep
+ * returning (a healthy but slow disk finishes what it was given), and given
+ * up once none has returned for this long after the deadline.
  */
 export const STOP_CALL_GRACE_MS = 1000;
 
-/** settlesBy() until `deadline()` or STOP_CALL_GRACE_MS from now, whichever is later. */
-export function returnsInTime(work: Promise<unknown>, deadline: () => number): Promise<boolean> {
-  const graceEnds = Date.now() + STOP_CALL_GRACE_MS;
-  return settlesBy(work, () => Math.max(deadline(), graceEnds));
+/**
+ * settlesBy() until `deadline()`, or STOP_CALL_GRACE_MS after the last call
+ * returned (`lastReturnAt()`; by default the moment the wait began), whichever
+ * is later.
+ */
+export function returnsInTime(work: Promise<unknown>, deadline: () => number, lastReturnAt: () => number = () => 0): Promise<boolean> {
+  const started = Date.now();
+  return settlesBy(work, () => Math.max(deadline(), Math.max(started, lastReturnAt()) + STOP_CALL_GRACE_MS));
 }

@@ -26,6 +26,24 @@ export interface FileOps {
   truncateTail(fd: number, bytes: number): Promise<void>;
 }
 
+/** `ops` with `returned()` called each time one of its calls settles (a stop's progress: io/deadline.ts). */
+export function withReturns(ops: FileOps, returned: () => void): FileOps {
+  const track = <T>(call: Promise<T>): Promise<T> => {
+    call.then(returned, returned);
+    return call;
+  };
+  return {
+    openAppend: (path, mode) => track(ops.openAppend(path, mode)),
+    write: (fd, buffer, offset, length) => track(ops.write(fd, buffer, offset, length)),
+    read: (fd, buffer, offset, length, position) => track(ops.read(fd, buffer, offset, length, position)),
+    fsync: (fd) => track(ops.fsync(fd)),
+    close: (fd) => track(ops.close(fd)),
+    sameFile: (fd, path) => track(ops.sameFile(fd, path)),
+    identify: (fd) => track(ops.identify(fd)),
+    truncateTail: (fd, bytes) => track(ops.truncateTail(fd, bytes)),
+  };
+}
+
 export interface FileId {
   readonly dev: number;
   readonly ino: number;

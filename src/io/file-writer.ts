@@ -36,7 +36,7 @@
  */
 import type { Logger } from '../log';
 import { Budget, BoundedQueue } from './bounded-queue';
-import { sameId, type FileId, type FileOps } from './file-ops';
+import { sameId, withReturns, type FileId, type FileOps } from './file-ops';
 import { returnsInTime } from './deadline';
 
 const REOPEN_ERRORS = new Set(['EBADF', 'ESTALE', 'EIO', 'ENXIO', 'ENOENT']);
@@ -91,16 +91,21 @@ export class FileWriter {
   private closed: Promise<number> | null = null;
   private wake: (() => void) | null = null;
 
+  /** The file calls, each noting when it returned (lastReturnAt): close() waits on them while they keep returning. */
+  private readonly ops: FileOps;
+  private lastReturnAt = 0;
+
   constructor(
     readonly path: string,
     private readonly options: WriterOptions,
-    private readonly ops: FileOps,
+    ops: FileOps,
     private readonly events: WriterEvents,
     private readonly log: Logger,
     /** What this writer holds is charged here; shared by the writers of one backend. */
     private readonly budget: Budget = new Budget(),
   ) {
     this.pending = new BoundedQueue<string>(budget);
+    this.ops = withReturns(ops, () => (this.lastReturnAt = Date.now()));
   }
 
   /** Lines appended and not yet (entirely) written. */
@@ -169,6 +174,7 @@ export class FileWriter {
 
   private async pump(): Promise<void> {
     for (;;) {
+      if (this.finished) return;
       if (this.wantReopen && this.batch === null) {
         // Before the next batch: lines that arrive after SIGHUP go to the new file.
         this.wantReopen = false;
@@ -205,6 +211,7 @@ export class FileWriter {
     let delay = 50;
     let failing = false;
     while (batch.offset < batch.buffer.length) {
+      if (this.finished) return false;
       // SIGHUP inside a batch: at a line boundary, or at once when the fd fails
       // (the operator may be freeing a deleted file's space).
       if (this.wantReopen && this.fd !== null && (failing || atLineStart(batch))) {
@@ -294,7 +301,12 @@ export class FileWriter {
     let delay = 50;
     for (;;) {
       try {
-        this.fd = await this.open();
+        const fd = await this.open();
+        if (this.finished) {
+          await this.ops.close(fd).catch(() => undefined);
+          return false;
+        }
+        this.fd = fd;
         this.wantReopen = false; // a fresh open is what SIGHUP asked for
         this.realign();
         return true;
@@ -316,6 +328,10 @@ export class FileWriter {
       this.fdId = oldId;
       this.events.failed('open', err as NodeJS.ErrnoException);
       return; // keep writing to the old fd; the next SIGHUP or check tries again
+    }
+    if (this.finished) {
+      await this.ops.close(fd).catch(() => undefined);
+      return;
     }
     const old = this.fd;
     this.fd = fd;
@@ -365,33 +381,48 @@ export class FileWriter {
   private async finish(): Promise<number> {
     // The running pump sees `closing`, stops pacing, and returns when done or
     // out of time. A call that never returns (a write to a hung NFS server)
-    // would hold the stop for ever: each wait here ends at the deadline (or
-    // STOP_CALL_GRACE_MS after it began, for a call already under way), and
-    // what is unwritten then is reported lost.
-    if (this.pumping !== null && !(await this.returnsInTime(this.pumping))) return this.giveUp();
+    // would hold the stop for ever: past the deadline, the calls here are
+    // waited for only while they keep returning (io/deadline.ts), and what is
+    // unwritten when one hangs is reported lost.
+    if (this.pumping !== null && !(await this.returnsInTime(this.pumping))) return this.giveUp(this.pumping);
     while (this.pendingLines > 0 && Date.now() < this.deadline) {
       let more = false;
-      if (!(await this.returnsInTime(this.writeBatch().then((ok) => (more = ok))))) return this.giveUp();
+      const writing = this.writeBatch().then((ok) => (more = ok));
+      if (!(await this.returnsInTime(writing))) return this.giveUp(writing);
       if (!more) break;
     }
     if (this.fd !== null) {
       const fd = this.fd;
       // What was written is synced and closed even when the deadline has passed.
-      if (this.dirty && !(await this.returnsInTime(this.attempt('fsync', () => this.ops.fsync(fd))))) return this.giveUp();
-      if (!(await this.returnsInTime(this.attempt('close', () => this.ops.close(fd))))) return this.giveUp();
+      if (this.dirty) {
+        const syncing = this.attempt('fsync', () => this.ops.fsync(fd));
+        if (!(await this.returnsInTime(syncing))) return this.giveUp(syncing);
+      }
       this.fd = null;
+      if (!(await this.returnsInTime(this.attempt('close', () => this.ops.close(fd))))) return this.giveUp(null);
     }
-    return this.giveUp();
+    return this.giveUp(null);
   }
 
-  /** True when `work` settles by the deadline, or within STOP_CALL_GRACE_MS if that is later (io/deadline.ts). */
+  /** True when `work` settles by the deadline, or while file calls keep returning (io/deadline.ts). */
   private returnsInTime(work: Promise<unknown>): Promise<boolean> {
-    return returnsInTime(work, () => this.deadline);
+    return returnsInTime(work, () => this.deadline, () => this.lastReturnAt);
   }
 
-  /** The end of close(): lines not written are released and counted lost; a hung call that returns late finds nothing left to write. */
-  private giveUp(): number {
+  /**
+   * The end of close(): lines not written are released and counted lost (a
+   * write under way when `hung` was given up on may still land: "lost" is
+   * then an over-count, never an under-count). From here on a call that
+   * returns late writes nothing and opens nothing; the fd that `hung` holds
+   * is closed once it returns.
+   */
+  private giveUp(hung: Promise<unknown> | null): number {
     this.finished = true;
+    if (hung !== null && this.fd !== null) {
+      const fd = this.fd;
+      this.fd = null;
+      void hung.catch(() => undefined).then(() => this.ops.close(fd).catch(() => undefined));
+    }
     const lost = this.pendingLines;
     if (this.batch !== null) this.budget.release(this.batch.lines, this.batch.buffer.length - this.batch.offset);
     this.batch = null;
@@ -399,7 +430,7 @@ export class FileWriter {
     return lost;
   }
 
-  /** Set by giveUp(): a write that returns after it is not accounted (its lines were counted lost). */
+  /** Set by giveUp(): from then on the pump and a late-returning call stop at their next step (checked after every wait). */
   private finished = false;
 }
 

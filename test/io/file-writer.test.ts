@@ -302,6 +302,48 @@ describe('FileWriter', () => {
     assert.equal(events.lines, 0);
   });
 
+  test('close() past its deadline on a healthy but slow disk: every line is written and synced while writes keep returning', async () => {
+    const file = path.join(tempDir(), 'slow.log');
+    const { ops, calls } = instrumented();
+    const slow: FileOps = { ...ops, write: async (...args) => (await new Promise((r) => setTimeout(r, 150)), ops.write(...args)) };
+    const events = recorder();
+    const writer = new FileWriter(file, { ...OPTIONS, maxBatchBytes: 64 }, slow, events, log);
+    const lines = records(20);
+    for (const line of lines) writer.append(line);
+    assert.equal(await writer.close(Date.now() + 100), 0, 'nothing lost: ~3 s of writes, each returning');
+    assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n') + '\n');
+    assert.equal(calls.fsync, 1);
+  });
+
+  test('a reopen that returns after close() gave up on it writes nothing and leaves no fd open', async () => {
+    const file = path.join(tempDir(), 'late-open.log');
+    let releaseOpen!: () => void;
+    const opened = new Promise<void>((r) => (releaseOpen = r));
+    let opens = 0;
+    const fds: number[] = [];
+    const { ops } = instrumented({ write: (call) => (call === 1 ? 10 : call === 2 ? errno('EIO') : undefined) });
+    const gated: FileOps = {
+      ...ops,
+      openAppend: async (...args) => {
+        if (++opens > 1) await opened; // the reopen after EIO hangs until released
+        const fd = await ops.openAppend(...args);
+        fds.push(fd);
+        return fd;
+      },
+    };
+    const events = recorder();
+    const writer = new FileWriter(file, OPTIONS, gated, events, log);
+    writer.append('{"line":"one-two-three-four"}');
+    writer.append('{"line":"five"}');
+    await until(() => opens === 2);
+    fs.renameSync(file, `${file}.1`);
+    assert.equal(await writer.close(Date.now() + 50), 2);
+    releaseOpen();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '', '', 'nothing written after close() gave up');
+    for (const fd of fds) assert.throws(() => fs.fstatSync(fd), /EBADF/, `fd ${fd} closed`);
+  });
+
   test('maxBatchBytes counts UTF-8 bytes, not characters', async () => {
     const file = path.join(tempDir(), 'utf8.log');
     const { ops, calls } = instrumented();
