@@ -693,8 +693,11 @@ export class KafkaBackend implements Backend {
           this.drainBatch = null;
           const seqs = new Set<string>();
           for (let i = drain.unspooled + 1; i < drain.next; i++) if (!drain.refused.has(i)) seqs.add(batch.entries[i]!.seq);
+          const settledThisPass = seqs.size;
+          // A pass cut short before it reached all of an earlier pass's settled lines: those stay known too.
+          if (this.settledAhead?.segment === batch.segment) for (const seq of this.settledAhead.seqs) seqs.add(seq);
           this.settledAhead = { segment: batch.segment, seqs };
-          this.keepInSegment(drain, drain.unspooled, 'with a line the full spool could not take back', seqs.size);
+          this.keepInSegment(drain, drain.unspooled, 'with a line the full spool could not take back', settledThisPass);
           break;
         }
         // Closing with entries unsent or unconfirmed (or one the spool refused): close() decides what becomes of the batch.
