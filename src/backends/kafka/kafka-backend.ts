@@ -225,6 +225,10 @@ export class KafkaBackend implements Backend {
           this.counters.errors++;
           log.every(`${operation}:${err.code ?? ''}`, 10_000, `${operation} failed, will retry: ${err.message}`);
         },
+        lost: (lines) => {
+          this.counters.queued -= lines;
+          this.counters.dropped.spool_write += lines;
+        },
       },
       log,
     );

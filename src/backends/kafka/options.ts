@@ -44,4 +44,5 @@ export const kafkaDropReasons = {
   spool_full: 'the disk spool reached kafka.spool.maxBytes while Kafka could not take the line',
   too_large: 'the line is larger than librdkafka\'s message.max.bytes (kafka.librdkafka), which refuses it at every try; it is not spooled',
   thread_died: 'the Kafka thread died holding the line unconfirmed (it may have reached Kafka), or the line arrived after; scratchd stops with status 70',
+  spool_write: 'the line was taken by the disk spool, whose disk then kept failing (or hung) for the 60 s a segment is given to be written when it is sealed',
 } as const satisfies Record<string, string>;

@@ -61,11 +61,14 @@ export interface SpoolEvents {
   /** `lines` entries (`bytes` bytes) reached the disk. */
   persisted(lines: number, bytes: number): void;
   failed(operation: string, err: NodeJS.ErrnoException): void;
+  /** `lines` entries taken by append() were given up: their segment could not be written (sealHead's deadline). */
+  lost(lines: number): void;
 }
 
 const SEGMENT = /^segment-(\d{12})\.spool$/;
 const SEQ = /^[0-9a-z]{1,16}-\d{1,16}$/;
 const READ_CHUNK = 1024 * 1024;
+const SEAL_TIMEOUT_MS = 60_000;
 /** Bytes waiting in memory for the spool's disk, at most (while its writes fail). */
 export const SPOOL_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
 
@@ -95,6 +98,8 @@ export class Spool {
     private readonly ops: FileOps = realFileOps,
     /** What the head segment's writer holds in memory: bounded, so a failing spool disk cannot exhaust the heap. */
     private readonly memory: Budget = new Budget(Infinity, SPOOL_MEMORY_MAX_BYTES),
+    /** How long a sealed segment's writes may keep failing before its entries are given up (counted lost). */
+    private readonly sealTimeoutMs = SEAL_TIMEOUT_MS,
   ) {
     this.lockPath = path.join(dir, 'lock');
   }
@@ -321,10 +326,13 @@ export class Spool {
     const head = this.head!;
     this.head = null;
     this.sealing = head;
-    const lost = await head.writer.close(Date.now() + 60_000);
+    const lost = await head.writer.close(Date.now() + this.sealTimeoutMs);
     this.sealing = null;
     // At a stop, close() counts them.
-    if (lost > 0 && !this.closed) this.log.error(`spool: ${lost} entries could not be written to ${this.segmentPath(head.seq)}`);
+    if (lost > 0 && !this.closed) {
+      this.log.error(`spool: ${lost} entries could not be written to ${this.segmentPath(head.seq)}`);
+      this.events.lost(lost);
+    }
     this.sealed.push(head.seq);
   }
 

@@ -51,7 +51,7 @@ async function drainSpool(brokers: string, topic: string, dir: string): Promise<
 }
 
 async function spoolOf(dir: string, count: number, first?: string, at = 0): Promise<string[]> {
-  const spool = new Spool(dir, 1024 ** 3, new Set(flavors.map((f) => f.name)), { persisted: () => undefined, failed: () => undefined }, logger('test'));
+  const spool = new Spool(dir, 1024 ** 3, new Set(flavors.map((f) => f.name)), { persisted: () => undefined, failed: () => undefined, lost: () => undefined }, logger('test'));
   await spool.open();
   const seqs: string[] = [];
   const now = Date.now();

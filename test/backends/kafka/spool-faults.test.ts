@@ -25,7 +25,7 @@ function eio(): NodeJS.ErrnoException {
 
 async function openSpool(dir: string, ops: FileOps) {
   const counts = { persisted: 0 };
-  const spool = new Spool(dir, 1 << 30, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => undefined }, log, ops);
+  const spool = new Spool(dir, 1 << 30, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => undefined, lost: () => undefined }, log, ops);
   await spool.open();
   return { spool, counts };
 }
@@ -221,6 +221,17 @@ describe('Spool faults', () => {
     assert.equal(await spool.close(Date.now() + 300), 0, 'every entry reached the disk: nothing lost');
     // The deadline, or the grace a call under way gets (1 s), whichever is later.
     assert.ok(Date.now() - started < 3000, 'close ends although the read never returns');
+  });
+  test('entries whose segment cannot be written when it is sealed are given up at the seal timeout and reported lost, not kept silently', async () => {
+    const dir = tempDir();
+    const ops: FileOps = { ...realFileOps, write: () => Promise.reject(Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' })) };
+    let lost = 0;
+    const spool = new Spool(dir, 1 << 30, FLAVORS, { persisted: () => undefined, failed: () => undefined, lost: (n) => (lost += n) }, log, ops, undefined, 300);
+    await spool.open();
+    for (let i = 0; i < 10; i++) assert.ok(spool.append(entry(i)));
+    assert.equal(await spool.take(100), null, 'nothing reached the disk: nothing to hand out');
+    assert.equal(lost, 10);
+    await spool.close(Date.now() + 1000);
   });
 });
 

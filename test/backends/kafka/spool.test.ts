@@ -19,7 +19,7 @@ function entry(n: number, flavor = 'skroutz', key: string | null = null): SpoolE
 
 async function open(dir: string, maxBytes = 1 << 30) {
   const counts = { persisted: 0, failures: 0 };
-  const spool = new Spool(dir, maxBytes, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => counts.failures++ }, log);
+  const spool = new Spool(dir, maxBytes, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => counts.failures++, lost: () => undefined }, log);
   await spool.open();
   return { spool, counts };
 }
@@ -41,7 +41,7 @@ describe('Spool', () => {
     const stalled: FileOps = { ...realFileOps, write: async (...args) => (await gate, realFileOps.write(...args)) };
     const memory = new Budget(Infinity, 2000);
     const counts = { persisted: 0 };
-    const spool = new Spool(dir, 1 << 30, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => undefined }, log, stalled, memory);
+    const spool = new Spool(dir, 1 << 30, FLAVORS, { persisted: (n) => (counts.persisted += n), failed: () => undefined, lost: () => undefined }, log, stalled, memory);
     await spool.open();
     const size = Buffer.byteLength(formatEntry(entry(10))) + 1;
     let accepted = 0;
@@ -175,7 +175,7 @@ describe('Spool', () => {
     try {
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'lock'), `${holder.pid}\n`);
-      const spool = new Spool(dir, 1 << 20, FLAVORS, { persisted: () => undefined, failed: () => undefined }, log);
+      const spool = new Spool(dir, 1 << 20, FLAVORS, { persisted: () => undefined, failed: () => undefined, lost: () => undefined }, log);
       const started = Date.now();
       await assert.rejects(spool.open(300), new RegExp(`in use by pid ${holder.pid}`));
       assert.ok(Date.now() - started >= 250, 'it waited');
