@@ -66,6 +66,7 @@ export interface SpoolEvents {
 }
 
 const SEGMENT = /^segment-(\d{12})\.spool$/;
+const CURSOR = /^segment-(\d{12})\.cursor$/;
 const SEQ = /^[0-9a-z]{1,16}-\d{1,16}$/;
 const READ_CHUNK = 1024 * 1024;
 const SEAL_TIMEOUT_MS = 60_000;
@@ -112,11 +113,19 @@ export class Spool {
   async open(waitMs = 0): Promise<void> {
     await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o750 });
     const uncleanStop = await this.lock(Date.now() + waitMs);
-    const found = (await fs.promises.readdir(this.dir))
+    const names = await fs.promises.readdir(this.dir);
+    const found = names
       .map((name) => SEGMENT.exec(name))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
+    // A cursor whose segment is gone (a crash between removeSegment's two
+    // deletions) would apply to the next segment given its number: removed.
+    const segments = new Set(found);
+    for (const name of names) {
+      const cursor = CURSOR.exec(name);
+      if (cursor !== null && !segments.has(Number(cursor[1]))) await fs.promises.rm(path.join(this.dir, name), { force: true });
+    }
     for (const seq of found) {
       const size = (await fs.promises.stat(this.segmentPath(seq))).size;
       const offset = (await this.readCursor(seq)) ?? 0;

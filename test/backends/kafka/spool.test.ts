@@ -119,6 +119,21 @@ describe('Spool', () => {
     }
   });
 
+  test('a cursor left without its segment (a crash while a drained segment was removed) does not apply to the next segment of that number', async () => {
+    const dir = tempDir();
+    const a = await open(dir);
+    for (let i = 0; i < 10; i++) a.spool.append(entry(i));
+    await a.spool.close(Date.now() + 1000);
+    const [segment] = fs.readdirSync(dir).filter((f) => f.endsWith('.spool'));
+    const next = Number(/(\d+)/.exec(segment!)![1]) + 1;
+    fs.writeFileSync(path.join(dir, `segment-${String(next).padStart(12, '0')}.cursor`), '300\n');
+    const b = await open(dir);
+    assert.equal((await drainAll(b.spool)).length, 10);
+    for (let i = 10; i < 20; i++) b.spool.append(entry(i));
+    assert.deepEqual((await drainAll(b.spool)).map((e) => e.seq), Array.from({ length: 10 }, (_, i) => `k1x2-${10 + i}`));
+    await b.spool.close(Date.now() + 1000);
+  });
+
   test('a torn last entry and garbage are skipped and counted', async () => {
     const dir = tempDir();
     const a = await open(dir);
