@@ -43,19 +43,22 @@ export class SanityChecks {
 
   /** judge() with the query already hashed (duplicateKey), as a forwarded line carries it. */
   judgeKeyed(flavorIndex: number, client: string, queryHash: string, nowMs: number): Verdict {
-    if (this.maxPerMinute > 0) {
-      const minute = Math.floor(nowMs / 60_000);
-      const key = `r${flavorIndex} ${client} ${minute}`;
-      const count = Number(this.store.get(key) ?? '0') + 1;
-      this.store.set(key, String(count), 60_000 - (nowMs % 60_000));
-      if (count > this.maxPerMinute) return 'malicious';
-    }
+    if (this.maxPerMinute > 0 && this.countRate(flavorIndex, client, nowMs, 1) > this.maxPerMinute) return 'malicious';
     if (this.windowMs > 0) {
-      const key = `d${flavorIndex} ${client} ${queryHash}`;
+      const key = duplicateStoreKey(flavorIndex, client, queryHash);
       if (this.store.get(key) !== undefined) return 'duplicate';
       this.store.set(key, '', this.windowMs);
     }
     return 'ok';
+  }
+
+  /** Adds `by` to the client's count of beacons of this flavor in nowMs's clock minute; the new count. */
+  private countRate(flavorIndex: number, client: string, nowMs: number, by: number): number {
+    const key = `r${flavorIndex} ${client} ${Math.floor(nowMs / 60_000)}`;
+    const count = Number(this.store.get(key) ?? '0') + by;
+    if (count > 0) this.store.set(key, String(count), 60_000 - (nowMs % 60_000));
+    else this.store.delete(key);
+    return count;
   }
 
   /**
@@ -65,15 +68,13 @@ export class SanityChecks {
    * drop it). `nowMs` as given to judge().
    */
   retract(flavorIndex: number, client: string, query: string, nowMs: number): void {
-    if (this.maxPerMinute > 0) {
-      const key = `r${flavorIndex} ${client} ${Math.floor(nowMs / 60_000)}`;
-      const count = Number(this.store.get(key) ?? '0') - 1;
-      if (count > 0) this.store.set(key, String(count), 60_000 - (nowMs % 60_000));
-      else this.store.delete(key);
-    }
-    if (this.windowMs > 0) this.store.delete(`d${flavorIndex} ${client} ${hash64(query)}`);
+    if (this.maxPerMinute > 0) this.countRate(flavorIndex, client, nowMs, -1);
+    if (this.windowMs > 0) this.store.delete(duplicateStoreKey(flavorIndex, client, hash64(query)));
   }
 }
+
+/** The duplicate check's entry for a flavor, a client and a query's hash. */
+const duplicateStoreKey = (flavorIndex: number, client: string, queryHash: string): string => `d${flavorIndex} ${client} ${queryHash}`;
 
 /** What the duplicate check keys a query by. */
 export const duplicateKey = (query: string): string => hash64(query);

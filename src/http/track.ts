@@ -110,9 +110,7 @@ export class TrackHandler implements BeaconHandler {
         return Answer.gif;
       }
     }
-    const persisted = this.persist(flavor, makeLine(flavor, timeMs, values));
-    if (persisted !== Persisted.promised) {
-      if (persisted === Persisted.nowhere) this.checks?.retract(flavor.index, client.address(), query, timeMs);
+    if (!this.persist(flavor, makeLine(flavor, timeMs, values), client, query)) {
       this.requests.unavailable++;
       return Answer.unavailable;
     }
@@ -121,12 +119,12 @@ export class TrackHandler implements BeaconHandler {
 
   /**
    * Pushes a line to every backend, counting it tracked when some backend
-   * took it. `promised` when the answer may promise it will be saved
+   * took it. True when the answer may promise it will be saved
    * (docs/buffering.md): some backend took it and no backend whose whenFull
-   * is 'block' refused it; `partly` when a 'block' backend refused it but
-   * another took it; `nowhere` when no backend took it.
+   * is 'block' refused it. A line no backend took is retracted from the
+   * checks (`checkKey`: what judge() was given).
    */
-  private persist(flavor: Flavor, line: Line): Persisted {
+  private persist(flavor: Flavor, line: Line, client: ClientAddress, checkKey: string): boolean {
     let taken = this.backends.length === 0;
     let refused = false;
     for (let i = 0; i < this.backends.length; i++) {
@@ -137,9 +135,11 @@ export class TrackHandler implements BeaconHandler {
     if (taken) {
       flavor.tracked++;
       this.requests.tracked++;
+    } else {
+      this.checks?.retract(flavor.index, client.address(), checkKey, line.timeMs);
     }
     if (refused && this.onBlockRefusal !== null) this.onBlockRefusal();
-    return !taken ? Persisted.nowhere : refused ? Persisted.partly : Persisted.promised;
+    return taken && !refused;
   }
 
   /**
@@ -210,11 +210,7 @@ export class TrackHandler implements BeaconHandler {
           continue;
         }
       }
-      const persisted = this.persist(flavor, makeLine(flavor, timeMs, values));
-      if (persisted !== Persisted.promised) {
-        if (persisted === Persisted.nowhere) this.checks?.retract(flavor.index, client.address(), values, timeMs);
-        refused = true;
-      }
+      if (!this.persist(flavor, makeLine(flavor, timeMs, values), client, values)) refused = true;
     }
     this.postLineOutcomes += r.tracked + r.duplicate + r.malicious - linesBefore;
     if (refused) {
@@ -244,10 +240,6 @@ export function bodyTypeOf(contentType: string | undefined): BodyType {
   }
   return BodyType.unsupported;
 }
-
-/** What became of a line pushed to the backends (TrackHandler.persist). */
-const Persisted = { promised: 0, partly: 1, nowhere: 2 } as const;
-type Persisted = (typeof Persisted)[keyof typeof Persisted];
 
 /** unavailable: a backend could not take a line (503, as for GET; lines other backends took are kept). */
 export const PostOutcome = { accepted: 0, malformed: 1, tooMany: 2, unavailable: 3 } as const;
