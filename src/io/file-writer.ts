@@ -386,10 +386,9 @@ export class FileWriter {
     // unwritten when one hangs is reported lost.
     if (this.pumping !== null && !(await this.returnsInTime(this.pumping))) return this.giveUp(this.pumping);
     while (this.pendingLines > 0 && Date.now() < this.deadline) {
-      let more = false;
-      const writing = this.writeBatch().then((ok) => (more = ok));
+      const writing = this.writeBatch();
       if (!(await this.returnsInTime(writing))) return this.giveUp(writing);
-      if (!more) break;
+      if (!(await writing)) break;
     }
     if (this.fd !== null) {
       const fd = this.fd;
