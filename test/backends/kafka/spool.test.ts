@@ -24,6 +24,16 @@ async function open(dir: string, maxBytes = 1 << 30) {
   return { spool, counts };
 }
 
+/** A spool folder holding entries 0..n-1 in one closed segment: the folder and the segment's path. */
+async function closedSegment(n: number): Promise<{ dir: string; file: string }> {
+  const dir = tempDir();
+  const a = await open(dir);
+  for (let i = 0; i < n; i++) a.spool.append(entry(i));
+  await a.spool.close(Date.now() + 1000);
+  const [segment] = fs.readdirSync(dir).filter((f) => f.endsWith('.spool'));
+  return { dir, file: path.join(dir, segment!) };
+}
+
 async function drainAll(spool: Spool, batchSize = 100): Promise<SpoolEntry[]> {
   const out: SpoolEntry[] = [];
   for (let batch = await spool.take(batchSize); batch !== null; batch = await spool.take(batchSize)) {
@@ -120,12 +130,8 @@ describe('Spool', () => {
   });
 
   test('a cursor left without its segment (a crash while a drained segment was removed) does not apply to the next segment of that number', async () => {
-    const dir = tempDir();
-    const a = await open(dir);
-    for (let i = 0; i < 10; i++) a.spool.append(entry(i));
-    await a.spool.close(Date.now() + 1000);
-    const [segment] = fs.readdirSync(dir).filter((f) => f.endsWith('.spool'));
-    const next = Number(/(\d+)/.exec(segment!)![1]) + 1;
+    const { dir, file } = await closedSegment(10);
+    const next = Number(/segment-(\d+)/.exec(file)![1]) + 1;
     fs.writeFileSync(path.join(dir, `segment-${String(next).padStart(12, '0')}.cursor`), '300\n');
     const b = await open(dir);
     assert.equal((await drainAll(b.spool)).length, 10);
@@ -135,12 +141,7 @@ describe('Spool', () => {
   });
 
   test('a torn last entry and garbage are skipped and counted', async () => {
-    const dir = tempDir();
-    const a = await open(dir);
-    for (let i = 0; i < 10; i++) a.spool.append(entry(i));
-    await a.spool.close(Date.now() + 1000);
-    const [segment] = fs.readdirSync(dir).filter((f) => f.endsWith('.spool'));
-    const file = path.join(dir, segment!);
+    const { dir, file } = await closedSegment(10);
     // A crash mid-write: zeros where data should be, then half an entry without its newline.
     fs.appendFileSync(file, Buffer.alloc(64));
     fs.appendFileSync(file, '\n' + formatEntry(entry(10)).slice(0, 40));
@@ -153,12 +154,8 @@ describe('Spool', () => {
   });
 
   test('a rewind over a garbled entry reads it again without counting it again', async () => {
-    const dir = tempDir();
-    const a = await open(dir);
-    for (let i = 0; i < 3; i++) a.spool.append(entry(i));
-    await a.spool.close(Date.now() + 1000);
-    const [segment] = fs.readdirSync(dir).filter((f) => f.endsWith('.spool'));
-    fs.appendFileSync(path.join(dir, segment!), 'garbage\n' + formatEntry(entry(3)) + '\n');
+    const { dir, file } = await closedSegment(3);
+    fs.appendFileSync(file, 'garbage\n' + formatEntry(entry(3)) + '\n');
     const b = await open(dir);
     const first = await b.spool.take(100);
     assert.deepEqual(first!.entries.map((e) => e.seq), ['k1x2-0', 'k1x2-1', 'k1x2-2', 'k1x2-3']);
