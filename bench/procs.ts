@@ -121,54 +121,49 @@ export function cpuSeconds(pids: readonly number[]): number {
 const threadGroup = (comm: string): string => (comm.startsWith('rdk:') ? 'rdk:*' : comm);
 
 /**
- * CPU ns so far of every thread of a process (`self`: this one), summed by
- * thread name (librdkafka's together): /proc/<pid>/task/<tid>/schedstat, time
- * on CPU in ns. Threads that ended are not counted.
+ * Calls `each` with every live thread of a process (`self`: this one): its
+ * task folder and its /proc/<pid>/task/<tid>/schedstat fields (time on CPU
+ * in ns, time waiting to run, times put on a CPU). A thread that ends between
+ * the listing and the read is left out, as is a process that is gone.
  */
-export function threadCpuNs(pid: number | 'self'): Map<string, number> {
-  const out = new Map<string, number>();
+function forEachThread(pid: number | 'self', each: (taskDir: string, schedstat: number[]) => void): void {
   let tids: string[];
   try {
     tids = fs.readdirSync(`/proc/${pid}/task`);
   } catch {
-    return out;
+    return;
   }
   for (const tid of tids) {
+    const taskDir = `/proc/${pid}/task/${tid}`;
     try {
-      const comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      const ns = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      const group = threadGroup(comm);
-      out.set(group, (out.get(group) ?? 0) + ns);
+      each(taskDir, fs.readFileSync(`${taskDir}/schedstat`, 'utf8').split(' ').map(Number));
     } catch {
       // The thread ended between the listing and the read.
     }
   }
+}
+
+/**
+ * CPU ns so far of every thread of a process (`self`: this one), summed by
+ * thread name (librdkafka's together): time on CPU from schedstat.
+ */
+export function threadCpuNs(pid: number | 'self'): Map<string, number> {
+  const out = new Map<string, number>();
+  forEachThread(pid, (taskDir, schedstat) => {
+    const group = threadGroup(fs.readFileSync(`${taskDir}/comm`, 'utf8').trim());
+    out.set(group, (out.get(group) ?? 0) + schedstat[0]!);
+  });
   return out;
 }
 
 /**
- * How many times the threads of these processes were put on a CPU: the third
- * field of /proc/<pid>/task/<tid>/schedstat, so mostly wake-ups from sleep
- * (an event loop's epoll_wait returning), plus preemptions. Threads that
- * ended are not counted.
+ * How many times the threads of these processes were put on a CPU (the third
+ * schedstat field): mostly wake-ups from sleep (an event loop's epoll_wait
+ * returning), plus preemptions.
  */
 export function timesScheduled(pids: readonly number[]): number {
   let total = 0;
-  for (const pid of pids) {
-    let tids: string[];
-    try {
-      tids = fs.readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      try {
-        total += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[2]);
-      } catch {
-        // The thread ended between the listing and the read.
-      }
-    }
-  }
+  for (const pid of pids) forEachThread(pid, (_, schedstat) => (total += schedstat[2]!));
   return total;
 }
 
